@@ -1,0 +1,167 @@
+package inference
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Recorder stamps completions: LoadGen's QuerySamplesComplete and
+// FirstTokenComplete. Backends call it from any goroutine. Each call reads the
+// clock once, on entry, as LoadGen does; everything after that is bookkeeping.
+type Recorder struct {
+	cur atomic.Pointer[phase]
+}
+
+// epochShift puts a phase number in the top byte of every sample ID, so a
+// completion that arrives after its phase ended (a late warm-up sample, say)
+// is counted as stale instead of landing in the wrong slot.
+const epochShift = 56
+
+// phase holds the per-sample state of one warm-up or timed run. Memory per
+// query is what bounds the longest Server run, so the arrays are flat and
+// the per-sample latency is the only 8-byte-per-sample field.
+type phase struct {
+	epoch uint64
+	// spq is samples per query; sample i belongs to query i/spq.
+	spq uint64
+	// origin is the monotonic instant each query's latency counts from:
+	// the scheduled time in Server, the issue time otherwise.
+	origin []int64
+	// latency is completion − origin, plus one so that zero means "pending"
+	// and the array needs no initialising pass.
+	latency []int64
+	// firstToken and tokens exist only in token-latency runs.
+	firstToken []int64
+	tokens     []int64
+
+	completed atomic.Uint64
+	target    atomic.Uint64 // samples issued, set when issuing ends
+	allDone   chan struct{}
+	doneOnce  sync.Once
+
+	// queryLeft counts the open samples of the one outstanding query in
+	// SingleStream and MultiStream; queryDone is signalled when it hits zero.
+	queryLeft atomic.Int64
+	queryDone chan struct{}
+
+	duplicate atomic.Uint64
+	stale     atomic.Uint64
+	failed    atomic.Uint64
+	errMu     sync.Mutex
+	firstErr  error
+}
+
+func newPhase(epoch uint64, queries, spq int, tokens bool) *phase {
+	p := &phase{
+		epoch:     epoch,
+		spq:       uint64(spq),
+		origin:    make([]int64, queries),
+		latency:   make([]int64, queries*spq),
+		allDone:   make(chan struct{}),
+		queryDone: make(chan struct{}, 1),
+	}
+	if tokens {
+		p.firstToken = make([]int64, queries*spq)
+		p.tokens = make([]int64, queries*spq)
+	}
+	p.target.Store(^uint64(0))
+	return p
+}
+
+// id returns the wire ID of sample seq in this phase.
+func (p *phase) id(seq int) uint64 { return p.epoch<<epochShift | uint64(seq) }
+
+// slot maps a wire ID back to a sample slot, or false for a foreign ID.
+func (p *phase) slot(id uint64) (uint64, bool) {
+	if id>>epochShift != p.epoch {
+		return 0, false
+	}
+	s := id & (1<<epochShift - 1)
+	return s, s < uint64(len(p.latency))
+}
+
+func (p *phase) query(slot uint64) uint64 {
+	if p.spq == 1 {
+		return slot
+	}
+	return slot / p.spq
+}
+
+// Complete records one finished sample.
+func (r *Recorder) Complete(resp Response) {
+	now := nanotime()
+	if p := r.cur.Load(); p != nil {
+		p.complete(now, resp)
+	}
+}
+
+// CompleteBatch records several samples that finished together; they share
+// one timestamp, as in LoadGen.
+func (r *Recorder) CompleteBatch(resps []Response) {
+	now := nanotime()
+	p := r.cur.Load()
+	if p == nil {
+		return
+	}
+	for _, resp := range resps {
+		p.complete(now, resp)
+	}
+}
+
+// FirstToken records the arrival of a sample's first output token.
+func (r *Recorder) FirstToken(id uint64) {
+	now := nanotime()
+	p := r.cur.Load()
+	if p == nil || p.firstToken == nil {
+		return
+	}
+	s, ok := p.slot(id)
+	if !ok {
+		p.stale.Add(1)
+		return
+	}
+	atomic.CompareAndSwapInt64(&p.firstToken[s], 0, now-p.origin[p.query(s)]+1)
+}
+
+func (p *phase) complete(now int64, resp Response) {
+	s, ok := p.slot(resp.ID)
+	if !ok {
+		p.stale.Add(1)
+		return
+	}
+	if !atomic.CompareAndSwapInt64(&p.latency[s], 0, now-p.origin[p.query(s)]+1) {
+		p.duplicate.Add(1)
+		return
+	}
+	if p.tokens != nil {
+		atomic.StoreInt64(&p.tokens[s], resp.Tokens)
+	}
+	if resp.Err != nil {
+		p.failed.Add(1)
+		p.errMu.Lock()
+		if p.firstErr == nil {
+			p.firstErr = resp.Err
+		}
+		p.errMu.Unlock()
+	}
+	if p.queryLeft.Add(-1) == 0 {
+		select {
+		case p.queryDone <- struct{}{}:
+		default:
+		}
+	}
+	if p.completed.Add(1) == p.target.Load() {
+		p.finish()
+	}
+}
+
+func (p *phase) finish() { p.doneOnce.Do(func() { close(p.allDone) }) }
+
+// issuedAll tells the phase how many samples went out, so it can tell when
+// the last one is back.
+func (p *phase) issuedAll(n uint64) {
+	p.target.Store(n)
+	if p.completed.Load() >= n {
+		p.finish()
+	}
+}
