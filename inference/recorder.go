@@ -22,9 +22,11 @@ const epochShift = 56
 // the per-sample latency is the only 8-byte-per-sample field.
 type phase struct {
 	epoch uint64
+	// base is the run's start instant; origins are relative to it.
+	base atomic.Int64
 	// spq is samples per query; sample i belongs to query i/spq.
 	spq uint64
-	// origin is the monotonic instant each query's latency counts from:
+	// origin is when each query's latency counts from, relative to base:
 	// the scheduled time in Server, the issue time otherwise.
 	origin []int64
 	// latency is completion − origin, plus one so that zero means "pending"
@@ -120,7 +122,7 @@ func (r *Recorder) FirstToken(id uint64) {
 		p.stale.Add(1)
 		return
 	}
-	atomic.CompareAndSwapInt64(&p.firstToken[s], 0, now-p.origin[p.query(s)]+1)
+	atomic.CompareAndSwapInt64(&p.firstToken[s], 0, now-p.base.Load()-p.origin[p.query(s)]+1)
 }
 
 func (p *phase) complete(now int64, resp Response) {
@@ -129,7 +131,7 @@ func (p *phase) complete(now int64, resp Response) {
 		p.stale.Add(1)
 		return
 	}
-	if !atomic.CompareAndSwapInt64(&p.latency[s], 0, now-p.origin[p.query(s)]+1) {
+	if !atomic.CompareAndSwapInt64(&p.latency[s], 0, now-p.base.Load()-p.origin[p.query(s)]+1) {
 		p.duplicate.Add(1)
 		return
 	}
@@ -164,4 +166,23 @@ func (p *phase) issuedAll(n uint64) {
 	if p.completed.Load() >= n {
 		p.finish()
 	}
+}
+
+// sampleLatency returns a completed sample's latency, or -1 while pending.
+func (p *phase) sampleLatency(slot int) int64 {
+	return atomic.LoadInt64(&p.latency[slot]) - 1
+}
+
+// queryLatency is the latency of a query's last sample (MultiStream's query
+// latency), or -1 while any sample is pending.
+func (p *phase) queryLatency(q uint64) int64 {
+	var worst int64 = -1
+	for s := q * p.spq; s < (q+1)*p.spq; s++ {
+		l := p.sampleLatency(int(s))
+		if l < 0 {
+			return -1
+		}
+		worst = max(worst, l)
+	}
+	return worst
 }

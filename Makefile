@@ -1,0 +1,37 @@
+# gpuperf. `make test` is what CI runs.
+GO      ?= go
+PKGS    := ./...
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/gpuperf
+
+.PHONY: all build test test-short bench proto lint fmt tidy-check clean
+
+all: build
+
+build:
+	CGO_ENABLED=1 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gpuperf
+
+# The core check: every package, race detector on.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+# Micro-benchmarks; the end-to-end figures are in BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# Regenerates the protobuf code (agent API) once proto/ holds .proto files.
+proto:
+	@if ls proto/*/*/*.proto >/dev/null 2>&1; then ./scripts/genproto.sh; else echo "no .proto files yet"; fi
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin gpuperf-results

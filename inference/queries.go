@@ -1,0 +1,181 @@
+package inference
+
+import (
+	"math"
+
+	"github.com/gpuperf/gpuperf/inference/rng"
+)
+
+// SampleSetVersion names the LoadGen behaviour the performance sample set
+// follows: since LoadGen 6.0 (PR #2414) the set is the indices 0..P-1 in a
+// qsl-seeded shuffle, not a random P-subset of the whole data set.
+const SampleSetVersion = "LoadGen >= 6.0: indices 0..P-1, shuffled with mt19937(qsl_rng_seed)"
+
+// loadSampleSet returns the performance sample set in load order, with
+// MultiStream's padding (copies of the first spq-1 entries) appended so any
+// start index yields a contiguous run.
+func loadSampleSet(e EffectiveSettings) []uint32 {
+	p := max(e.PerformanceSampleCount, 1)
+	set := make([]uint32, p, p+e.SamplesPerQuery)
+	for i := range set {
+		set[i] = uint32(i)
+	}
+	rng.Shuffle(rng.NewMT19937(e.QSLRNGSeed), set)
+	if e.Scenario == MultiStream {
+		for i := uint64(0); i+1 < e.SamplesPerQuery; i++ {
+			set = append(set, set[i%p])
+		}
+	}
+	return set
+}
+
+// plan is the whole timed run, generated before the clock starts, as LoadGen
+// generates all queries up front.
+type plan struct {
+	queries int
+	spq     int
+	// offsets are Server's scheduled issue times relative to the start, ns.
+	offsets []int64
+	// index is each sample's data-set index, query-major.
+	index []uint32
+	// duration is generated_query_duration: the time after the last query.
+	duration int64
+}
+
+// minQueries applies the equal-issue rounding to the query count
+// (reference/loadgen.md §3.6).
+func minQueriesFor(e EffectiveSettings, qslPerfCount uint64) uint64 {
+	n := e.MinQueryCount
+	if !e.SampleConcatenatePermutation {
+		return n
+	}
+	set := max(e.PerformanceSampleCount, 1)
+	if e.Scenario == SingleStream {
+		n = max(n, uint64(2*float64(e.MinDurationMs)/1000*e.TargetQPS))
+		p := max(qslPerfCount, 1)
+		return n + p - n%p
+	}
+	if r := n % set; r != 0 {
+		n += set - r
+	}
+	return n
+}
+
+// generate builds the timed run's queries: the Server schedule from the
+// schedule seed, and every sample index from the sample-index seed, with
+// the RNG consumed in LoadGen's order.
+func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
+	setSize := uint64(len(set))
+	if e.Scenario == MultiStream {
+		setSize -= e.SamplesPerQuery - 1
+	}
+	minQ := minQueriesFor(e, qslPerfCount)
+	pl := plan{spq: int(e.SamplesPerQuery)}
+
+	switch e.Scenario {
+	case Offline:
+		pl.queries = 1
+		pl.duration = int64(1e9 / e.TargetQPS)
+	case Server:
+		sched := rng.NewMT19937(e.ScheduleRNGSeed)
+		window := int64(e.MinDurationMs) * 1e6
+		var t int64
+		for {
+			pl.offsets = append(pl.offsets, t)
+			n := uint64(len(pl.offsets))
+			if t >= window && n >= minQ {
+				break
+			}
+			if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
+				minQ += setSize
+			}
+			t += rng.NextIntervalNs(sched, e.TargetQPS)
+		}
+		pl.queries = len(pl.offsets)
+		pl.duration = t
+	default: // SingleStream, MultiStream: 2 × min_duration at the hinted rate
+		spacing := int64(1e9 / e.TargetQPS)
+		window := 2 * int64(e.MinDurationMs) * 1e6
+		var t int64
+		n := uint64(0)
+		for {
+			n++
+			if t >= window && n >= minQ {
+				break
+			}
+			if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
+				minQ += setSize
+			}
+			t += spacing
+		}
+		pl.queries = int(n)
+		pl.duration = t + spacing
+	}
+	pl.index = pickSamples(e, set, setSize, minQ, pl)
+	return pl
+}
+
+// pickSamples fills each query's sample indices. LoadGen draws its
+// "unique" and equal-issue shuffles from the sample RNG before any pick,
+// whether or not they are used, so they are drawn here too.
+func pickSamples(e EffectiveSettings, set []uint32, setSize, minQ uint64, pl plan) []uint32 {
+	r := rng.NewMT19937(e.SampleIndexRNGSeed)
+	stride := uint64(1)
+	if e.Scenario == MultiStream {
+		stride = e.SamplesPerQuery
+	}
+	var unique []uint64
+	for i := uint64(0); i < setSize; i += stride {
+		unique = append(unique, i)
+	}
+	rng.Shuffle(r, unique)
+	perms := int(math.Ceil(float64(minQ) / float64(setSize)))
+	var equal []uint32
+	for range perms {
+		perm := append([]uint32(nil), set[:setSize]...)
+		rng.Shuffle(r, perm)
+		equal = append(equal, perm...)
+	}
+
+	total := pl.queries * pl.spq
+	out := make([]uint32, total)
+	switch {
+	case e.Scenario == Offline:
+		if e.SampleConcatenatePermutation {
+			for i := 0; i < total; {
+				perm := append([]uint32(nil), set[:setSize]...)
+				rng.Shuffle(r, perm)
+				i += copy(out[i:], perm)
+			}
+		} else {
+			for i := 0; i < total; {
+				i += copy(out[i:], set[:setSize])
+			}
+		}
+	case e.PerformanceIssueSame:
+		for i := range out {
+			out[i] = set[e.PerformanceIssueSameIndex%setSize]
+		}
+	case e.PerformanceIssueUnique:
+		for q := 0; q < pl.queries; q++ {
+			start := unique[q%len(unique)]
+			for j := 0; j < pl.spq; j++ {
+				out[q*pl.spq+j] = set[start+uint64(j)]
+			}
+		}
+	case e.SampleConcatenatePermutation:
+		for q := 0; q < pl.queries; q++ {
+			for j := 0; j < pl.spq; j++ {
+				out[q*pl.spq+j] = equal[(q*pl.spq+j)%len(equal)]
+			}
+		}
+	default:
+		for q := 0; q < pl.queries; q++ {
+			start := r.UniformInt(0, setSize-1)
+			for j := 0; j < pl.spq; j++ {
+				out[q*pl.spq+j] = set[start+uint64(j)]
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,495 @@
+package inference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gpuperf/gpuperf/internal/procstat"
+)
+
+// Config is one timed run: the settings, the data set, and how to report.
+type Config struct {
+	Settings TestSettings
+	QSL      QSL
+	Model    string
+	Profile  Profile
+	// Version is gpuperf's version, recorded in the result.
+	Version string
+	// BackendOpts are recorded in the result.
+	BackendOpts map[string]string
+	// AutoHint lets the warm-up set the scenario's hint (Offline expected
+	// QPS, SingleStream/MultiStream expected latency, Server target QPS)
+	// when the caller did not give one.
+	AutoHint bool
+	// Progress, when set, is called about once a second while the timed
+	// run issues and drains, from a goroutine the run owns.
+	Progress func(Progress)
+	Logger   *slog.Logger
+	// ProcStat is the /proc/stat path read for CPU steal; empty means
+	// /proc/stat.
+	ProcStat string
+}
+
+// Progress is a snapshot of a run in flight.
+type Progress struct {
+	Phase     string // "warm-up", "run", "drain"
+	Elapsed   time.Duration
+	Issued    uint64 // queries
+	Completed uint64 // samples
+	Total     uint64 // queries planned
+	Target    time.Duration
+}
+
+// ErrIncomplete marks a run that ended with samples outstanding.
+var ErrIncomplete = errors.New("samples incomplete")
+
+// Run executes one LoadGen performance run against b: warm-up, generation,
+// the timed run, the drain, and the statistics. The error is non-nil only
+// when no result could be produced; an INVALID run is a result.
+func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid settings: %w", err)
+	}
+	if cfg.Settings.Mode == FindPeakPerformance {
+		return nil, fmt.Errorf("mode FindPeakPerformance: use FindPeak")
+	}
+	var rec Recorder
+	if err := b.Start(ctx, &rec); err != nil {
+		return nil, fmt.Errorf("start backend %s: %w", b.Name(), err)
+	}
+	res, runErr := runStarted(ctx, b, &rec, cfg)
+	if err := b.Stop(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("stop backend %s: %w", b.Name(), err)
+	}
+	return res, runErr
+}
+
+func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Result, error) {
+	s := cfg.Settings
+	res := &Result{
+		Schema:      ResultSchema,
+		Version:     cfg.Version,
+		SUTName:     b.Name(),
+		Backend:     b.Name(),
+		BackendOpts: cfg.BackendOpts,
+		Model:       cfg.Model,
+		Profile:     cfg.Profile,
+		QSL:         cfg.QSL,
+		SampleSet:   SampleSetVersion,
+		HintsFrom:   "settings",
+	}
+	e := s.Effective(cfg.QSL)
+	set := loadSampleSet(e)
+
+	if s.WarmupMs > 0 {
+		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, time.Duration(s.DrainTimeoutMs)*time.Millisecond)
+		res.Warmup = w
+		if err != nil {
+			return nil, fmt.Errorf("warm-up: %w", err)
+		}
+		if cfg.AutoHint && applyHint(&s, w) {
+			res.HintsFrom = "warm-up"
+			e = s.Effective(cfg.QSL)
+			set = loadSampleSet(e)
+		}
+	}
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid settings: %w", err)
+	}
+	res.Requested, res.Effective = s, e
+
+	pl := generate(e, set, cfg.QSL.PerformanceSampleCount)
+	res.GeneratedQueryCount = uint64(pl.queries)
+	res.GeneratedSamplesPerQuery = uint64(pl.spq)
+	res.GeneratedQueryDurationNs = pl.duration
+
+	p := newPhase(2, pl.queries, pl.spq, s.UseTokenLatencies)
+	if e.Scenario == Server {
+		p.origin = pl.offsets // latency counts from the scheduled time
+	}
+	rec.cur.Store(p)
+	defer rec.cur.Store(nil)
+
+	procPath := cfg.ProcStat
+	if procPath == "" {
+		procPath = "/proc/stat"
+	}
+	cpu0, stealErr := procstat.ReadCPU(procPath)
+	self0, _ := procstat.ReadSelf()
+
+	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, drain: time.Duration(s.DrainTimeoutMs) * time.Millisecond, coalesce: s.ServerCoalesceQueries}
+	var wg sync.WaitGroup
+	stopProgress := make(chan struct{})
+	if cfg.Progress != nil {
+		wg.Go(func() { is.report(cfg.Progress, stopProgress) })
+	}
+	res.StartedAt = time.Now().UTC()
+	is.run()
+	b.FlushQueries()
+	p.issuedAll(is.samplesIssued)
+	is.phase.Store("drain")
+	drained := is.waitDrain()
+	end := nanotime()
+	close(stopProgress)
+	wg.Wait()
+
+	self1, _ := procstat.ReadSelf()
+	cpu1, err := procstat.ReadCPU(procPath)
+	if stealErr == nil && err == nil {
+		if pct, ok := procstat.Share(cpu0, cpu1, func(c procstat.CPU) uint64 { return c.Steal }); ok {
+			res.Health.HostStealPct = pct
+		}
+	} else {
+		res.Health.HostStealPct = -1
+		res.Health.HostStealNote = fmt.Sprintf("unavailable: %v", errors.Join(stealErr, err))
+	}
+	wall := end - is.base
+	res.Health.GeneratorCPUUserNs = int64(self1.User - self0.User)
+	res.Health.GeneratorCPUSysNs = int64(self1.System - self0.System)
+	if wall > 0 {
+		res.Health.GeneratorCPUPct = 100 * float64(res.Health.GeneratorCPUUserNs+res.Health.GeneratorCPUSysNs) / float64(wall)
+	}
+	res.Health.IssueDelay = is.delay.summary()
+	res.Health.IssueCall = is.call.summary()
+	res.Health.StaleCompletions = p.stale.Load()
+	res.Health.DuplicateCompletions = p.duplicate.Load()
+	res.DurationNs = wall
+
+	res.QueriesIssued = is.queriesIssued
+	res.SamplesIssued = is.samplesIssued
+	res.SamplesComplete = p.completed.Load()
+	res.SamplesFailed = p.failed.Load()
+	if err := p.firstErr; err != nil {
+		res.FirstError = err.Error()
+	}
+	res.EndReason = is.endReason
+	res.Errors = append(res.Errors, is.errors...)
+	if !drained {
+		res.Errors = append(res.Errors, "Encountered incomplete samples at the end of a series of queries.")
+	}
+	if n := p.duplicate.Load(); n > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("Attempted to complete a sample twice. (%d times)", n))
+	}
+	if n := p.stale.Load(); n > 0 {
+		res.Errors = append(res.Errors, fmt.Sprintf("Received completion for an old sample. (%d times)", n))
+	}
+	if res.SamplesFailed > 0 {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples failed in the backend; first error: %s", res.SamplesFailed, res.FirstError))
+	}
+	summarize(res, p, pl, is, set)
+	if !drained {
+		missing := res.SamplesIssued - res.SamplesComplete
+		res.Validity.Valid = false
+		res.Validity.Recommendations = append(res.Validity.Recommendations,
+			fmt.Sprintf("%d of %d samples did not complete within the %s drain timeout.", missing, res.SamplesIssued, is.drain))
+		res.Validity.InvalidReason = joinReasons(res.Validity.Recommendations)
+	}
+	if ctx.Err() != nil {
+		return res, fmt.Errorf("run interrupted: %w", ctx.Err())
+	}
+	return res, nil
+}
+
+// Safety factors for hints measured in the warm-up. LoadGen sizes a run from
+// its hint and fails it (min duration) when the backend turns out faster:
+// Offline by more than the 1.1 slack, SingleStream/MultiStream by more than
+// 2×. A warm-up is shorter and shaped differently from the timed run, so the
+// hints leave room: the price is a longer run, never an INVALID one.
+const (
+	offlineHintFactor = 1.5 // expected QPS = 1.5 × warm-up rate
+	streamHintFactor  = 0.5 // expected latency = 0.5 × warm-up mean
+	serverHintFactor  = 0.5 // target QPS = 0.5 × warm-up capacity
+)
+
+// applyHint fills in the scenario's hint from the warm-up, when the warm-up
+// measured something.
+func applyHint(s *TestSettings, w Warmup) bool {
+	switch s.Scenario {
+	case Offline:
+		if w.RatePerSec > 0 {
+			s.OfflineExpectedQPS = w.RatePerSec * offlineHintFactor
+			return true
+		}
+	case Server:
+		if w.RatePerSec > 0 {
+			// A Poisson load at full capacity never meets a tail bound.
+			s.ServerTargetQPS = w.RatePerSec * serverHintFactor
+			return true
+		}
+	case SingleStream:
+		if w.MeanNs > 0 {
+			s.SingleStreamExpectedLatencyNs = float64(w.MeanNs) * streamHintFactor
+			return true
+		}
+	case MultiStream:
+		if w.MeanNs > 0 {
+			s.MultiStreamExpectedLatencyNs = float64(w.MeanNs) * streamHintFactor
+			return true
+		}
+	}
+	return false
+}
+
+// issuer owns the issue loop of one timed run.
+type issuer struct {
+	b     Backend
+	p     *phase
+	pl    plan
+	e     EffectiveSettings
+	ctx   context.Context
+	drain time.Duration
+
+	base          int64 // the run's start instant
+	queriesIssued uint64
+	samplesIssued uint64
+	issuedNow     atomic.Uint64 // for progress only
+	phase         atomic.Value
+	endReason     string
+	errors        []string
+	delay, call   histogram
+	lastIssue     int64 // final_query_issued_time, relative
+	coalesce      bool  // server_coalesce_queries
+}
+
+func (is *issuer) run() {
+	is.phase.Store("run")
+	switch is.e.Scenario {
+	case Offline:
+		is.runOffline()
+	case Server:
+		is.runServer()
+	default:
+		is.runStreams()
+	}
+}
+
+func (is *issuer) runOffline() {
+	n := is.pl.spq
+	samples := make([]Sample, n)
+	for i := range samples {
+		samples[i] = Sample{ID: is.p.id(i), Index: is.pl.index[i]}
+	}
+	is.p.origin[0] = 0
+	is.base = nanotime()
+	is.p.base.Store(is.base)
+	is.b.IssueQuery(samples)
+	after := nanotime()
+	is.call.record(after - is.base)
+	is.delay.record(0)
+	is.queriesIssued, is.samplesIssued = 1, uint64(n)
+	is.issuedNow.Store(1)
+}
+
+// runServer issues the pre-generated Poisson schedule open-loop: every query
+// goes out at start+offset whatever is outstanding, immediately when late,
+// and its latency counts from the scheduled instant.
+func (is *issuer) runServer() {
+	offsets, index := is.pl.offsets, is.pl.index
+	maxQ := uint64(len(offsets))
+	if is.e.MaxQueryCount > 0 {
+		maxQ = min(maxQ, is.e.MaxQueryCount)
+	}
+	maxDur := int64(is.e.MaxDurationMs) * 1e6
+	done := is.ctx.Done()
+	buf := make([]Sample, 0, 1024)
+
+	is.base = nanotime()
+	is.p.base.Store(is.base)
+	base := is.base
+	now := base
+	var i uint64
+	for i < maxQ {
+		due := base + offsets[i]
+		if now < due {
+			if !waitUntil(due, done) {
+				is.endEarly("Ending early: the run was cancelled.")
+				break
+			}
+			now = nanotime()
+		} else if i&1023 == 0 && is.ctx.Err() != nil {
+			// A saturated loop never waits, so it checks for cancellation here.
+			is.endEarly("Ending early: the run was cancelled.")
+			break
+		}
+		if maxDur > 0 && now-base > maxDur {
+			is.endEarly("IssueQueryThread 0 Ending early: Max test duration reached.")
+			break
+		}
+		if is.e.MaxAsyncQueries > 0 {
+			if out := i - is.p.completed.Load(); out > is.e.MaxAsyncQueries {
+				is.endEarly(fmt.Sprintf("IssueQueryThread 0 Ending early: Too many outstanding queries. issued %d outstanding %d", i, out))
+				break
+			}
+		}
+		buf = append(buf[:0], Sample{ID: is.p.id(int(i)), Index: index[i]})
+		is.delay.record(now - due)
+		i++
+		if is.coalesce {
+			// Merge every past-due query into one call; each keeps its own
+			// scheduled time.
+			for i < maxQ && len(buf) < cap(buf) && base+offsets[i] <= now {
+				buf = append(buf, Sample{ID: is.p.id(int(i)), Index: index[i]})
+				is.delay.record(now - base - offsets[i])
+				i++
+			}
+		}
+		is.b.IssueQuery(buf)
+		after := nanotime()
+		is.call.record(after - now)
+		is.lastIssue = now - base
+		is.issuedNow.Store(i)
+		now = after
+	}
+	if i == maxQ && maxQ < uint64(len(offsets)) {
+		is.endEarly("IssueQueryThread 0 Ending early: Max query count reached.")
+	}
+	is.queriesIssued, is.samplesIssued = i, i
+}
+
+// runStreams issues SingleStream and MultiStream: one query at a time, the
+// next as soon as the previous has fully completed, until the count and the
+// duration are both met.
+func (is *issuer) runStreams() {
+	spq := is.pl.spq
+	minQ, minDur := is.e.MinQueryCount, int64(is.e.MinDurationMs)*1e6
+	maxQ := uint64(is.pl.queries)
+	if is.e.MaxQueryCount > 0 {
+		maxQ = min(maxQ, is.e.MaxQueryCount)
+	}
+	maxDur := int64(is.e.MaxDurationMs) * 1e6
+	samples := make([]Sample, spq)
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+
+	is.base = nanotime()
+	is.p.base.Store(is.base)
+	base := is.base
+	var prevDone int64 = -1
+	var q uint64
+	for q = 0; q < uint64(is.pl.queries); {
+		if q >= maxQ {
+			is.endEarly("IssueQueryThread 0 Ending early: Max query count reached.")
+			break
+		}
+		for j := range samples {
+			k := int(q)*spq + j
+			samples[j] = Sample{ID: is.p.id(k), Index: is.pl.index[k]}
+		}
+		now := nanotime()
+		if maxDur > 0 && now-base > maxDur {
+			is.endEarly("IssueQueryThread 0 Ending early: Max test duration reached.")
+			break
+		}
+		is.p.origin[q] = now - base
+		is.p.queryLeft.Store(int64(spq))
+		is.b.IssueQuery(samples)
+		after := nanotime()
+		is.call.record(after - now)
+		if prevDone >= 0 {
+			is.delay.record(now - prevDone)
+		}
+		is.lastIssue = now - base
+		q++
+		is.issuedNow.Store(q)
+
+		select {
+		case <-is.p.queryDone:
+		default:
+			if timer == nil {
+				timer = time.NewTimer(is.drain)
+			} else {
+				timer.Reset(is.drain)
+			}
+			select {
+			case <-is.p.queryDone:
+			case <-timer.C:
+				is.errorf("query %d did not complete within the %s drain timeout", q-1, is.drain)
+				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+				return
+			case <-is.ctx.Done():
+				is.endEarly("Ending early: the run was cancelled.")
+				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+				return
+			}
+		}
+		prevDone = base + is.p.origin[q-1] + is.p.queryLatency(q-1)
+		if q >= minQ && is.lastIssue >= minDur {
+			is.endReason = "Ending naturally: Minimum query count and test duration met."
+			break
+		}
+	}
+	if is.endReason == "" && q == uint64(is.pl.queries) {
+		is.errorf("Ending early: Ran out of generated queries to issue before the minimum query count and test duration were reached. Please update the relevant expected latency or target qps in the TestSettings so they are more accurate.")
+	}
+	is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+}
+
+func (is *issuer) endEarly(msg string) {
+	if is.endReason == "" {
+		is.endReason = msg
+		is.errors = append(is.errors, msg)
+	}
+}
+
+func (is *issuer) errorf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if is.endReason == "" {
+		is.endReason = msg
+	}
+	is.errors = append(is.errors, msg)
+}
+
+// waitDrain waits for every issued sample, up to the drain timeout.
+func (is *issuer) waitDrain() bool {
+	t := time.NewTimer(is.drain)
+	defer t.Stop()
+	select {
+	case <-is.p.allDone:
+		return true
+	case <-t.C:
+		return false
+	case <-is.ctx.Done():
+		// Give the backend the drain window to return what it has.
+		select {
+		case <-is.p.allDone:
+			return true
+		case <-t.C:
+			return false
+		}
+	}
+}
+
+func (is *issuer) report(fn func(Progress), stop <-chan struct{}) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			base := is.p.base.Load()
+			ph, _ := is.phase.Load().(string)
+			var el time.Duration
+			if base != 0 {
+				el = time.Duration(nanotime() - base)
+			}
+			fn(Progress{
+				Phase: ph, Elapsed: el,
+				Issued: is.issuedNow.Load(), Completed: is.p.completed.Load(),
+				Total: uint64(is.pl.queries), Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
+			})
+		}
+	}
+}

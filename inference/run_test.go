@@ -1,0 +1,122 @@
+package inference_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+)
+
+// inlineBackend completes every sample inside IssueQuery.
+type inlineBackend struct{ rec *inference.Recorder }
+
+func (b *inlineBackend) Name() string { return "inline" }
+func (b *inlineBackend) Start(_ context.Context, rec *inference.Recorder) error {
+	b.rec = rec
+	return nil
+}
+func (b *inlineBackend) IssueQuery(s []inference.Sample) {
+	for _, x := range s {
+		b.rec.Complete(inference.Response{ID: x.ID})
+	}
+}
+func (b *inlineBackend) FlushQueries() {}
+func (b *inlineBackend) Stop() error   { return nil }
+
+// sleepBackend completes each sample after a fixed delay on its own
+// goroutine, or never when hang is set.
+type sleepBackend struct {
+	rec   *inference.Recorder
+	delay time.Duration
+	hang  bool
+	wg    sync.WaitGroup
+}
+
+func (b *sleepBackend) Name() string { return "sleep" }
+func (b *sleepBackend) Start(_ context.Context, rec *inference.Recorder) error {
+	b.rec = rec
+	return nil
+}
+func (b *sleepBackend) IssueQuery(s []inference.Sample) {
+	if b.hang {
+		return
+	}
+	ids := make([]uint64, len(s))
+	for i, x := range s {
+		ids[i] = x.ID
+	}
+	b.wg.Go(func() {
+		time.Sleep(b.delay)
+		for _, id := range ids {
+			b.rec.Complete(inference.Response{ID: id})
+		}
+	})
+}
+func (b *sleepBackend) FlushQueries() {}
+func (b *sleepBackend) Stop() error   { b.wg.Wait(); return nil }
+
+func quickConfig(t *testing.T, sc inference.Scenario) inference.Config {
+	t.Helper()
+	s, qsl, err := inference.Settings("resnet50", sc, inference.ProfileQuick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.MinDurationMs = 300
+	s.WarmupMs = 0
+	return inference.Config{Settings: s, QSL: qsl, Model: "resnet50", Profile: inference.ProfileQuick}
+}
+
+func TestRunNullAllScenarios(t *testing.T) {
+	for _, sc := range inference.Scenarios {
+		t.Run(sc.String(), func(t *testing.T) {
+			cfg := quickConfig(t, sc)
+			cfg.Settings.ServerTargetQPS = 20000
+			cfg.Settings.ServerTargetLatencyNs = uint64(50 * time.Millisecond)
+			cfg.Settings.WarmupMs = 100
+			cfg.AutoHint = sc != inference.Server
+			res, err := inference.Run(context.Background(), &inlineBackend{}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.SamplesComplete != res.SamplesIssued || res.SamplesIssued == 0 {
+				t.Fatalf("completed %d of %d samples", res.SamplesComplete, res.SamplesIssued)
+			}
+			if !res.Validity.Valid {
+				t.Fatalf("run INVALID: %+v errors %v", res.Validity, res.Errors)
+			}
+			if res.Metric.Value <= 0 {
+				t.Fatalf("metric %+v", res.Metric)
+			}
+		})
+	}
+}
+
+func TestDrainDeadlineEndsHungRun(t *testing.T) {
+	for _, sc := range []inference.Scenario{inference.Offline, inference.Server, inference.SingleStream} {
+		t.Run(sc.String(), func(t *testing.T) {
+			cfg := quickConfig(t, sc)
+			cfg.Settings.ServerTargetQPS = 1000
+			cfg.Settings.OfflineExpectedQPS = 1000
+			cfg.Settings.DrainTimeoutMs = 200
+			start := time.Now()
+			res, err := inference.Run(context.Background(), &sleepBackend{hang: true}, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("hung run took %s", time.Since(start))
+			}
+			if res.Validity.Valid {
+				t.Fatal("a run with no completions is VALID")
+			}
+			if res.SamplesComplete != 0 || res.SamplesIssued == 0 {
+				t.Fatalf("issued %d completed %d", res.SamplesIssued, res.SamplesComplete)
+			}
+			if len(res.Errors) == 0 {
+				t.Fatal("no error recorded for incomplete samples")
+			}
+		})
+	}
+}

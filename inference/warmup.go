@@ -1,0 +1,95 @@
+package inference
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Warm-up bounds: a closed loop with at most warmupWindow samples in
+// flight, and no more than warmupCap samples in all so its memory stays
+// small however fast the backend is.
+const (
+	warmupWindow = 1024
+	warmupChunk  = 64
+	warmupCap    = 1 << 20
+)
+
+// warmup drives the backend untimed for d, shaped like the scenario: a
+// closed loop of one query at a time for SingleStream and MultiStream, a
+// window of outstanding samples for Offline and Server. It measures what a
+// hint needs: the sustained rate and the mean query latency. Its samples
+// come from their own RNG so the timed run's sequence is unchanged.
+func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, set []uint32, d, drain time.Duration) (Warmup, error) {
+	spq := int(e.SamplesPerQuery)
+	stream := e.Scenario == SingleStream || e.Scenario == MultiStream
+	if !stream {
+		spq = warmupChunk
+	}
+	maxQueries := warmupCap / spq
+	p := newPhase(1, maxQueries, spq, e.UseTokenLatencies)
+	rec.cur.Store(p)
+	defer rec.cur.Store(nil)
+
+	r := rand.New(rand.NewPCG(e.SampleIndexRNGSeed, 1))
+	setSize := len(set) - max(spq-1, 0)
+	if !stream || setSize <= 0 {
+		setSize = len(set)
+	}
+	samples := make([]Sample, spq)
+	base := nanotime()
+	p.base.Store(base)
+	deadline := base + int64(d)
+	var q int
+	var latSum int64
+	for q < maxQueries && nanotime() < deadline && ctx.Err() == nil {
+		start := r.IntN(setSize)
+		for j := range samples {
+			samples[j] = Sample{ID: p.id(q*spq + j), Index: set[(start+j)%len(set)]}
+		}
+		if stream {
+			now := nanotime()
+			p.origin[q] = now - base
+			p.queryLeft.Store(int64(spq))
+			b.IssueQuery(samples)
+			t := time.NewTimer(drain)
+			select {
+			case <-p.queryDone:
+			case <-t.C:
+				return Warmup{}, fmt.Errorf("a query did not complete within the %s drain timeout", drain)
+			case <-ctx.Done():
+			}
+			t.Stop()
+			latSum += p.queryLatency(uint64(q))
+			q++
+			continue
+		}
+		for uint64(q*spq)-p.completed.Load() >= warmupWindow && nanotime() < deadline {
+			time.Sleep(100 * time.Microsecond)
+		}
+		p.origin[q] = nanotime() - base
+		b.IssueQuery(samples)
+		q++
+	}
+	b.FlushQueries()
+	p.issuedAll(uint64(q * spq))
+	t := time.NewTimer(drain)
+	defer t.Stop()
+	select {
+	case <-p.allDone:
+	case <-t.C:
+		return Warmup{}, fmt.Errorf("%d of %d samples did not complete within the %s drain timeout", uint64(q*spq)-p.completed.Load(), q*spq, drain)
+	case <-ctx.Done():
+		return Warmup{}, ctx.Err()
+	}
+	elapsed := nanotime() - base
+	w := Warmup{DurationNs: elapsed, Queries: uint64(q), Samples: uint64(q * spq)}
+	if elapsed > 0 {
+		w.RatePerSec = float64(w.Samples) / (float64(elapsed) / 1e9)
+	}
+	if stream && q > 0 {
+		w.MeanNs = latSum / int64(q)
+	}
+	return w, nil
+}
