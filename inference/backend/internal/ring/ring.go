@@ -64,10 +64,11 @@ func (r *Ring[T]) Pop(dst []T) int {
 
 // Discard removes the first k elements; k must not exceed Len.
 func (r *Ring[T]) Discard(k int) {
-	var zero T
-	for i := range k {
-		// Clear the slots so a ring of pointers does not pin garbage.
-		r.buf[r.wrap(r.head+i)] = zero
+	// Clear the slots so a ring of pointers does not pin garbage.
+	end := r.head + k
+	clear(r.buf[r.head:min(end, len(r.buf))])
+	if end > len(r.buf) {
+		clear(r.buf[:end-len(r.buf)])
 	}
 	r.head = r.wrap(r.head + k)
 	r.n -= k
