@@ -79,6 +79,11 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 	case Server:
 		sched := rng.NewMT19937(e.ScheduleRNGSeed)
 		window := int64(e.MinDurationMs) * 1e6
+		// Size the schedule once: a Poisson count over the window stays
+		// within six standard deviations of its mean, and growing a slice of
+		// a billion offsets by appending would allocate it several times.
+		mean := e.TargetQPS * float64(e.MinDurationMs) / 1000
+		pl.offsets = make([]int64, 0, int(max(mean+6*math.Sqrt(mean), float64(minQ)))+64)
 		var t int64
 		for {
 			pl.offsets = append(pl.offsets, t)

@@ -53,11 +53,16 @@ type phase struct {
 	firstErr  error
 }
 
-func newPhase(epoch uint64, queries, spq int, tokens bool) *phase {
+// newPhase allocates a phase's arrays. origin may be given (Server passes its
+// schedule, which already holds every query's scheduled offset).
+func newPhase(epoch uint64, queries, spq int, tokens bool, origin []int64) *phase {
+	if origin == nil {
+		origin = make([]int64, queries)
+	}
 	p := &phase{
 		epoch:     epoch,
 		spq:       uint64(spq),
-		origin:    make([]int64, queries),
+		origin:    origin,
 		latency:   make([]int64, queries*spq),
 		allDone:   make(chan struct{}),
 		queryDone: make(chan struct{}, 1),

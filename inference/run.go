@@ -111,10 +111,9 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	res.GeneratedSamplesPerQuery = uint64(pl.spq)
 	res.GeneratedQueryDurationNs = pl.duration
 
-	p := newPhase(2, pl.queries, pl.spq, s.UseTokenLatencies)
-	if e.Scenario == Server {
-		p.origin = pl.offsets // latency counts from the scheduled time
-	}
+	// In Server, latency counts from the scheduled time: the schedule is
+	// the origin array.
+	p := newPhase(2, pl.queries, pl.spq, s.UseTokenLatencies, pl.offsets)
 	rec.cur.Store(p)
 	defer rec.cur.Store(nil)
 

@@ -14,7 +14,7 @@ func fakeRun(t *testing.T, s TestSettings, latencies []int64, lastIssue int64) *
 	e := s.Effective(qsl)
 	spq := int(e.SamplesPerQuery)
 	queries := len(latencies) / spq
-	p := newPhase(2, queries, spq, false)
+	p := newPhase(2, queries, spq, false, nil)
 	for i, l := range latencies {
 		p.latency[i] = l + 1
 	}

@@ -28,7 +28,7 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 		spq = warmupChunk
 	}
 	maxQueries := warmupCap / spq
-	p := newPhase(1, maxQueries, spq, e.UseTokenLatencies)
+	p := newPhase(1, maxQueries, spq, e.UseTokenLatencies, nil)
 	rec.cur.Store(p)
 	defer rec.cur.Store(nil)
 

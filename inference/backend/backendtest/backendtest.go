@@ -1,0 +1,251 @@
+// Package backendtest drives backends without the engine: a fake Completer
+// that stamps every completion, a counting one for benchmarks, and a
+// goroutine-leak check for TestMain.
+package backendtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend"
+	"github.com/gpuperf/gpuperf/inference/backend/internal/clock"
+)
+
+// Now returns the monotonic clock that Fake stamps with and that
+// inference.Recorder uses, in nanoseconds.
+func Now() int64 { return clock.Now() }
+
+// Record is one completion seen by a Fake.
+type Record struct {
+	ID     uint64
+	Tokens int64
+	Err    error
+	// At is the clock (Now) read once on entry to the call, as the
+	// Recorder reads it.
+	At int64
+	// Call numbers the Complete or CompleteBatch call, from 0; Batch is
+	// how many responses that call carried.
+	Call  int
+	Batch int
+}
+
+// Fake is a backend.Completer that records every completion. The zero value
+// is ready to use.
+type Fake struct {
+	mu      sync.Mutex // protects the fields below
+	recs    []Record
+	calls   int
+	changed chan struct{}
+}
+
+var _ backend.Completer = (*Fake)(nil)
+
+// Complete records one response.
+func (f *Fake) Complete(r inference.Response) {
+	now := clock.Now()
+	f.record(now, r)
+}
+
+// CompleteBatch records responses that finished together.
+func (f *Fake) CompleteBatch(rs []inference.Response) {
+	now := clock.Now()
+	f.record(now, rs...)
+}
+
+func (f *Fake) record(now int64, rs ...inference.Response) {
+	f.mu.Lock()
+	for _, r := range rs {
+		f.recs = append(f.recs, Record{ID: r.ID, Tokens: r.Tokens, Err: r.Err, At: now, Call: f.calls, Batch: len(rs)})
+	}
+	f.calls++
+	ch := f.changedLocked()
+	f.mu.Unlock()
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (f *Fake) changedLocked() chan struct{} {
+	if f.changed == nil {
+		f.changed = make(chan struct{}, 1)
+	}
+	return f.changed
+}
+
+// Len returns the number of responses recorded so far.
+func (f *Fake) Len() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.recs)
+}
+
+// Records returns a copy of the responses recorded so far, in call order.
+func (f *Fake) Records() []Record {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]Record(nil), f.recs...)
+}
+
+// Wait returns once at least n responses are recorded, or an error after
+// timeout.
+func (f *Fake) Wait(n int, timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		f.mu.Lock()
+		got := len(f.recs)
+		ch := f.changedLocked()
+		f.mu.Unlock()
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			return fmt.Errorf("wait: %d of %d completions after %v", got, n, timeout)
+		}
+	}
+}
+
+// Counter is a backend.Completer that only counts, for benchmarks. The zero
+// value is ready to use.
+type Counter struct {
+	n     atomic.Uint64
+	calls atomic.Uint64
+}
+
+var _ backend.Completer = (*Counter)(nil)
+
+// Complete counts one response.
+func (c *Counter) Complete(inference.Response) {
+	c.n.Add(1)
+	c.calls.Add(1)
+}
+
+// CompleteBatch counts responses that finished together.
+func (c *Counter) CompleteBatch(rs []inference.Response) {
+	c.n.Add(uint64(len(rs)))
+	c.calls.Add(1)
+}
+
+// N returns the number of responses counted.
+func (c *Counter) N() uint64 { return c.n.Load() }
+
+// Calls returns the number of Complete and CompleteBatch calls.
+func (c *Counter) Calls() uint64 { return c.calls.Load() }
+
+// Wait returns once at least n responses are counted, or an error after
+// timeout. It polls, so it may return up to a millisecond late.
+func (c *Counter) Wait(n uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for c.n.Load() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("wait: %d of %d completions after %v", c.n.Load(), n, timeout)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return nil
+}
+
+// Start starts b, which must implement backend.Starter, reporting to a new
+// Fake, and stops it when the test ends.
+func Start(tb testing.TB, b inference.Backend) *Fake {
+	tb.Helper()
+	f := new(Fake)
+	StartWith(tb, b, f)
+	return f
+}
+
+// StartWith starts b, which must implement backend.Starter, reporting to c,
+// and stops it when the test ends.
+func StartWith(tb testing.TB, b inference.Backend, c backend.Completer) {
+	tb.Helper()
+	s, ok := b.(backend.Starter)
+	if !ok {
+		tb.Fatalf("backend %s (%T) does not implement backend.Starter", b.Name(), b)
+	}
+	if err := s.StartWith(context.Background(), c); err != nil {
+		tb.Fatalf("%s: StartWith() = %v", b.Name(), err)
+	}
+	tb.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			tb.Errorf("%s: Stop() = %v", b.Name(), err)
+		}
+	})
+}
+
+// Goroutines returns how many goroutines, other than the caller's, have a
+// stack that mentions substr (a function or package name).
+func Goroutines(substr string) int {
+	n := 0
+	for _, g := range stacks() {
+		if bytes.Contains(g, []byte(substr)) {
+			n++
+		}
+	}
+	return n
+}
+
+// stacks returns the stack of every goroutine but the caller's.
+func stacks() [][]byte {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	gs := bytes.Split(buf, []byte("\n\n"))
+	return gs[1:] // the first is the caller's
+}
+
+// leakMarker is what every goroutine started by this tree's backends has
+// on its stack.
+const leakMarker = "gpuperf/inference/backend"
+
+// CheckLeaks returns an error listing the goroutines of this tree's backends
+// still alive after a grace period of a second.
+func CheckLeaks() error {
+	var leaked [][]byte
+	for range 100 {
+		leaked = leaked[:0]
+		for _, g := range stacks() {
+			if bytes.Contains(g, []byte(leakMarker)) {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("%d leaked goroutines:\n\n%s", len(leaked), bytes.Join(leaked, []byte("\n\n")))
+}
+
+// Main runs the tests, then fails the binary if backend goroutines leaked.
+// Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if code == 0 {
+		if err := CheckLeaks(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// ErrInfer is a ready-made error for fake backends to fail with.
+var ErrInfer = errors.New("injected failure")
