@@ -150,4 +150,3 @@ func TestServerMetricIsCompletedNotWallTime(t *testing.T) {
 		t.Fatalf("metric %+v", r.Metric)
 	}
 }
-
