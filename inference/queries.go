@@ -2,6 +2,7 @@ package inference
 
 import (
 	"math"
+	"time"
 
 	"github.com/gpuperf/gpuperf/inference/rng"
 )
@@ -77,27 +78,9 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 		pl.queries = 1
 		pl.duration = int64(1e9 / e.TargetQPS)
 	case Server:
-		sched := rng.NewMT19937(e.ScheduleRNGSeed)
-		window := int64(e.MinDurationMs) * 1e6
-		// Size the schedule once: a Poisson count over the window stays
-		// within six standard deviations of its mean, and growing a slice of
-		// a billion offsets by appending would allocate it several times.
-		mean := e.TargetQPS * float64(e.MinDurationMs) / 1000
-		pl.offsets = make([]int64, 0, int(max(mean+6*math.Sqrt(mean), float64(minQ)))+64)
-		var t int64
-		for {
-			pl.offsets = append(pl.offsets, t)
-			n := uint64(len(pl.offsets))
-			if t >= window && n >= minQ {
-				break
-			}
-			if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
-				minQ += setSize
-			}
-			t += rng.NextIntervalNs(sched, e.TargetQPS)
-		}
+		pl.offsets, minQ = serverSchedule(e, minQ, setSize)
 		pl.queries = len(pl.offsets)
-		pl.duration = t
+		pl.duration = pl.offsets[len(pl.offsets)-1]
 	default: // SingleStream, MultiStream: 2 × min_duration at the hinted rate
 		spacing := int64(1e9 / e.TargetQPS)
 		window := 2 * int64(e.MinDurationMs) * 1e6
@@ -118,6 +101,41 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 	}
 	pl.index = pickSamples(e, set, setSize, minQ, pl)
 	return pl
+}
+
+// ServerSchedule returns the Server arrival offsets (ns from the start)
+// that LoadGen generates for a seed, rate, minimum duration and minimum query
+// count: the identical sequence on every host.
+func ServerSchedule(seed uint64, qps float64, minDuration time.Duration, minQueries uint64) []int64 {
+	e := EffectiveSettings{Scenario: Server, ScheduleRNGSeed: seed, TargetQPS: qps,
+		MinDurationMs: uint64(minDuration / time.Millisecond), MinQueryCount: minQueries}
+	offsets, _ := serverSchedule(e, minQueries, 1)
+	return offsets
+}
+
+// serverSchedule draws the Poisson arrival offsets until the last is at or
+// past min_duration and the count reaches minQ, topping minQ up by whole
+// sets in equal-issue mode. It returns the offsets and the final minQ.
+func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64) {
+	sched := rng.NewMT19937(e.ScheduleRNGSeed)
+	window := int64(e.MinDurationMs) * 1e6
+	// Size the schedule once: a Poisson count over the window stays within
+	// six standard deviations of its mean, and growing a slice of a billion
+	// offsets by appending would allocate it several times over.
+	mean := e.TargetQPS * float64(e.MinDurationMs) / 1000
+	offsets := make([]int64, 0, int(max(mean+6*math.Sqrt(mean), float64(minQ)))+64)
+	var t int64
+	for {
+		offsets = append(offsets, t)
+		n := uint64(len(offsets))
+		if t >= window && n >= minQ {
+			return offsets, minQ
+		}
+		if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
+			minQ += setSize
+		}
+		t += rng.NextIntervalNs(sched, e.TargetQPS)
+	}
 }
 
 // pickSamples fills each query's sample indices. LoadGen draws its
