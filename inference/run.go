@@ -189,7 +189,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 		res.Validity.Valid = false
 		res.Validity.Recommendations = append(res.Validity.Recommendations,
 			fmt.Sprintf("%d of %d samples did not complete within the %s drain timeout.", missing, res.SamplesIssued, is.drain))
-		res.Validity.InvalidReason = joinReasons(res.Validity.Recommendations)
+		res.Validity.InvalidReason += res.Validity.Recommendations[len(res.Validity.Recommendations)-1]
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())

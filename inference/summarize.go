@@ -79,8 +79,15 @@ func summarize(res *Result, p *phase, pl plan, is *issuer, set []uint32) {
 		res.MaxLatencyNs = lat[len(lat)-1]
 		res.TargetLatencyNs = stats.Percentile(lat, pct)
 	}
-	if e.Scenario == Offline {
+	switch e.Scenario {
+	case Offline:
 		res.FinalQueryAllDoneNs = res.MaxLatencyNs
+	case SingleStream, MultiStream:
+		if q := is.queriesIssued; q > 0 {
+			if l := p.queryLatency(q - 1); l >= 0 {
+				res.FinalQueryAllDoneNs = p.origin[q-1] + l
+			}
+		}
 	}
 	if queryLat != nil {
 		slices.Sort(queryLat)
@@ -197,7 +204,7 @@ func summarize(res *Result, p *phase, pl plan, is *issuer, set []uint32) {
 		v.Recommendations = append(v.Recommendations, MinQueriesRecommendation)
 	}
 	if !v.Valid {
-		v.InvalidReason = joinReasons(v.Recommendations)
+		v.InvalidReason = invalidReason(v, perfRec, e.Scenario)
 	}
 
 	if p.tokens != nil {
@@ -236,8 +243,23 @@ func minDurationRecommendation(sc Scenario) string {
 	return "Decrease the expected latency so the loadgen pre-generates more queries."
 }
 
-// joinReasons builds result_invalid_reason: the recommendations, space-joined.
-func joinReasons(recs []string) string { return strings.Join(recs, " ") }
+// invalidReason builds result_invalid_reason as LoadGen concatenates it:
+// the performance and min-duration texts each followed by a space, then the
+// min-queries text. Two failed token constraints are joined by LoadGen's
+// "\n * ", with the newline flattened to a space.
+func invalidReason(v *Validity, perfRec []string, sc Scenario) string {
+	var b strings.Builder
+	if v.PerfConstraintsMet != nil && !*v.PerfConstraintsMet {
+		b.WriteString(strings.Join(perfRec, "  * ") + " ")
+	}
+	if !v.MinDurationMet {
+		b.WriteString(minDurationRecommendation(sc) + " ")
+	}
+	if !v.MinQueriesMet {
+		b.WriteString(MinQueriesRecommendation)
+	}
+	return b.String()
+}
 
 // pctLabel prints a percentile as LoadGen's headline does: 90.0, 99.9.
 func pctLabel(p float64) string { return fmt.Sprintf("%.1f", p*100) }
