@@ -115,6 +115,25 @@ func (r *Recorder) CompleteBatch(resps []Response) {
 	}
 }
 
+// CompleteAt records samples that finished at the monotonic instant at
+// (the clock of Now), not when the call is made. It is for simulated
+// devices only: a simulator knows exactly when its virtual work finished,
+// and stamping that instant keeps the host's scheduling noise out of the
+// oracle it provides. A real backend must call Complete, so its latency
+// ends when LoadGen's would.
+func (r *Recorder) CompleteAt(at int64, resps []Response) {
+	p := r.cur.Load()
+	if p == nil {
+		return
+	}
+	for _, resp := range resps {
+		p.complete(at, resp)
+	}
+}
+
+// Now reads the monotonic clock the Recorder stamps with.
+func Now() int64 { return nanotime() }
+
 // FirstToken records the arrival of a sample's first output token.
 func (r *Recorder) FirstToken(id uint64) {
 	now := nanotime()

@@ -59,6 +59,19 @@ func checkOnce(t *testing.T, recs []backendtest.Record, n int) {
 	}
 }
 
+// waitGone fails unless no goroutine runs fn within a second. (A goroutine
+// lingers for a moment after the WaitGroup.Done that Stop waits for.)
+func waitGone(t *testing.T, fn string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Second)
+	for backendtest.Goroutines(fn) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines in %s still alive after 1s", fn)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestAsyncCompletesEverySampleOnce(t *testing.T) {
 	fs := &fakeSync{}
 	b := backend.NewAsync(fs, 4, 8)
@@ -179,9 +192,12 @@ func TestAsyncInferErrorFailsWholeBatch(t *testing.T) {
 
 func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 	started := make(chan struct{}, 1)
+	var finished atomic.Bool
 	fs := &fakeSync{fn: func(ctx context.Context, _ []inference.Sample) error {
 		started <- struct{}{}
 		<-ctx.Done()
+		time.Sleep(20 * time.Millisecond) // a model that is slow to notice
+		finished.Store(true)
 		return ctx.Err()
 	}}
 	b := backend.NewAsync(fs, 1, 1)
@@ -200,9 +216,10 @@ func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Errorf("Stop() took %v", d)
 	}
-	if n := backendtest.Goroutines("backend.(*async).work"); n != 0 {
-		t.Errorf("%d workers alive after Stop returned", n)
+	if !finished.Load() {
+		t.Error("Stop returned before the worker's Infer call did")
 	}
+	waitGone(t, "backend.(*async).work")
 	if n := f.Len(); n != 0 {
 		t.Errorf("%d completions; want 0 (the cancelled batch is incomplete, the queue dropped)", n)
 	}
@@ -242,13 +259,7 @@ func TestAsyncParentCancelStopsWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	deadline := time.Now().Add(2 * time.Second)
-	for backendtest.Goroutines("backend.(*async).work") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("workers still alive 2s after the parent context was cancelled")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitGone(t, "backend.(*async).work")
 	if err := b.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)
 	}

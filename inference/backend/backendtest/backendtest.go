@@ -41,10 +41,11 @@ type Record struct {
 // Fake is a backend.Completer that records every completion. The zero value
 // is ready to use.
 type Fake struct {
-	mu      sync.Mutex // protects the fields below
-	recs    []Record
-	calls   int
-	changed chan struct{}
+	mu     sync.Mutex // protects the fields below
+	recs   []Record
+	calls  int
+	waiter chan struct{} // closed when len(recs) reaches want
+	want   int
 }
 
 var _ backend.Completer = (*Fake)(nil)
@@ -67,19 +68,16 @@ func (f *Fake) record(now int64, rs ...inference.Response) {
 		f.recs = append(f.recs, Record{ID: r.ID, Tokens: r.Tokens, Err: r.Err, At: now, Call: f.calls, Batch: len(rs)})
 	}
 	f.calls++
-	ch := f.changedLocked()
+	var ch chan struct{}
+	if f.waiter != nil && len(f.recs) >= f.want {
+		// Wake the waiter only when its count is reached, so it does not
+		// contend with the backend for the lock on every completion.
+		ch, f.waiter = f.waiter, nil
+	}
 	f.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	default:
+	if ch != nil {
+		close(ch)
 	}
-}
-
-func (f *Fake) changedLocked() chan struct{} {
-	if f.changed == nil {
-		f.changed = make(chan struct{}, 1)
-	}
-	return f.changed
 }
 
 // Len returns the number of responses recorded so far.
@@ -97,23 +95,27 @@ func (f *Fake) Records() []Record {
 }
 
 // Wait returns once at least n responses are recorded, or an error after
-// timeout.
+// timeout. One goroutine at a time may wait.
 func (f *Fake) Wait(n int, timeout time.Duration) error {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		f.mu.Lock()
-		got := len(f.recs)
-		ch := f.changedLocked()
+	f.mu.Lock()
+	if len(f.recs) >= n {
 		f.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-deadline.C:
-			return fmt.Errorf("wait: %d of %d completions after %v", got, n, timeout)
-		}
+		return nil
+	}
+	ch := make(chan struct{})
+	f.waiter, f.want = ch, n
+	f.mu.Unlock()
+
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+		return nil
+	case <-t.C:
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.waiter = nil
+		return fmt.Errorf("wait: %d of %d completions after %v", len(f.recs), n, timeout)
 	}
 }
 

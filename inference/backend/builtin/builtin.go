@@ -1,0 +1,33 @@
+// Package builtin maps the names of gpuperf's built-in backends to their
+// constructors: null, sim and cpu.
+package builtin
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend/cpu"
+	"github.com/gpuperf/gpuperf/inference/backend/null"
+	"github.com/gpuperf/gpuperf/inference/backend/sim"
+)
+
+// ErrUnknownBackend is wrapped by New's error for a name it does not know.
+var ErrUnknownBackend = errors.New("unknown backend")
+
+// Names returns the built-in backend names, in a stable order.
+func Names() []string { return []string{"null", "sim", "cpu"} }
+
+// New returns the built-in backend called name, configured by opts (see
+// backend.ParseOptions); an option the backend does not know is an error.
+func New(name string, opts map[string]string) (inference.Backend, error) {
+	switch name {
+	case "null":
+		return null.New(opts)
+	case "sim":
+		return sim.New(opts)
+	case "cpu":
+		return cpu.New(opts)
+	}
+	return nil, fmt.Errorf("%w %q (want null, sim or cpu)", ErrUnknownBackend, name)
+}

@@ -1,0 +1,67 @@
+package builtin
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend"
+	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
+)
+
+func TestMain(m *testing.M) { backendtest.Main(m) }
+
+// TestEveryBackendRuns starts each built-in backend with its defaults and
+// checks that every issued sample comes back once.
+func TestEveryBackendRuns(t *testing.T) {
+	for _, name := range Names() {
+		t.Run(name, func(t *testing.T) {
+			b, err := New(name, nil)
+			if err != nil {
+				t.Fatalf("New(%q, nil) = %v", name, err)
+			}
+			if b.Name() != name {
+				t.Errorf("Name() = %q; want %q", b.Name(), name)
+			}
+			f := backendtest.Start(t, b)
+			const n = 50
+			q := make([]inference.Sample, 5)
+			for i := range n / len(q) {
+				for j := range q {
+					q[j] = inference.Sample{ID: uint64(i*len(q) + j), Index: uint32(j)}
+				}
+				b.IssueQuery(q)
+			}
+			b.FlushQueries()
+			if err := f.Wait(n, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			seen := make(map[uint64]bool)
+			for _, r := range f.Records() {
+				if r.Err != nil || seen[r.ID] || r.ID >= n {
+					t.Fatalf("bad completion %+v", r)
+				}
+				seen[r.ID] = true
+			}
+			if err := b.Stop(); err != nil {
+				t.Fatalf("Stop() = %v", err)
+			}
+		})
+	}
+}
+
+func TestUnknown(t *testing.T) {
+	_, err := New("gpu", nil)
+	if !errors.Is(err, ErrUnknownBackend) {
+		t.Fatalf("New(gpu) = %v; want ErrUnknownBackend", err)
+	}
+	if want := `unknown backend "gpu" (want null, sim or cpu)`; err.Error() != want {
+		t.Errorf("New(gpu) = %q; want %q", err, want)
+	}
+	for _, name := range Names() {
+		if _, err := New(name, map[string]string{"nope": "1"}); !errors.Is(err, backend.ErrUnknownOption) {
+			t.Errorf("New(%s, nope=1) = %v; want ErrUnknownOption", name, err)
+		}
+	}
+}

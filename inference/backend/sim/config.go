@@ -1,0 +1,179 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference/backend"
+)
+
+// Dist is a service-time distribution.
+type Dist string
+
+// The service-time distributions.
+const (
+	Fixed       Dist = "fixed"
+	Exponential Dist = "exponential"
+	Lognormal   Dist = "lognormal"
+)
+
+// Option names, as given to New.
+const (
+	OptServers    = "servers"
+	OptLatency    = "latency"
+	OptDist       = "dist"
+	OptSigma      = "sigma"
+	OptBatch      = "batch"
+	OptSeed       = "seed"
+	OptStall      = "stall"
+	OptStallEvery = "stall_every"
+)
+
+// Config describes a simulated device; see the package documentation for
+// the model.
+type Config struct {
+	Servers int           // parallel servers, c
+	Latency time.Duration // mean service time of one batch, D
+	Dist    Dist          // service-time distribution
+	Sigma   float64       // lognormal shape
+	Batch   int           // most samples a server takes at once, b
+	Seed    uint64        // service-time RNG seed
+	// Stall pauses the whole device after every StallEvery completed
+	// samples. Both are zero, or neither.
+	Stall      time.Duration
+	StallEvery int
+}
+
+// DefaultConfig returns the defaults: one server, fixed 1 ms service, no
+// batching, seed 1, no stalls.
+func DefaultConfig() Config {
+	return Config{Servers: 1, Latency: time.Millisecond, Dist: Fixed, Sigma: 0.5, Batch: 1, Seed: 1}
+}
+
+// ParseConfig reads a Config from options, starting from DefaultConfig, and
+// validates it.
+func ParseConfig(opts map[string]string) (Config, error) {
+	if err := backend.CheckKnown(opts, OptServers, OptLatency, OptDist, OptSigma, OptBatch, OptSeed, OptStall, OptStallEvery); err != nil {
+		return Config{}, fmt.Errorf("sim: %w", err)
+	}
+	c := DefaultConfig()
+	var errs []error
+	var err error
+	if c.Servers, err = backend.Int(opts, OptServers, c.Servers); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Latency, err = backend.Duration(opts, OptLatency, c.Latency); err != nil {
+		errs = append(errs, err)
+	}
+	c.Dist = Dist(backend.String(opts, OptDist, string(c.Dist)))
+	if c.Sigma, err = backend.Float(opts, OptSigma, c.Sigma); err != nil {
+		errs = append(errs, err)
+	}
+	if _, ok := opts[OptSigma]; ok && c.Dist != Lognormal {
+		errs = append(errs, fmt.Errorf("option %s applies only to %s=%s", OptSigma, OptDist, Lognormal))
+	}
+	if c.Batch, err = backend.Int(opts, OptBatch, c.Batch); err != nil {
+		errs = append(errs, err)
+	}
+	seed, err := backend.Int(opts, OptSeed, int(c.Seed))
+	if err != nil {
+		errs = append(errs, err)
+	} else if seed < 0 {
+		errs = append(errs, fmt.Errorf("option %s=%d: want a seed of 0 or more", OptSeed, seed))
+	} else {
+		c.Seed = uint64(seed)
+	}
+	if c.Stall, err = backend.Duration(opts, OptStall, c.Stall); err != nil {
+		errs = append(errs, err)
+	}
+	if c.StallEvery, err = backend.Int(opts, OptStallEvery, c.StallEvery); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, fmt.Errorf("sim: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// Validate reports every problem with c.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Servers < 1 {
+		errs = append(errs, fmt.Errorf("%s=%d: want at least 1", OptServers, c.Servers))
+	}
+	if c.Latency <= 0 {
+		errs = append(errs, fmt.Errorf("%s=%v: want a positive duration", OptLatency, c.Latency))
+	}
+	switch c.Dist {
+	case Fixed, Exponential:
+	case Lognormal:
+		if !(c.Sigma > 0) || math.IsInf(c.Sigma, 0) {
+			errs = append(errs, fmt.Errorf("%s=%v: want a positive number", OptSigma, c.Sigma))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%s=%q: want fixed, exponential or lognormal", OptDist, c.Dist))
+	}
+	if c.Batch < 1 {
+		errs = append(errs, fmt.Errorf("%s=%d: want at least 1", OptBatch, c.Batch))
+	}
+	if c.Stall < 0 {
+		errs = append(errs, fmt.Errorf("%s=%v: want 0 or more", OptStall, c.Stall))
+	}
+	if c.StallEvery < 0 {
+		errs = append(errs, fmt.Errorf("%s=%d: want 0 or more", OptStallEvery, c.StallEvery))
+	}
+	if (c.Stall > 0) != (c.StallEvery > 0) {
+		errs = append(errs, fmt.Errorf("%s and %s: set both or neither", OptStall, OptStallEvery))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	return nil
+}
+
+// Capacity returns the saturation throughput in samples per second:
+// Servers·Batch/Latency, less the time lost to stalls. It is the Offline
+// throughput the simulated device delivers.
+func (c Config) Capacity() float64 {
+	perSample := c.Latency.Seconds() / float64(c.Servers*c.Batch)
+	if c.StallEvery > 0 {
+		perSample += c.Stall.Seconds() / float64(c.StallEvery)
+	}
+	return 1 / perSample
+}
+
+// serviceTimes draws service times in nanoseconds.
+type serviceTimes struct {
+	rng   *rand.Rand
+	dist  Dist
+	mean  float64 // ns
+	mu    float64 // lognormal location
+	sigma float64
+}
+
+func newServiceTimes(c Config) *serviceTimes {
+	mean := float64(c.Latency)
+	return &serviceTimes{
+		rng:   rand.New(rand.NewPCG(c.Seed, 0x5eed_5eed_5eed_5eed)),
+		dist:  c.Dist,
+		mean:  mean,
+		mu:    math.Log(mean) - c.Sigma*c.Sigma/2,
+		sigma: c.Sigma,
+	}
+}
+
+func (s *serviceTimes) next() int64 {
+	switch s.dist {
+	case Exponential:
+		return int64(math.Round(s.rng.ExpFloat64() * s.mean))
+	case Lognormal:
+		return int64(math.Round(math.Exp(s.mu + s.sigma*s.rng.NormFloat64())))
+	}
+	return int64(s.mean)
+}
