@@ -142,6 +142,15 @@ func (b *Backend) Stop() error {
 	return nil
 }
 
+// atCompleter is the part of *inference.Recorder that takes a completion's
+// instant from the caller. The sim reports its virtual completion instants
+// through it, so the oracle's latencies are exact on a noisy host.
+type atCompleter interface {
+	CompleteAt(at int64, resps []inference.Response)
+}
+
+var _ atCompleter = (*inference.Recorder)(nil)
+
 // loop runs the model in real time until ctx is done.
 func (b *Backend) loop(ctx context.Context, k *core, c backend.Completer) {
 	defer b.wg.Done()
@@ -152,6 +161,7 @@ func (b *Backend) loop(ctx context.Context, k *core, c backend.Completer) {
 		b.ended = true
 		b.mu.Unlock()
 	}()
+	at, _ := c.(atCompleter)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -164,13 +174,18 @@ func (b *Backend) loop(ctx context.Context, k *core, c backend.Completer) {
 		// The completions are due: report them, outside the lock, unless
 		// Stop has been called (a slow Completer must not hold Stop up).
 		start := 0
-		for _, end := range k.outEnd {
+		for i, end := range k.outEnd {
 			if ctx.Err() != nil {
 				return
 			}
-			if end-start == 1 {
+			switch {
+			case at != nil:
+				// Stamp the virtual instant: a late wake-up of this loop
+				// (a busy host, a GC pause) must not show as device latency.
+				at.CompleteAt(k.outAt[i], k.out[start:end])
+			case end-start == 1:
 				c.Complete(k.out[start])
-			} else {
+			default:
 				c.CompleteBatch(k.out[start:end])
 			}
 			start = end
