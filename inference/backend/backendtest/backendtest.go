@@ -62,6 +62,12 @@ func (f *Fake) CompleteBatch(rs []inference.Response) {
 	f.record(now, rs...)
 }
 
+// CompleteAt records responses stamped with the instant the backend gives,
+// as inference.Recorder does for simulated devices.
+func (f *Fake) CompleteAt(at int64, rs []inference.Response) {
+	f.record(at, rs...)
+}
+
 func (f *Fake) record(now int64, rs ...inference.Response) {
 	f.mu.Lock()
 	for _, r := range rs {
