@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/gpuperf/gpuperf/inference/stats"
 )
 
 // FindPeak searches for the highest Server target QPS at which a run is
@@ -12,11 +14,14 @@ import (
 // It follows LoadGen's FindPeakPerformance (reference/loadgen.md §3.5) in
 // shape: start at server_target_qps, widen the upper bound by
 // (1 + server_find_peak_qps_boundary_step_size) until a run fails, then
-// bisect. It differs in three ways, all so that the number it returns means
+// bisect. It differs in four ways, all so that the number it returns means
 // "sustainable by MLPerf's rules":
 //   - a probe passes only when the run is VALID by every §7.1 check (latency
 //     bound, min duration, min queries and early stopping), where LoadGen's
 //     search looks at the latency bound alone;
+//   - every probe runs at least the queries early stopping needs to pass
+//     with 10 samples over the bound (2010 at the 99th percentile), so a
+//     probe never fails for want of evidence;
 //   - when the first probe fails, the search halves the QPS until one
 //     passes instead of stopping with an error;
 //   - the result is re-run at full length and, if that confirmation is not
@@ -30,7 +35,12 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 		return nil, fmt.Errorf("Finding peak performance is only supported in Server scenarios.")
 	}
 	s.Mode = PerformanceOnly
-	search := &PeakSearch{Precision: precision}
+	// A probe must run long enough for early stopping to pass with some
+	// over-latency samples; otherwise a short probe fails for want of
+	// evidence and the search wrongly lowers the QPS. Allow 10 samples over
+	// the bound: 2010 queries at the 99th percentile.
+	s.MinQueryCount = max(s.MinQueryCount, uint64(stats.MinPassingQueries(probeOverlatency, s.ServerTargetLatencyPercentile)+probeOverlatency))
+	search := &PeakSearch{Precision: precision, MinQueries: s.MinQueryCount}
 	probe := func(qps float64, autoHint, confirm bool) (*Result, error) {
 		c := cfg
 		c.Settings = s
@@ -119,6 +129,10 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	best.Peak = search
 	return best, nil
 }
+
+// probeOverlatency is how many over-latency samples a probe's query count
+// leaves room for under early stopping.
+const probeOverlatency = 10
 
 // closeEnough is the bisection's stop rule: an absolute width in QPS, or
 // LoadGen's floor(l·10^d) + 1 >= floor(u·10^d).

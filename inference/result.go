@@ -195,11 +195,13 @@ type Quantiles struct {
 
 // PeakSearch records a Server peak search (see peak.go).
 type PeakSearch struct {
-	Precision float64     `json:"precision_qps"`
-	Probes    []PeakProbe `json:"probes"`
-	PeakQPS   float64     `json:"peak_qps"`
-	Confirmed bool        `json:"confirmed"`
-	Note      string      `json:"note,omitempty"`
+	Precision float64 `json:"precision_qps"`
+	// MinQueries is every probe's minimum query count.
+	MinQueries uint64      `json:"probe_min_query_count"`
+	Probes     []PeakProbe `json:"probes"`
+	PeakQPS    float64     `json:"peak_qps"`
+	Confirmed  bool        `json:"confirmed"`
+	Note       string      `json:"note,omitempty"`
 }
 
 // PeakProbe is one run of the search.
