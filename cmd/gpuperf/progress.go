@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -16,8 +17,9 @@ import (
 
 // progress draws a bar on a terminal and nothing when output is piped.
 type progress struct {
-	mu  sync.Mutex
-	bar *progressbar.ProgressBar
+	mu    sync.Mutex
+	label string
+	bar   *progressbar.ProgressBar
 }
 
 func isTerminal(w io.Writer) bool {
@@ -29,13 +31,12 @@ func newProgress(w io.Writer, label string) *progress {
 	if !isTerminal(w) {
 		return &progress{}
 	}
-	return &progress{bar: progressbar.NewOptions64(-1,
+	// The bar tracks time against the minimum duration: that, not a query
+	// count, is what ends every scenario but Offline.
+	return &progress{label: label, bar: progressbar.NewOptions64(1,
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(label),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetItsString("queries"),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSpinnerType(14),
+		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(200*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)}
@@ -47,8 +48,10 @@ func (p *progress) update(pr inference.Progress) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.bar.Describe(pr.Phase + " " + pr.Elapsed.Round(time.Second).String() + "/" + pr.Target.String())
-	_ = p.bar.Set64(int64(pr.Issued))
+	p.bar.ChangeMax64(max(int64(pr.Target/time.Millisecond), 1))
+	p.bar.Describe(fmt.Sprintf("%s %s: %s/%s, %d queries issued, %d samples done",
+		p.label, pr.Phase, pr.Elapsed.Round(time.Second), pr.Target, pr.Issued, pr.Completed))
+	_ = p.bar.Set64(min(int64(pr.Elapsed/time.Millisecond), int64(pr.Target/time.Millisecond)))
 }
 
 func (p *progress) done() {
