@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/gpuperf
 
-.PHONY: all build test test-short bench proto lint fmt tidy-check clean
+.PHONY: all build test test-short bench proto proto-check lint clean
 
 all: build
 
@@ -25,9 +25,13 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# Regenerates the protobuf code (agent API) once proto/ holds .proto files.
+# Regenerates the committed protobuf code (protoc from Debian's
+# protobuf-compiler; plugins pinned in go.mod). proto-check fails when stale.
 proto:
-	@if ls proto/*/*/*.proto >/dev/null 2>&1; then ./scripts/genproto.sh; else echo "no .proto files yet"; fi
+	./scripts/genproto.sh
+
+proto-check:
+	./scripts/genproto.sh --check
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
