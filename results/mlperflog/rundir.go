@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/atomicfile"
 )
 
 // File names in a run directory.
@@ -42,47 +43,10 @@ func WriteRunDir(dir string, r *inference.Result) error {
 		return fmt.Errorf("mlperflog: %w", err)
 	}
 	for _, f := range files {
-		if err := writeAtomic(dir, f.name, f.data); err != nil {
+		if err := atomicfile.Write(dir, f.name, f.data); err != nil {
 			return fmt.Errorf("mlperflog: writing %s: %w", filepath.Join(dir, f.name), err)
 		}
 	}
-	syncDir(dir)
 	return nil
 }
 
-// writeAtomic writes data to dir/name through a synced temporary file.
-func writeAtomic(dir, name string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmpName, filepath.Join(dir, name))
-}
-
-// syncDir makes the renames durable, best effort: not every filesystem can
-// sync a directory.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-}
