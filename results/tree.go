@@ -1,0 +1,207 @@
+// Package results stores and reads gpuperf's result trees and compares the
+// two sides of a plan.
+//
+// A tree is laid out as DESIGN.md shows, with the per-run folders in the
+// MLPerf results layout so MLPerf's tools read gpuperf's logs:
+//
+//	<out>/<run-id>/
+//	  plan.yaml  run.json  report.txt
+//	  <host>/host.json
+//	  <host>/<model>/<Scenario>/performance/run_<k>/
+//	      mlperf_log_summary.txt  mlperf_log_detail.txt  result.json  telemetry.csv
+package results
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/atomicfile"
+	"github.com/gpuperf/gpuperf/results/mlperflog"
+)
+
+// ManifestSchema versions run.json.
+const ManifestSchema = "gpuperf.run/v1"
+
+// Run status values in the manifest.
+const (
+	StatusOK        = "ok"
+	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
+	StatusPending   = "pending"
+)
+
+// Manifest is run.json: what a plan ran and how each run ended. It is
+// rewritten after every run, so an interrupted plan keeps a true record.
+type Manifest struct {
+	Schema    string      `json:"schema"`
+	RunID     string      `json:"run_id"`
+	Version   string      `json:"gpuperf_version"`
+	StartedAt time.Time   `json:"started_at"`
+	EndedAt   *time.Time  `json:"ended_at,omitempty"`
+	Model     string      `json:"model"`
+	Backend   string      `json:"backend"`
+	Profile   string      `json:"profile"`
+	Order     string      `json:"order"`
+	Hosts     []Host      `json:"hosts"`
+	Runs      []RunRecord `json:"runs"`
+	// Calibration records the hints the baseline's calibration produced,
+	// which both sides then received unchanged.
+	Calibration map[string]float64 `json:"calibration,omitempty"`
+	Interrupted bool               `json:"interrupted,omitempty"`
+}
+
+// Host is one agent of the plan.
+type Host struct {
+	Name       string `json:"name"`
+	Address    string `json:"address"`
+	Role       string `json:"role"`
+	Neighbours string `json:"neighbours,omitempty"`
+}
+
+// RunRecord is one scheduled run.
+type RunRecord struct {
+	Host       string  `json:"host"`
+	Role       string  `json:"role"`
+	Scenario   string  `json:"scenario"`
+	Repetition int     `json:"repetition"`
+	Sequence   int     `json:"sequence"`
+	Status     string  `json:"status"`
+	Attempts   int     `json:"attempts"`
+	Error      string  `json:"error,omitempty"`
+	Dir        string  `json:"dir,omitempty"` // relative to the tree root
+	Valid      bool    `json:"valid"`
+	Metric     string  `json:"metric,omitempty"`
+	Value      float64 `json:"value,omitempty"`
+	Unit       string  `json:"unit,omitempty"`
+	Queries    uint64  `json:"queries,omitempty"`
+}
+
+// Tree is one plan's result folder.
+type Tree struct {
+	Root string
+	mu   sync.Mutex
+}
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Create makes <out>/<runID>, refusing to reuse a folder that exists.
+func Create(out, runID string) (*Tree, error) {
+	if !safeName.MatchString(runID) {
+		return nil, fmt.Errorf("run id %q: use letters, digits, '.', '_' and '-'", runID)
+	}
+	root := filepath.Join(out, runID)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("create output folder: %w", err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		return nil, fmt.Errorf("create result tree: %w", err)
+	}
+	return &Tree{Root: root}, nil
+}
+
+// Open opens an existing tree.
+func Open(root string) (*Tree, error) {
+	if _, err := os.Stat(filepath.Join(root, "run.json")); err != nil {
+		return nil, fmt.Errorf("%s is not a gpuperf result tree: %w", root, err)
+	}
+	return &Tree{Root: root}, nil
+}
+
+// WriteFile stores a file at the tree's top level atomically.
+func (t *Tree) WriteFile(name string, data []byte) error {
+	return atomicfile.Write(t.Root, name, data)
+}
+
+// WriteHost stores an agent's description as <host>/host.json.
+func (t *Tree) WriteHost(host string, describe []byte) error {
+	if !safeName.MatchString(host) {
+		return fmt.Errorf("host name %q: use letters, digits, '.', '_' and '-'", host)
+	}
+	return atomicfile.Write(filepath.Join(t.Root, host), "host.json", describe)
+}
+
+// RunDir is the relative folder of one run, in the MLPerf layout.
+func RunDir(host, model string, sc inference.Scenario, rep int) string {
+	return filepath.Join(host, model, sc.String(), "performance", fmt.Sprintf("run_%d", rep+1))
+}
+
+// RunFiles are the files one run produced.
+type RunFiles struct {
+	Result    []byte // result.json
+	Summary   []byte
+	Detail    []byte
+	Telemetry []byte // telemetry.csv; may be empty
+}
+
+// WriteRun stores one run's files atomically, file by file.
+func (t *Tree) WriteRun(rel string, f RunFiles) error {
+	dir := filepath.Join(t.Root, rel)
+	for _, file := range []struct {
+		name string
+		data []byte
+	}{
+		{mlperflog.SummaryFile, f.Summary},
+		{mlperflog.DetailFile, f.Detail},
+		{mlperflog.ResultFile, f.Result},
+		{"telemetry.csv", f.Telemetry},
+	} {
+		if file.data == nil {
+			continue
+		}
+		if err := atomicfile.Write(dir, file.name, file.data); err != nil {
+			return fmt.Errorf("store %s: %w", filepath.Join(rel, file.name), err)
+		}
+	}
+	return nil
+}
+
+// WriteManifest rewrites run.json.
+func (t *Tree) WriteManifest(m *Manifest) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode run.json: %w", err)
+	}
+	return atomicfile.Write(t.Root, "run.json", append(b, '\n'))
+}
+
+// ReadManifest reads run.json.
+func (t *Tree) ReadManifest() (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(t.Root, "run.json"))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(t.Root, "run.json"), err)
+	}
+	if m.Schema != ManifestSchema {
+		return nil, fmt.Errorf("%s: schema %q, want %q", filepath.Join(t.Root, "run.json"), m.Schema, ManifestSchema)
+	}
+	return &m, nil
+}
+
+// ReadResult reads one run's result.json.
+func (t *Tree) ReadResult(rel string) (*inference.Result, error) {
+	if rel == "" {
+		return nil, errors.New("run has no folder")
+	}
+	path := filepath.Join(t.Root, rel, mlperflog.ResultFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r inference.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
