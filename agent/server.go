@@ -1,0 +1,403 @@
+// Package agent is gpuperf's gRPC agent: it serves the Agent API on a host
+// under test, running one load-generator run at a time against the
+// backends its configuration offers.
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend/builtin"
+	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
+	"github.com/gpuperf/gpuperf/results/mlperflog"
+)
+
+// Server implements gpuperfv1.AgentServer. It runs one run at a time.
+type Server struct {
+	gpuperfv1.UnimplementedAgentServer
+
+	cfg         Config
+	version     string
+	log         *slog.Logger
+	hostname    string
+	fingerprint []byte
+	health      *health.Server
+
+	mu   sync.Mutex
+	busy *activeRun // nil when idle
+}
+
+// activeRun is the run in progress.
+type activeRun struct {
+	id   string
+	ctx  context.Context // done once the run is told to stop
+	done chan struct{}   // closed when the run has drained and released
+}
+
+var _ gpuperfv1.AgentServer = (*Server)(nil)
+
+// NewServer returns an agent offering cfg's backends. version is gpuperf's
+// version, reported by Describe and recorded in results.
+func NewServer(cfg Config, version string, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("hostname: %w", err)
+	}
+	fp, err := json.Marshal(fingerprint{
+		Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
+		Kernel: kernelRelease("/proc/sys/kernel/osrelease"), Version: version,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint: %w", err)
+	}
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	hs.SetServingStatus(gpuperfv1.Agent_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	return &Server{cfg: cfg, version: version, log: logger, hostname: host, fingerprint: fp, health: hs}, nil
+}
+
+// fingerprint is Describe's fingerprint_json; the telemetry work grows it.
+type fingerprint struct {
+	Hostname string `json:"hostname"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	Kernel   string `json:"kernel,omitempty"`
+	Version  string `json:"gpuperf_version"`
+}
+
+// kernelRelease reads the kernel release, or "" where there is none (not
+// Linux, or /proc not mounted).
+func kernelRelease(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// Register registers the Agent service, the standard health service
+// (SERVING) and reflection on g.
+func (s *Server) Register(g *grpc.Server) {
+	gpuperfv1.RegisterAgentServer(g, s)
+	healthpb.RegisterHealthServer(g, s.health)
+	reflection.Register(g)
+}
+
+// Describe returns the host's fingerprint and the backends it offers.
+func (s *Server) Describe(context.Context, *gpuperfv1.DescribeRequest) (*gpuperfv1.DescribeResponse, error) {
+	resp := &gpuperfv1.DescribeResponse{
+		AgentVersion:    s.version,
+		Hostname:        s.hostname,
+		Os:              runtime.GOOS,
+		Arch:            runtime.GOARCH,
+		Cpus:            int32(runtime.NumCPU()),
+		FingerprintJson: s.fingerprint,
+	}
+	for _, b := range s.cfg.Backends {
+		resp.Backends = append(resp.Backends, &gpuperfv1.BackendInfo{Name: b.Name, Kind: b.Kind, Options: b.Options})
+	}
+	s.mu.Lock()
+	if s.busy != nil {
+		resp.BusyRunId = s.busy.id
+	}
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// runPlan is a validated RunRequest.
+type runPlan struct {
+	id        string
+	backend   BackendConfig
+	cfg       inference.Config
+	findPeak  bool
+	precision float64
+}
+
+// plan checks req, naming every field that is wrong.
+func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
+	var errs []string
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	p := &runPlan{id: req.GetRunId(), findPeak: req.GetFindPeak(), precision: req.GetPeakPrecision()}
+	if p.id == "" {
+		bad("run_id: must not be empty")
+	}
+	b, ok := s.cfg.lookup(req.GetBackend())
+	if !ok {
+		bad("backend: %q is not offered by this agent (offered: %s)", req.GetBackend(), strings.Join(s.cfg.names(), ", "))
+	}
+	p.backend = b
+	prof, err := inference.ParseProfile(req.GetProfile())
+	profileOK := err == nil
+	if !profileOK {
+		bad("profile: %v", err)
+	}
+	var settings inference.TestSettings
+	settingsOK := false
+	if len(req.GetSettingsJson()) == 0 {
+		bad("settings_json: empty")
+	} else if err := decodeStrict(req.GetSettingsJson(), &settings); err != nil {
+		bad("settings_json: %v", err)
+	} else if err := settings.Validate(); err != nil {
+		bad("settings_json: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	} else {
+		settingsOK = true
+	}
+	var qsl inference.QSL
+	if settingsOK && profileOK {
+		// The model key must exist; its data-set counts are the default QSL.
+		if _, qsl, err = inference.Settings(req.GetModel(), settings.Scenario, prof); err != nil {
+			bad("model: %v", err)
+		}
+	}
+	if len(req.GetQslJson()) > 0 {
+		if err := decodeStrict(req.GetQslJson(), &qsl); err != nil {
+			bad("qsl_json: %v", err)
+		}
+	}
+	if settingsOK {
+		switch {
+		case p.findPeak && settings.Scenario != inference.Server:
+			bad("find_peak: applies only to the Server scenario, not %s", settings.Scenario)
+		case !p.findPeak && settings.Mode == inference.FindPeakPerformance:
+			bad("settings_json: mode FindPeakPerformance needs find_peak")
+		}
+	}
+	if p.precision < 0 || math.IsNaN(p.precision) || math.IsInf(p.precision, 0) {
+		bad("peak_precision: must be zero or a positive number, got %v", p.precision)
+	}
+	if len(errs) > 0 {
+		return nil, status.Error(codes.InvalidArgument, strings.Join(errs, "; "))
+	}
+	p.cfg = inference.Config{
+		Settings:    settings,
+		QSL:         qsl,
+		Model:       req.GetModel(),
+		Profile:     prof,
+		Version:     s.version,
+		BackendOpts: b.Options,
+		AutoHint:    req.GetAutoHint(),
+	}
+	return p, nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data, so a typo in a setting is an error rather than a default.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if err := dec.Decode(new(json.RawMessage)); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
+	}
+	return nil
+}
+
+// acquire makes id the run in progress, stopped by ctx, or names the one
+// that is. A run that was cancelled and is only draining is waited for
+// (as long as ctx allows), so a coordinator that comes back after an
+// interrupt is not refused for the drain.
+func (s *Server) acquire(ctx context.Context, id string) (*activeRun, error) {
+	for {
+		s.mu.Lock()
+		cur := s.busy
+		if cur == nil {
+			ar := &activeRun{id: id, ctx: ctx, done: make(chan struct{})}
+			s.busy = ar
+			s.mu.Unlock()
+			return ar, nil
+		}
+		s.mu.Unlock()
+		if cur.ctx.Err() == nil {
+			return nil, status.Errorf(codes.FailedPrecondition, "run %q is in progress on this agent", cur.id)
+		}
+		select {
+		case <-cur.done:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+func (s *Server) release(ar *activeRun) {
+	s.mu.Lock()
+	s.busy = nil
+	s.mu.Unlock()
+	close(ar.done)
+}
+
+// Run executes one run and streams its progress, then its result.
+func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServer[gpuperfv1.RunEvent]) error {
+	p, err := s.plan(req)
+	if err != nil {
+		return err
+	}
+	// The run stops when the client goes away or a send fails.
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	ar, err := s.acquire(ctx, p.id)
+	if err != nil {
+		return err
+	}
+	defer s.release(ar)
+
+	log := s.log.With("run_id", p.id, "backend", p.backend.Name)
+	built, err := builtin.New(p.backend.Kind, p.backend.Options)
+	if err != nil {
+		return status.Errorf(codes.Internal, "backend %q: %v", p.backend.Name, err)
+	}
+	b := drainable{built}
+	log.Info("run started", "model", p.cfg.Model, "scenario", p.cfg.Settings.Scenario, "profile", p.cfg.Profile, "find_peak", p.findPeak)
+
+	// gRPC streams do not allow concurrent Send: the engine's progress
+	// callback hands snapshots to this goroutine, keeping only the newest
+	// so a slow client never stalls the generator.
+	progress := make(chan inference.Progress, 1)
+	p.cfg.Progress = func(pr inference.Progress) {
+		select {
+		case progress <- pr:
+			return
+		default:
+		}
+		select {
+		case <-progress:
+		default:
+		}
+		select {
+		case progress <- pr:
+		default:
+		}
+	}
+	p.cfg.Logger = log
+
+	type outcome struct {
+		res *inference.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		var o outcome
+		if p.findPeak {
+			o.res, o.err = inference.FindPeak(ctx, b, p.cfg, p.precision)
+		} else {
+			o.res, o.err = inference.Run(ctx, b, p.cfg)
+		}
+		done <- o
+	})
+
+	var sendErr error
+	var o outcome
+wait:
+	for {
+		select {
+		case pr := <-progress:
+			if sendErr != nil {
+				continue
+			}
+			if sendErr = stream.Send(progressEvent(pr)); sendErr != nil {
+				if stream.Context().Err() == nil {
+					log.Warn("progress not sent; stopping the run", "err", sendErr)
+				}
+				cancel()
+			}
+		case o = <-done:
+			break wait
+		}
+	}
+
+	switch {
+	case o.err != nil && stream.Context().Err() != nil:
+		log.Info("run cancelled; drained", "err", o.err)
+		return status.Errorf(codes.Canceled, "run %q: %v", p.id, o.err)
+	case sendErr != nil:
+		return status.Errorf(status.Code(sendErr), "run %q: sending progress: %v", p.id, sendErr)
+	case o.err != nil:
+		log.Error("run failed", "err", o.err)
+		return status.Errorf(codes.Internal, "run %q: %v", p.id, o.err)
+	case o.res == nil:
+		return status.Errorf(codes.Internal, "run %q: the load generator returned no result", p.id)
+	}
+	ev, err := resultEvent(o.res)
+	if err != nil {
+		return status.Errorf(codes.Internal, "run %q: %v", p.id, err)
+	}
+	if err := stream.Send(ev); err != nil {
+		return err
+	}
+	log.Info("run finished", "valid", o.res.Validity.Valid, "metric", o.res.Metric.Name, "value", o.res.Metric.Value,
+		"duration", time.Duration(o.res.DurationNs))
+	return nil
+}
+
+// drainable keeps a backend working after the run's context is cancelled.
+// The built-in backends stop, dropping what is in flight, when the context
+// given to Start is done, and inference.Run hands them the run's context:
+// a cancelled run would then wait out the whole drain timeout for samples
+// that never come. Detached, the backend finishes what was issued and
+// stops when Run calls Stop.
+type drainable struct{ inference.Backend }
+
+func (d drainable) Start(ctx context.Context, rec *inference.Recorder) error {
+	return d.Backend.Start(context.WithoutCancel(ctx), rec)
+}
+
+func progressEvent(pr inference.Progress) *gpuperfv1.RunEvent {
+	return &gpuperfv1.RunEvent{Event: &gpuperfv1.RunEvent_Progress{Progress: &gpuperfv1.Progress{
+		Phase:            pr.Phase,
+		ElapsedNs:        int64(pr.Elapsed),
+		QueriesIssued:    pr.Issued,
+		SamplesCompleted: pr.Completed,
+		QueriesPlanned:   pr.Total,
+		TargetNs:         int64(pr.Target),
+	}}}
+}
+
+// resultEvent renders the run's files: result.json exactly as
+// mlperflog.WriteRunDir writes it, and the two MLPerf logs.
+func resultEvent(res *inference.Result) (*gpuperfv1.RunEvent, error) {
+	js, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encoding result.json: %w", err)
+	}
+	var summary, detail bytes.Buffer
+	if err := mlperflog.WriteSummary(&summary, res); err != nil {
+		return nil, fmt.Errorf("rendering the summary log: %w", err)
+	}
+	if err := mlperflog.WriteDetail(&detail, res); err != nil {
+		return nil, fmt.Errorf("rendering the detail log: %w", err)
+	}
+	return &gpuperfv1.RunEvent{Event: &gpuperfv1.RunEvent_Result{Result: &gpuperfv1.RunResult{
+		ResultJson: append(js, '\n'),
+		SummaryLog: summary.Bytes(),
+		DetailLog:  detail.Bytes(),
+	}}}, nil
+}
