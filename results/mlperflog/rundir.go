@@ -49,4 +49,3 @@ func WriteRunDir(dir string, r *inference.Result) error {
 	}
 	return nil
 }
-
