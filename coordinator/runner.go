@@ -1,0 +1,461 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/gpuperf/gpuperf/inference"
+	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
+	"github.com/gpuperf/gpuperf/results"
+)
+
+// Display shows a plan's runs as they happen. The coordinator calls it from
+// one goroutine per agent, so implementations must be safe for concurrent
+// use.
+type Display interface {
+	RunStarted(r results.RunRecord)
+	RunProgress(r results.RunRecord, p *gpuperfv1.Progress)
+	RunFinished(r results.RunRecord)
+}
+
+// Runner executes a plan across its agents.
+type Runner struct {
+	Plan *Plan
+	// PlanYAML is stored as plan.yaml in the tree.
+	PlanYAML []byte
+	Version  string
+	RunID    string
+	Logger   *slog.Logger
+	Display  Display
+
+	mu sync.Mutex // serializes manifest updates from parallel runs
+}
+
+// agentConn is one agent of the plan, dialled and described.
+type agentConn struct {
+	spec   AgentSpec
+	conn   *grpc.ClientConn
+	client gpuperfv1.AgentClient
+	desc   *gpuperfv1.DescribeResponse
+}
+
+// ErrRunsFailed reports that some runs failed after their retries; the rest
+// of the plan's results are stored.
+var ErrRunsFailed = errors.New("some runs failed")
+
+// Execute runs the plan: describe every agent, calibrate on the baseline,
+// run the schedule, store each run as it finishes, and compare. The tree
+// and manifest are returned even with an error, holding what finished.
+func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest, error) {
+	p := r.Plan
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.Baseline != "" {
+		return nil, nil, fmt.Errorf("baseline %s: comparing against a stored baseline is not supported yet; run live baseline agents", p.Baseline)
+	}
+	agents, err := r.connect(ctx)
+	defer func() {
+		for _, a := range agents {
+			a.conn.Close()
+		}
+	}()
+	if err != nil {
+		return nil, nil, err
+	}
+	tree, err := results.Create(p.Output, r.RunID)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &results.Manifest{
+		Schema: results.ManifestSchema, RunID: r.RunID, Version: r.Version, StartedAt: time.Now().UTC(),
+		Model: p.Workload.Model, Backend: p.Workload.Backend, Profile: p.Profile, Order: p.Order,
+	}
+	if err := tree.WriteFile("plan.yaml", r.PlanYAML); err != nil {
+		return tree, m, err
+	}
+	for _, a := range agents {
+		neighbours := a.spec.Neighbours
+		if neighbours == "" && a.spec.Role == results.RoleCandidate {
+			neighbours = p.Neighbours
+		}
+		m.Hosts = append(m.Hosts, results.Host{Name: a.spec.Name, Address: a.spec.Address, Role: a.spec.Role, Neighbours: neighbours})
+		js, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(a.desc)
+		if err != nil {
+			return tree, m, fmt.Errorf("encode %s description: %w", a.spec.Name, err)
+		}
+		if err := tree.WriteHost(a.spec.Name, js); err != nil {
+			return tree, m, err
+		}
+	}
+
+	settings, err := r.baseSettings()
+	if err != nil {
+		return tree, m, err
+	}
+	if err := r.calibrate(ctx, agents, settings, m); err != nil {
+		_ = tree.WriteManifest(m)
+		return tree, m, fmt.Errorf("calibration on %s: %w", baselineOf(agents).spec.Name, err)
+	}
+
+	steps := schedule(p, agents)
+	for i := range steps {
+		for _, j := range steps[i] {
+			m.Runs = append(m.Runs, results.RunRecord{
+				Host: j.agent.spec.Name, Role: j.agent.spec.Role, Scenario: j.scenario.String(),
+				Repetition: j.rep, Sequence: len(m.Runs), Status: results.StatusPending,
+			})
+		}
+	}
+	if err := tree.WriteManifest(m); err != nil {
+		return tree, m, err
+	}
+
+	failed := false
+	seq := 0
+	for _, step := range steps {
+		var wg sync.WaitGroup
+		for _, j := range step {
+			idx := seq
+			seq++
+			wg.Go(func() {
+				rec := &m.Runs[idx]
+				r.runOne(ctx, tree, j, settings[j.scenario], rec)
+				r.mu.Lock()
+				if rec.Status == results.StatusFailed {
+					failed = true
+				}
+				if err := tree.WriteManifest(m); err != nil {
+					r.Logger.Error("store run.json", "err", err)
+				}
+				r.mu.Unlock()
+			})
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	now := time.Now().UTC()
+	m.EndedAt = &now
+	if ctx.Err() != nil {
+		m.Interrupted = true
+		for i := range m.Runs {
+			if m.Runs[i].Status == results.StatusPending {
+				m.Runs[i].Status = results.StatusCancelled
+			}
+		}
+	}
+	if err := tree.WriteManifest(m); err != nil {
+		return tree, m, err
+	}
+	if ctx.Err() != nil {
+		return tree, m, ctx.Err()
+	}
+	if failed {
+		return tree, m, ErrRunsFailed
+	}
+	return tree, m, nil
+}
+
+// job is one run of the schedule.
+type job struct {
+	agent    *agentConn
+	scenario inference.Scenario
+	rep      int
+}
+
+// schedule orders the runs: per scenario and repetition, interleaved ABBA
+// (baseline first on even repetitions, candidate first on odd ones, so
+// drift over time cancels in the pairs), sequential (every baseline
+// repetition, then every candidate one), or parallel (both sides at once).
+// Each step's jobs run together; steps run one after another.
+func schedule(p *Plan, agents []*agentConn) [][]job {
+	var base, cand []*agentConn
+	for _, a := range agents {
+		if a.spec.Role == results.RoleBaseline {
+			base = append(base, a)
+		} else {
+			cand = append(cand, a)
+		}
+	}
+	var steps [][]job
+	one := func(as []*agentConn, sc inference.Scenario, k int) {
+		for _, a := range as {
+			steps = append(steps, []job{{a, sc, k}})
+		}
+	}
+	for _, sc := range p.ScenarioList() {
+		switch p.Order {
+		case "sequential":
+			for k := 0; k < p.Repetitions; k++ {
+				one(base, sc, k)
+			}
+			for k := 0; k < p.Repetitions; k++ {
+				one(cand, sc, k)
+			}
+		case "parallel":
+			for k := 0; k < p.Repetitions; k++ {
+				var step []job
+				for _, a := range append(append([]*agentConn{}, base...), cand...) {
+					step = append(step, job{a, sc, k})
+				}
+				steps = append(steps, step)
+			}
+		default: // interleaved
+			for k := 0; k < p.Repetitions; k++ {
+				if k%2 == 0 {
+					one(base, sc, k)
+					one(cand, sc, k)
+				} else {
+					one(cand, sc, k)
+					one(base, sc, k)
+				}
+			}
+		}
+	}
+	return steps
+}
+
+// runOne runs a job with the plan's retries and records how it ended.
+func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s inference.TestSettings, rec *results.RunRecord) {
+	rec.Dir = results.RunDir(j.agent.spec.Name, r.Plan.Workload.Model, j.scenario, j.rep)
+	r.display().RunStarted(*rec)
+	defer func() { r.display().RunFinished(*rec) }()
+	for attempt := 0; attempt <= r.Plan.Retries; attempt++ {
+		rec.Attempts = attempt + 1
+		res, files, err := r.request(ctx, j, s, *rec, false)
+		if err == nil {
+			if err = tree.WriteRun(rec.Dir, files); err == nil {
+				rec.Status, rec.Error = results.StatusOK, ""
+				rec.Valid, rec.Metric, rec.Value, rec.Unit = res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
+				rec.Queries = res.QueriesIssued
+				return
+			}
+		}
+		rec.Error = err.Error()
+		if ctx.Err() != nil {
+			rec.Status = results.StatusCancelled
+			return
+		}
+		r.Logger.Warn("run failed", "host", rec.Host, "scenario", rec.Scenario, "repetition", rec.Repetition+1, "attempt", attempt+1, "err", err)
+	}
+	rec.Status = results.StatusFailed
+	rec.Dir = ""
+}
+
+func (r *Runner) display() Display {
+	if r.Display == nil {
+		return nopDisplay{}
+	}
+	return r.Display
+}
+
+type nopDisplay struct{}
+
+func (nopDisplay) RunStarted(results.RunRecord)                         {}
+func (nopDisplay) RunProgress(results.RunRecord, *gpuperfv1.Progress) {}
+func (nopDisplay) RunFinished(results.RunRecord)                        {}
+
+// request sends one RunRequest and collects its result.
+func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, rec results.RunRecord, autoHint bool) (*inference.Result, results.RunFiles, error) {
+	sj, err := json.Marshal(s)
+	if err != nil {
+		return nil, results.RunFiles{}, err
+	}
+	_, qsl, err := inference.Settings(r.Plan.Workload.Model, j.scenario, inference.Profile(r.Plan.Profile))
+	if err != nil {
+		return nil, results.RunFiles{}, err
+	}
+	qj, _ := json.Marshal(qsl)
+	req := &gpuperfv1.RunRequest{
+		RunId:   fmt.Sprintf("%s/%s/%s/%d", r.RunID, rec.Host, j.scenario, j.rep+1),
+		Backend: r.Plan.Workload.Backend, Model: r.Plan.Workload.Model, Profile: r.Plan.Profile,
+		SettingsJson: sj, QslJson: qj, AutoHint: autoHint,
+		FindPeak: j.scenario == inference.Server && r.Plan.Server.FindPeak, PeakPrecision: r.Plan.Server.PeakPrecision,
+	}
+	stream, err := j.agent.client.Run(ctx, req)
+	if err != nil {
+		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, err)
+	}
+	for {
+		ev, err := stream.Recv()
+		if err == io.EOF {
+			return nil, results.RunFiles{}, fmt.Errorf("%s: the run ended without a result", j.agent.spec.Name)
+		}
+		if err != nil {
+			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, describeStatus(err))
+		}
+		if p := ev.GetProgress(); p != nil {
+			r.display().RunProgress(rec, p)
+			continue
+		}
+		out := ev.GetResult()
+		if out == nil {
+			continue
+		}
+		var res inference.Result
+		if err := json.Unmarshal(out.ResultJson, &res); err != nil {
+			return nil, results.RunFiles{}, fmt.Errorf("%s: result.json: %w", j.agent.spec.Name, err)
+		}
+		return &res, results.RunFiles{Result: out.ResultJson, Summary: out.SummaryLog, Detail: out.DetailLog, Telemetry: out.TelemetryCsv}, nil
+	}
+}
+
+func describeStatus(err error) error {
+	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
+		return fmt.Errorf("agent unavailable: %s", s.Message())
+	}
+	return err
+}
+
+// baseSettings builds each scenario's settings from mlperf.conf, the
+// profile and the plan's overrides; both sides get exactly these.
+func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, error) {
+	out := map[inference.Scenario]inference.TestSettings{}
+	for _, sc := range r.Plan.ScenarioList() {
+		s, _, err := inference.Settings(r.Plan.Workload.Model, sc, inference.Profile(r.Plan.Profile))
+		if err != nil {
+			return nil, err
+		}
+		if len(r.Plan.Workload.Settings) > 0 {
+			if s, err = overlay(s, r.Plan.Workload.Settings); err != nil {
+				return nil, fmt.Errorf("workload.settings: %w", err)
+			}
+		}
+		out[sc] = s
+	}
+	return out, nil
+}
+
+// overlay applies overrides by TestSettings' JSON field names.
+func overlay(s inference.TestSettings, over map[string]any) (inference.TestSettings, error) {
+	base, err := json.Marshal(s)
+	if err != nil {
+		return s, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(base, &m); err != nil {
+		return s, err
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	merged, err := json.Marshal(m)
+	if err != nil {
+		return s, err
+	}
+	var out inference.TestSettings
+	if err := json.Unmarshal(merged, &out); err != nil {
+		return s, err
+	}
+	return out, nil
+}
+
+// calibrate measures the baseline once and fixes the hints both sides get:
+// Offline's expected QPS, Server's target QPS (a fraction of Offline's
+// throughput unless the plan sets one), and for SingleStream and
+// MultiStream the expected latency and one query count, so both sides end
+// on the same count (the early-stopping estimate depends on it).
+func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings map[inference.Scenario]inference.TestSettings, m *results.Manifest) error {
+	base := baselineOf(agents)
+	m.Calibration = map[string]float64{}
+	has := func(sc inference.Scenario) bool { _, ok := settings[sc]; return ok }
+	calib := func(sc inference.Scenario) (*inference.Result, error) {
+		s, _, err := inference.Settings(r.Plan.Workload.Model, sc, inference.Profile(r.Plan.Profile))
+		if err != nil {
+			return nil, err
+		}
+		if cur, ok := settings[sc]; ok {
+			s = cur
+		}
+		rec := results.RunRecord{Host: base.spec.Name, Role: "calibration", Scenario: sc.String()}
+		r.display().RunStarted(rec)
+		res, _, err := r.request(ctx, job{agent: base, scenario: sc}, s, rec, true)
+		if err == nil {
+			rec.Status, rec.Valid, rec.Metric, rec.Value, rec.Unit = results.StatusOK, res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
+		} else {
+			rec.Status, rec.Error = results.StatusFailed, err.Error()
+		}
+		r.display().RunFinished(rec)
+		return res, err
+	}
+	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0 && !r.Plan.Server.FindPeak) {
+		res, err := calib(inference.Offline)
+		if err != nil {
+			return err
+		}
+		qps := res.SamplesPerSecond
+		if !(qps > 0) {
+			return fmt.Errorf("the Offline calibration measured no throughput")
+		}
+		m.Calibration["offline_expected_qps"] = qps
+		if s, ok := settings[inference.Offline]; ok {
+			s.OfflineExpectedQPS = qps
+			settings[inference.Offline] = s
+		}
+		if s, ok := settings[inference.Server]; ok {
+			s.ServerTargetQPS = qps * r.Plan.Server.OfflineFraction
+			settings[inference.Server] = s
+		}
+	}
+	if s, ok := settings[inference.Server]; ok {
+		if r.Plan.Server.TargetQPS > 0 {
+			s.ServerTargetQPS = r.Plan.Server.TargetQPS
+		}
+		settings[inference.Server] = s
+		m.Calibration["server_target_qps"] = s.ServerTargetQPS
+	}
+	for _, sc := range []inference.Scenario{inference.SingleStream, inference.MultiStream} {
+		s, ok := settings[sc]
+		if !ok {
+			continue
+		}
+		res, err := calib(sc)
+		if err != nil {
+			return err
+		}
+		mean := float64(res.Latency.MeanNs)
+		if res.QueryLatency != nil {
+			mean = float64(res.QueryLatency.MeanNs)
+		}
+		if !(mean > 0) {
+			return fmt.Errorf("the %s calibration measured no latency", sc)
+		}
+		// Enough queries to cover min_duration with half again in hand, so a
+		// somewhat faster candidate still meets it on the same count.
+		n := uint64(math.Ceil(1.5 * float64(s.MinDurationMs) * 1e6 / mean))
+		n = max(n, s.MinQueryCount)
+		s.MinQueryCount, s.MaxQueryCount = n, n
+		if sc == inference.SingleStream {
+			s.SingleStreamExpectedLatencyNs = mean
+		} else {
+			s.MultiStreamExpectedLatencyNs = mean
+		}
+		settings[sc] = s
+		m.Calibration[sc.Flag()+"_expected_latency_ns"] = mean
+		m.Calibration[sc.Flag()+"_query_count"] = float64(n)
+	}
+	return nil
+}
+
+func baselineOf(agents []*agentConn) *agentConn {
+	for _, a := range agents {
+		if a.spec.Role == results.RoleBaseline {
+			return a
+		}
+	}
+	return agents[0]
+}
