@@ -265,9 +265,9 @@ func (r *Runner) display() Display {
 
 type nopDisplay struct{}
 
-func (nopDisplay) RunStarted(results.RunRecord)                         {}
+func (nopDisplay) RunStarted(results.RunRecord)                       {}
 func (nopDisplay) RunProgress(results.RunRecord, *gpuperfv1.Progress) {}
-func (nopDisplay) RunFinished(results.RunRecord)                        {}
+func (nopDisplay) RunFinished(results.RunRecord)                      {}
 
 // request sends one RunRequest and collects its result.
 func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, rec results.RunRecord, autoHint bool) (*inference.Result, results.RunFiles, error) {
