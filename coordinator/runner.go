@@ -330,36 +330,10 @@ func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, 
 		if err != nil {
 			return nil, err
 		}
-		if len(r.Plan.Workload.Settings) > 0 {
-			if s, err = overlay(s, r.Plan.Workload.Settings); err != nil {
-				return nil, fmt.Errorf("workload.settings: %w", err)
-			}
+		if err := r.Plan.Workload.ApplySettings(&s); err != nil {
+			return nil, err
 		}
 		out[sc] = s
-	}
-	return out, nil
-}
-
-// overlay applies overrides by TestSettings' JSON field names.
-func overlay(s inference.TestSettings, over map[string]any) (inference.TestSettings, error) {
-	base, err := json.Marshal(s)
-	if err != nil {
-		return s, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(base, &m); err != nil {
-		return s, err
-	}
-	for k, v := range over {
-		m[k] = v
-	}
-	merged, err := json.Marshal(m)
-	if err != nil {
-		return s, err
-	}
-	var out inference.TestSettings
-	if err := json.Unmarshal(merged, &out); err != nil {
-		return s, err
 	}
 	return out, nil
 }

@@ -3,16 +3,9 @@
 // completion stamps are directly comparable.
 package clock
 
-import (
-	_ "unsafe" // for go:linkname
-)
+import "github.com/gpuperf/gpuperf/inference"
 
-// nanotime is the runtime's monotonic clock (CLOCK_MONOTONIC on Linux), the
-// same one inference.Recorder reads.
-//
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
-// Now returns the monotonic clock in nanoseconds. Only differences between
-// readings are meaningful.
-func Now() int64 { return nanotime() }
+// Now returns the monotonic clock in nanoseconds (inference.Now, the clock
+// the Recorder stamps with). Only differences between readings are
+// meaningful.
+func Now() int64 { return inference.Now() }
