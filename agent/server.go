@@ -269,11 +269,10 @@ func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServe
 	defer s.release(ar)
 
 	log := s.log.With("run_id", p.id, "backend", p.backend.Name)
-	built, err := builtin.New(p.backend.Kind, p.backend.Options)
+	b, err := builtin.New(p.backend.Kind, p.backend.Options)
 	if err != nil {
 		return status.Errorf(codes.Internal, "backend %q: %v", p.backend.Name, err)
 	}
-	b := drainable{built}
 	log.Info("run started", "model", p.cfg.Model, "scenario", p.cfg.Settings.Scenario, "profile", p.cfg.Profile, "find_peak", p.findPeak)
 
 	// gRPC streams do not allow concurrent Send: the engine's progress
@@ -356,18 +355,6 @@ wait:
 	log.Info("run finished", "valid", o.res.Validity.Valid, "metric", o.res.Metric.Name, "value", o.res.Metric.Value,
 		"duration", time.Duration(o.res.DurationNs))
 	return nil
-}
-
-// drainable keeps a backend working after the run's context is cancelled.
-// The built-in backends stop, dropping what is in flight, when the context
-// given to Start is done, and inference.Run hands them the run's context:
-// a cancelled run would then wait out the whole drain timeout for samples
-// that never come. Detached, the backend finishes what was issued and
-// stops when Run calls Stop.
-type drainable struct{ inference.Backend }
-
-func (d drainable) Start(ctx context.Context, rec *inference.Recorder) error {
-	return d.Backend.Start(context.WithoutCancel(ctx), rec)
 }
 
 func progressEvent(pr inference.Progress) *gpuperfv1.RunEvent {

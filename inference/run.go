@@ -62,7 +62,9 @@ func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("mode FindPeakPerformance: use FindPeak")
 	}
 	var rec Recorder
-	if err := b.Start(ctx, &rec); err != nil {
+	// The backend outlives a cancelled run: it must finish what was issued
+	// so the drain ends quickly; Stop ends it.
+	if err := b.Start(context.WithoutCancel(ctx), &rec); err != nil {
 		return nil, fmt.Errorf("start backend %s: %w", b.Name(), err)
 	}
 	res, runErr := runStarted(ctx, b, &rec, cfg)
