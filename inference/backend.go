@@ -40,3 +40,17 @@ type Backend interface {
 	// Stop ends the run and waits for the backend's goroutines.
 	Stop() error
 }
+
+// Describer is implemented by backends in front of a serving stack that can
+// name it (server version, model configuration): the agent records it in
+// the host fingerprint, so the fairness check sees it.
+type Describer interface {
+	Describe(ctx context.Context) (map[string]string, error)
+}
+
+// Annotator is implemented by backends that learn, during a run, facts the
+// comparison must see (where token counts came from, say). Run records
+// them in Result.BackendFacts after Stop.
+type Annotator interface {
+	Annotations() map[string]string
+}

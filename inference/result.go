@@ -15,9 +15,11 @@ type Result struct {
 	SUTName     string            `json:"sut_name"`
 	Backend     string            `json:"backend"`
 	BackendOpts map[string]string `json:"backend_options,omitempty"`
-	Model       string            `json:"model"`
-	Profile     Profile           `json:"profile"`
-	QSL         QSL               `json:"qsl"`
+	// BackendFacts are what an Annotator backend reported about the run.
+	BackendFacts map[string]string `json:"backend_facts,omitempty"`
+	Model        string            `json:"model"`
+	Profile      Profile           `json:"profile"`
+	QSL          QSL               `json:"qsl"`
 	// SampleSet says which LoadGen version's performance sample set is used.
 	SampleSet string `json:"performance_sample_set"`
 

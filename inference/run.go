@@ -71,6 +71,9 @@ func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if err := b.Stop(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("stop backend %s: %w", b.Name(), err)
 	}
+	if a, ok := b.(Annotator); ok && res != nil {
+		res.BackendFacts = a.Annotations()
+	}
 	return res, runErr
 }
 
@@ -192,6 +195,16 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 		res.Validity.Recommendations = append(res.Validity.Recommendations,
 			fmt.Sprintf("%d of %d samples did not complete within the %s drain timeout.", missing, res.SamplesIssued, is.drain))
 		res.Validity.InvalidReason += res.Validity.Recommendations[len(res.Validity.Recommendations)-1]
+	}
+	if res.SamplesFailed > 0 && res.SamplesComplete > 0 {
+		share := 100 * float64(res.SamplesFailed) / float64(res.SamplesComplete)
+		if share > s.MaxErrorPct {
+			res.Validity.Valid = false
+			why := fmt.Sprintf("%.3g%% of samples failed (%d of %d), above the %g%% allowed by max_error_pct; first error: %s",
+				share, res.SamplesFailed, res.SamplesComplete, s.MaxErrorPct, res.FirstError)
+			res.Validity.Recommendations = append(res.Validity.Recommendations, why)
+			res.Validity.InvalidReason += why
+		}
 	}
 	if ctx.Err() != nil {
 		return res, fmt.Errorf("run interrupted: %w", ctx.Err())

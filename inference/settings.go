@@ -64,6 +64,10 @@ type TestSettings struct {
 	// DrainTimeoutMs bounds the wait for outstanding samples once issuing
 	// ends. LoadGen waits forever; gpuperf ends the run INVALID instead.
 	DrainTimeoutMs uint64 `json:"drain_timeout_ms"`
+	// MaxErrorPct is the share of failed samples, in percent, above which
+	// the run is INVALID. The default, 0, lets no failure pass: a run
+	// whose backend failed samples did less work than its numbers claim.
+	MaxErrorPct float64 `json:"max_error_pct"`
 }
 
 // Official MLPerf seeds from mlperf.conf (LoadGen 6.0.17).
@@ -160,6 +164,9 @@ func (s TestSettings) Validate() error {
 	}
 	if s.DrainTimeoutMs == 0 {
 		bad("drain_timeout_ms", "must be positive")
+	}
+	if !(s.MaxErrorPct >= 0 && s.MaxErrorPct <= 100) {
+		bad("max_error_pct", "%g is outside 0..100", s.MaxErrorPct)
 	}
 	if s.PerformanceIssueUnique && s.PerformanceIssueSame {
 		bad("performance_issue_unique", "cannot be combined with performance_issue_same")
