@@ -63,8 +63,12 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
+	var stored *storedBaseline
 	if p.Baseline != "" {
-		return nil, nil, fmt.Errorf("baseline %s: comparing against a stored baseline is not supported yet; run live baseline agents", p.Baseline)
+		var err error
+		if stored, err = r.openBaseline(); err != nil {
+			return nil, nil, err
+		}
 	}
 	agents, err := r.connect(ctx)
 	defer func() {
@@ -101,16 +105,25 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 		}
 	}
 
-	settings, err := r.baseSettings()
-	if err != nil {
-		return tree, m, err
-	}
-	if err := r.calibrate(ctx, agents, settings, m); err != nil {
-		_ = tree.WriteManifest(m)
-		return tree, m, fmt.Errorf("calibration on %s: %w", baselineOf(agents).spec.Name, err)
+	var settings map[inference.Scenario]inference.TestSettings
+	if stored != nil {
+		if settings, err = stored.importInto(tree, m); err != nil {
+			_ = tree.WriteManifest(m)
+			return tree, m, err
+		}
+	} else {
+		if settings, err = r.baseSettings(); err != nil {
+			return tree, m, err
+		}
+		if err := r.calibrate(ctx, agents, settings, m); err != nil {
+			_ = tree.WriteManifest(m)
+			return tree, m, fmt.Errorf("calibration on %s: %w", baselineOf(agents).spec.Name, err)
+		}
 	}
 
 	steps := schedule(p, agents)
+	// Imported baseline runs come first in the manifest.
+	first := len(m.Runs)
 	for i := range steps {
 		for _, j := range steps[i] {
 			m.Runs = append(m.Runs, results.RunRecord{
@@ -124,16 +137,21 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	}
 
 	failed := false
-	seq := 0
+	seq := first
 	for _, step := range steps {
 		var wg sync.WaitGroup
 		for _, j := range step {
 			idx := seq
 			seq++
 			wg.Go(func() {
-				rec := &m.Runs[idx]
-				r.runOne(ctx, tree, j, settings[j.scenario], rec)
+				// Work on a copy: under order parallel another goroutine
+				// may be encoding the manifest meanwhile.
 				r.mu.Lock()
+				rec := m.Runs[idx]
+				r.mu.Unlock()
+				r.runOne(ctx, tree, j, settings[j.scenario], &rec)
+				r.mu.Lock()
+				m.Runs[idx] = rec
 				if rec.Status == results.StatusFailed {
 					failed = true
 				}
@@ -236,7 +254,10 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 	defer func() { r.display().RunFinished(*rec) }()
 	for attempt := 0; attempt <= r.Plan.Retries; attempt++ {
 		rec.Attempts = attempt + 1
+		started := time.Now().UTC()
 		res, files, err := r.request(ctx, j, s, *rec, false)
+		ended := time.Now().UTC()
+		rec.Started, rec.Ended = &started, &ended
 		if err == nil {
 			if err = tree.WriteRun(rec.Dir, files); err == nil {
 				rec.Status, rec.Error = results.StatusOK, ""

@@ -55,6 +55,18 @@ type Manifest struct {
 	// which both sides then received unchanged.
 	Calibration map[string]float64 `json:"calibration,omitempty"`
 	Interrupted bool               `json:"interrupted,omitempty"`
+	// StoredBaseline is set when the baseline's runs were not measured by
+	// this plan but imported from an earlier tree: they are not paired
+	// with the candidate's, and are compared unpaired.
+	StoredBaseline *StoredBaseline `json:"stored_baseline,omitempty"`
+}
+
+// StoredBaseline names the tree a baseline was imported from.
+type StoredBaseline struct {
+	Dir       string    `json:"dir"`
+	RunID     string    `json:"run_id"`
+	StartedAt time.Time `json:"started_at"`
+	Version   string    `json:"gpuperf_version"`
 }
 
 // Host is one agent of the plan.
@@ -81,6 +93,9 @@ type RunRecord struct {
 	Value      float64 `json:"value,omitempty"`
 	Unit       string  `json:"unit,omitempty"`
 	Queries    uint64  `json:"queries,omitempty"`
+	// Started and Ended bracket the last attempt, as the coordinator saw it.
+	Started *time.Time `json:"started,omitempty"`
+	Ended   *time.Time `json:"ended,omitempty"`
 }
 
 // Tree is one plan's result folder.
@@ -204,4 +219,38 @@ func (t *Tree) ReadResult(rel string) (*inference.Result, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &r, nil
+}
+
+// ImportHost copies host's host.json from src.
+func (t *Tree) ImportHost(src *Tree, host string) error {
+	b, err := os.ReadFile(filepath.Join(src.Root, host, "host.json"))
+	if err != nil {
+		return fmt.Errorf("read host %s: %w", host, err)
+	}
+	return t.WriteHost(host, b)
+}
+
+// ImportRun copies the files of one run folder from src to the same place
+// in t, each atomically.
+func (t *Tree) ImportRun(src *Tree, rel string) error {
+	if rel == "" {
+		return errors.New("run has no folder")
+	}
+	entries, err := os.ReadDir(filepath.Join(src.Root, rel))
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src.Root, rel, e.Name()))
+		if err != nil {
+			return err
+		}
+		if err := atomicfile.Write(filepath.Join(t.Root, rel), e.Name(), b); err != nil {
+			return fmt.Errorf("store %s: %w", filepath.Join(rel, e.Name()), err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,215 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gpuperf/gpuperf/agent"
+	"github.com/gpuperf/gpuperf/results"
+)
+
+// startAgents serves n in-process agents with the built-in backends on
+// ephemeral loopback ports (real gRPC) until the test ends.
+func startAgents(t *testing.T, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var addrs []string
+	for range n {
+		srv, err := agent.NewServer(agent.DefaultConfig(), "test", slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan net.Addr, 1)
+		errc := make(chan error, 1)
+		wg.Go(func() {
+			errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
+		})
+		select {
+		case a := <-ready:
+			addrs = append(addrs, a.String())
+		case err := <-errc:
+			t.Fatalf("serve: %v", err)
+		}
+	}
+	return addrs
+}
+
+func execute(t *testing.T, yaml string) (*results.Tree, *results.Manifest, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPlan(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+	return r.Execute(context.Background())
+}
+
+// nullPlan is a short plan on the sim backend (1 ms per sample); agents and extra lines are
+// spliced in.
+func nullPlan(out, agents, extra string) string {
+	return fmt.Sprintf(`version: v1
+agents:
+%s
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 200, warmup_ms: 0}
+scenarios: [offline, single-stream]
+profile: quick
+repetitions: 2
+output: %s
+%s`, agents, out, extra)
+}
+
+func TestOrderParallelRunsBothSidesAtOnce(t *testing.T) {
+	addrs := startAgents(t, 2)
+	out := t.TempDir()
+	// host tells validation the two loopback agents stand for two machines.
+	_, m, err := execute(t, nullPlan(out, fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline, host: machine-a}
+  - {name: cand, address: %q, role: candidate, host: machine-b}`, addrs[0], addrs[1]), "order: parallel\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Runs) != 8 {
+		t.Fatalf("%d runs; want 2 scenarios × 2 repetitions × 2 sides", len(m.Runs))
+	}
+	// Runs of one step start together: each baseline run overlaps the
+	// candidate run of the same scenario and repetition, and no other.
+	for _, b := range m.Runs {
+		if b.Status != results.StatusOK || b.Started == nil || b.Ended == nil {
+			t.Fatalf("run %+v did not finish with times", b)
+		}
+		if b.Role != results.RoleBaseline {
+			continue
+		}
+		for _, c := range m.Runs {
+			if c.Role != results.RoleCandidate {
+				continue
+			}
+			overlap := c.Started.Before(*b.Ended) && b.Started.Before(*c.Ended)
+			same := c.Scenario == b.Scenario && c.Repetition == b.Repetition
+			if overlap != same {
+				t.Errorf("%s rep %d (base) and %s rep %d (cand): overlap %v", b.Scenario, b.Repetition, c.Scenario, c.Repetition, overlap)
+			}
+		}
+	}
+}
+
+func TestOrderInterleavedAlternates(t *testing.T) {
+	addrs := startAgents(t, 2)
+	_, m, err := execute(t, nullPlan(t.TempDir(), fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}`, addrs[0], addrs[1]), "order: interleaved\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for i, r := range m.Runs {
+		if i > 0 && r.Started.Before(*m.Runs[i-1].Ended) {
+			t.Errorf("run %d started before run %d ended", i, i-1)
+		}
+		got = append(got, fmt.Sprintf("%s/%s/%d", r.Scenario, r.Role[:4], r.Repetition))
+	}
+	want := []string{
+		"Offline/base/0", "Offline/cand/0", "Offline/cand/1", "Offline/base/1",
+		"SingleStream/base/0", "SingleStream/cand/0", "SingleStream/cand/1", "SingleStream/base/1",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("order\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestStoredBaseline(t *testing.T) {
+	addrs := startAgents(t, 2)
+	out := t.TempDir()
+	first, m1, err := execute(t, nullPlan(out, fmt.Sprintf(`
+  - {name: bm, address: %q, role: baseline}
+  - {name: old, address: %q, role: candidate}`, addrs[0], addrs[1]), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out2 := t.TempDir()
+	tree, m, err := execute(t, nullPlan(out2, fmt.Sprintf(`
+  - {name: vm, address: %q, role: candidate}`, addrs[1]), "baseline: "+first.Root+"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.StoredBaseline == nil || m.StoredBaseline.RunID != m1.RunID || m.Order != OrderSequential {
+		t.Fatalf("stored baseline %+v, order %s", m.StoredBaseline, m.Order)
+	}
+	if !reflect.DeepEqual(m.Calibration, m1.Calibration) {
+		t.Errorf("calibration %v; want the stored %v", m.Calibration, m1.Calibration)
+	}
+	byRole := map[string]int{}
+	for _, r := range m.Runs {
+		byRole[r.Role+"/"+r.Host]++
+		if r.Status != results.StatusOK {
+			t.Fatalf("run %+v", r)
+		}
+	}
+	if byRole["baseline/bm"] != 4 || byRole["candidate/vm"] != 4 || len(byRole) != 2 {
+		t.Fatalf("runs by role and host: %v", byRole)
+	}
+	if _, err := os.Stat(filepath.Join(tree.Root, "bm", "host.json")); err != nil {
+		t.Errorf("baseline host not imported: %v", err)
+	}
+	// The candidate ran with exactly the stored baseline's settings.
+	settingsOf := func(tr *results.Tree, role, scenario string, runs []results.RunRecord) any {
+		for _, r := range runs {
+			if r.Role == role && r.Scenario == scenario {
+				res, err := tr.ReadResult(r.Dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return res.Requested
+			}
+		}
+		t.Fatalf("no %s run of %s", role, scenario)
+		return nil
+	}
+	for _, sc := range []string{"Offline", "SingleStream"} {
+		want := settingsOf(first, results.RoleBaseline, sc, m1.Runs)
+		if got := settingsOf(tree, results.RoleCandidate, sc, m.Runs); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: candidate settings\n%+v\nwant the stored baseline's\n%+v", sc, got, want)
+		}
+	}
+
+	// A stored baseline of another model, or without a scenario, is refused
+	// before anything runs.
+	for _, tc := range []struct{ edit, want string }{
+		{"model: resnet50\n", "workload.model"},
+		{"scenarios: [offline, single-stream]\n", "no finished baseline run of Server"},
+	} {
+		plan := nullPlan(t.TempDir(), fmt.Sprintf(`
+  - {name: vm, address: %q, role: candidate}`, addrs[1]), "baseline: "+first.Root+"\n")
+		switch tc.want {
+		case "workload.model":
+			plan = strings.Replace(plan, tc.edit, "model: bert\n", 1)
+		default:
+			plan = strings.Replace(plan, tc.edit, "scenarios: [offline, server]\n", 1)
+		}
+		if _, _, err := execute(t, plan); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), first.Root) {
+			t.Errorf("err = %v; want it to name %q and the folder", err, tc.want)
+		}
+	}
+
+}
