@@ -1,191 +1,709 @@
 package results
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
-	"io"
 	"math"
+	"slices"
 	"strings"
-	"text/tabwriter"
+	"time"
 
-	"github.com/gpuperf/gpuperf/inference"
+	"github.com/montanaflynn/stats"
 )
 
-// Role names, as plans spell them.
+// Default comparison settings.
 const (
-	RoleBaseline  = "baseline"
-	RoleCandidate = "candidate"
+	DefaultConfidence            = 0.95
+	DefaultEquivalenceConfidence = 0.90
+	DefaultMarginPct             = 3.0
+	DefaultMinRetainedPct        = 95.0
+	DefaultBootstrapResamples    = 10000
+	DefaultBootstrapSeed         = 1
 )
 
-// ScenarioComparison is one scenario's retained performance.
-type ScenarioComparison struct {
-	Scenario string `json:"scenario"`
-	// Metric is what was compared; Label says it in words.
-	Metric string `json:"metric"`
-	Label  string `json:"label"`
-	Unit   string `json:"unit"`
-	// HigherIsBetter is false for latencies; RetainedPct is inverted for
-	// them so that above 100 always means the candidate did better.
-	HigherIsBetter bool      `json:"higher_is_better"`
-	Baseline       []float64 `json:"baseline"`
-	Candidate      []float64 `json:"candidate"`
-	// RetainedPct is candidate/baseline of the geometric means, in percent;
-	// NaN (null in JSON) when a side has no usable run.
-	RetainedPct *float64 `json:"retained_pct"`
-	// Invalid and Failed count runs left out: INVALID by MLPerf's rules, or
-	// failed outright.
-	Invalid int      `json:"invalid_runs"`
-	Failed  int      `json:"failed_runs"`
-	Notes   []string `json:"notes,omitempty"`
+// Options configure a comparison; zero values take the defaults above.
+type Options struct {
+	MarginPct       float64
+	MinRetainedPct  float64
+	MinRetainedFrom string // "flag", "plan" or "default"
+	Gate            string // GateNone (default), GateRegression, GateQualify
+	PerGPU          bool
+	IntervalMethod  string // IntervalAuto (default), IntervalT, IntervalBootstrap
+	Resamples       int
+	Seed            uint64
+	// Version is the comparing gpuperf's version; Now stamps CreatedAt.
+	Version string
+	Now     time.Time
 }
 
-// Comparison is a plan's result: retained performance per scenario.
-type Comparison struct {
-	RunID     string               `json:"run_id"`
-	Model     string               `json:"model"`
-	Backend   string               `json:"backend"`
-	Scenarios []ScenarioComparison `json:"scenarios"`
-}
-
-// Compare computes retained performance from a finished tree. Only VALID
-// runs count; a latency ratio is refused when the two sides processed
-// different query counts, since the early-stopping estimate depends on it.
-func Compare(t *Tree, m *Manifest) (*Comparison, error) {
-	c := &Comparison{RunID: m.RunID, Model: m.Model, Backend: m.Backend}
-	var order []string
-	by := map[string]*ScenarioComparison{}
-	queries := map[string]map[string]map[uint64]bool{}
-	for _, r := range m.Runs {
-		sc, ok := by[r.Scenario]
-		if !ok {
-			sc = &ScenarioComparison{Scenario: r.Scenario}
-			by[r.Scenario] = sc
-			order = append(order, r.Scenario)
-			queries[r.Scenario] = map[string]map[uint64]bool{RoleBaseline: {}, RoleCandidate: {}}
-		}
-		if r.Status != StatusOK {
-			sc.Failed++
-			continue
-		}
-		res, err := t.ReadResult(r.Dir)
-		if err != nil {
-			return nil, fmt.Errorf("read %s run %d of %s: %w", r.Scenario, r.Repetition+1, r.Host, err)
-		}
-		if !res.Validity.Valid {
-			sc.Invalid++
-			continue
-		}
-		name, label, unit, value, higher := headline(res)
-		sc.Metric, sc.Label, sc.Unit, sc.HigherIsBetter = name, label, unit, higher
-		switch r.Role {
-		case RoleBaseline:
-			sc.Baseline = append(sc.Baseline, value)
-		case RoleCandidate:
-			sc.Candidate = append(sc.Candidate, value)
-		}
-		queries[r.Scenario][r.Role][res.QueriesIssued] = true
+func (o Options) settings() Settings {
+	s := Settings{
+		Confidence: DefaultConfidence, EquivalenceConfidence: DefaultEquivalenceConfidence,
+		MarginPct: o.MarginPct, MinRetainedPct: o.MinRetainedPct, MinRetainedFrom: o.MinRetainedFrom,
+		Gate: o.Gate, PerGPU: o.PerGPU, IntervalMethod: o.IntervalMethod,
+		BootstrapResamples: o.Resamples, BootstrapSeed: o.Seed,
 	}
-	for _, name := range order {
-		sc := by[name]
-		latency := !sc.HigherIsBetter
-		if latency && !sameCounts(queries[name]) {
-			sc.Notes = append(sc.Notes, "refused: the two sides processed different query counts, so their early-stopping estimates are not comparable")
-		} else if len(sc.Baseline) > 0 && len(sc.Candidate) > 0 {
-			b, cd := geomean(sc.Baseline), geomean(sc.Candidate)
-			pct := 100 * cd / b
-			if latency {
-				pct = 100 * b / cd
-			}
-			sc.RetainedPct = &pct
+	if !(s.MarginPct > 0) {
+		s.MarginPct = DefaultMarginPct
+	}
+	if !(s.MinRetainedPct > 0) {
+		s.MinRetainedPct, s.MinRetainedFrom = DefaultMinRetainedPct, "default"
+	}
+	if s.MinRetainedFrom == "" {
+		s.MinRetainedFrom = "flag"
+	}
+	if s.Gate == "" {
+		s.Gate = GateNone
+	}
+	if s.IntervalMethod == "" {
+		s.IntervalMethod = IntervalAuto
+	}
+	if s.BootstrapResamples <= 0 {
+		s.BootstrapResamples = DefaultBootstrapResamples
+	}
+	if s.BootstrapSeed == 0 {
+		s.BootstrapSeed = DefaultBootstrapSeed
+	}
+	return s
+}
+
+// Validate checks the options a user can set.
+func (o Options) Validate() error {
+	var errs []error
+	if o.MarginPct < 0 || o.MarginPct >= 100 || math.IsNaN(o.MarginPct) {
+		errs = append(errs, fmt.Errorf("equivalence margin %g%%: must be between 0 and 100", o.MarginPct))
+	}
+	if o.MinRetainedPct < 0 || math.IsNaN(o.MinRetainedPct) || math.IsInf(o.MinRetainedPct, 0) {
+		errs = append(errs, fmt.Errorf("min retained %g%%: must be a positive percentage", o.MinRetainedPct))
+	}
+	switch o.Gate {
+	case "", GateNone, GateRegression, GateQualify:
+	default:
+		errs = append(errs, fmt.Errorf("gate %q: must be none, regression or qualify", o.Gate))
+	}
+	switch o.IntervalMethod {
+	case "", IntervalAuto, IntervalT, IntervalBootstrap:
+	default:
+		errs = append(errs, fmt.Errorf("interval %q: must be auto, t or bootstrap", o.IntervalMethod))
+	}
+	return errors.Join(errs...)
+}
+
+// Compare compares the baseline and candidate of one gpuperf tree; their
+// repetitions are paired when the plan interleaved them.
+func Compare(t *Tree, m *Manifest, opts Options) (*Comparison, error) {
+	base, cand, err := TreeSources(t, m)
+	if err != nil {
+		return nil, err
+	}
+	return CompareSources(base, cand, opts)
+}
+
+// scenarioOrder sorts scenarios as LoadGen lists them.
+var scenarioOrder = map[string]int{"Offline": 0, "Server": 1, "SingleStream": 2, "MultiStream": 3}
+
+type scenarioKey struct{ Benchmark, Scenario string }
+
+// CompareSources compares two sides benchmark by benchmark and scenario by
+// scenario. Pairs present on only one side are listed as Unmatched; no
+// pair in common is an *InputError.
+func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	now := opts.Now
+	if now.IsZero() {
+		now = time.Now().UTC()
+	}
+	c := &Comparison{
+		Schema: ComparisonSchema, Version: opts.Version, CreatedAt: now,
+		Baseline: base.Side, Candidate: cand.Side, Settings: opts.settings(),
+	}
+	c.Definitions = definitions(c.Settings)
+	bBy, bKeys := groupRuns(base.runs)
+	cBy, cKeys := groupRuns(cand.runs)
+	if len(bKeys) == 0 {
+		return nil, inputErrorf(base.Side.Path, 0, "no runs")
+	}
+	if len(cKeys) == 0 {
+		return nil, inputErrorf(cand.Side.Path, 0, "no runs")
+	}
+	var keys []scenarioKey
+	for _, k := range bKeys {
+		if _, ok := cBy[k]; ok {
+			keys = append(keys, k)
 		} else {
-			sc.Notes = append(sc.Notes, "no VALID run on one side")
+			c.Unmatched = append(c.Unmatched, Unmatched{Benchmark: k.Benchmark, Scenario: k.Scenario, Side: RoleBaseline})
 		}
-		if sc.Invalid > 0 {
-			sc.Notes = append(sc.Notes, fmt.Sprintf("%d INVALID run(s) left out", sc.Invalid))
-		}
-		if sc.Failed > 0 {
-			sc.Notes = append(sc.Notes, fmt.Sprintf("%d failed run(s) left out", sc.Failed))
-		}
-		c.Scenarios = append(c.Scenarios, *sc)
 	}
+	for _, k := range cKeys {
+		if _, ok := bBy[k]; !ok {
+			c.Unmatched = append(c.Unmatched, Unmatched{Benchmark: k.Benchmark, Scenario: k.Scenario, Side: RoleCandidate})
+		}
+	}
+	if len(keys) == 0 {
+		return nil, &InputError{File: cand.Side.Path, Err: fmt.Errorf("no benchmark and scenario in common with %s: the baseline has %s, the candidate %s",
+			base.Side.Path, keyList(bKeys), keyList(cKeys))}
+	}
+	slices.SortStableFunc(keys, func(a, b scenarioKey) int {
+		return cmp.Or(strings.Compare(a.Benchmark, b.Benchmark), cmp.Compare(scenarioOrder[a.Scenario], scenarioOrder[b.Scenario]))
+	})
+	paired := base.interleaved && cand.interleaved && base.Side.Path == cand.Side.Path && base.Side.RunID == cand.Side.RunID
+	var labels []string
+	if b, k := base.Side.Submitter, cand.Side.Submitter; b != "" && k != "" && b != k {
+		labels = append(labels, LabelCrossSubmitter)
+	}
+	if b, k := base.Side.Round, cand.Side.Round; b != "" && k != "" && b != k {
+		labels = append(labels, LabelCrossRound)
+	}
+	if base.Side.StoredBaseline != "" {
+		c.Notes = append(c.Notes, "the baseline is a stored tree ("+base.Side.StoredBaseline+"): compared unpaired")
+	}
+	for _, k := range keys {
+		sc, err := compareScenario(k, bBy[k], cBy[k], paired, c.Settings)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", k.Benchmark, k.Scenario, err)
+		}
+		sc.Labels = appendNew(sc.Labels, labels...)
+		c.Scenarios = append(c.Scenarios, sc)
+	}
+	c.ApplyGate(Failures{})
 	return c, nil
 }
 
-// headline picks what a run contributes: the official metric, except that a
-// Server run at one fixed QPS says nothing about capacity (both sides
-// complete what was scheduled), so its p99 latency is compared instead.
-func headline(r *inference.Result) (name, label, unit string, value float64, higher bool) {
-	m := r.Metric
+func groupRuns(runs []runData) (map[scenarioKey][]runData, []scenarioKey) {
+	by := map[scenarioKey][]runData{}
+	var keys []scenarioKey
+	for _, r := range runs {
+		k := scenarioKey{r.Benchmark, r.Scenario}
+		if _, ok := by[k]; !ok {
+			keys = append(keys, k)
+		}
+		by[k] = append(by[k], r)
+	}
+	return by, keys
+}
+
+func keyList(keys []scenarioKey) string {
+	var s []string
+	for _, k := range keys {
+		s = append(s, k.Benchmark+" "+k.Scenario)
+	}
+	return "[" + strings.Join(s, ", ") + "]"
+}
+
+func appendNew(list []string, items ...string) []string {
+	for _, it := range items {
+		if !slices.Contains(list, it) {
+			list = append(list, it)
+		}
+	}
+	return list
+}
+
+// compareScenario builds one scenario's comparison.
+func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Settings) (ScenarioComparison, error) {
+	sc := ScenarioComparison{Benchmark: k.Benchmark, Scenario: k.Scenario, Pairing: PairingUnpaired, Verdict: VerdictNone}
+	if paired {
+		sc.Pairing = PairingPaired
+	}
+	refuse := func(format string, args ...any) (ScenarioComparison, error) {
+		sc.Status, sc.Refusal = StatusRefused, fmt.Sprintf(format, args...)
+		sc.Baseline, sc.Candidate = sideValues(bRuns), sideValues(cRuns)
+		return sc, nil
+	}
+
+	metric, note, err := chooseMetric(bRuns, cRuns)
+	if err != nil {
+		sc.Metric = firstMetric(bRuns, cRuns)
+		return refuse("%v", err)
+	}
+	sc.Metric = metric
+	if note != "" {
+		sc.Notes = append(sc.Notes, note)
+	}
+	for _, r := range append(slices.Clone(bRuns), cRuns...) {
+		if r.ok {
+			sc.Labels = appendNew(sc.Labels, r.Labels...)
+		}
+	}
+	if !metric.HigherIsBetter {
+		sc.Labels = appendNew(sc.Labels, LabelLatencyInverted)
+	}
+	// Move every run's headline onto the chosen metric.
+	bRuns, cRuns = onMetric(bRuns, metric.Name), onMetric(cRuns, metric.Name)
+	perGPU := set.PerGPU && metric.HigherIsBetter
+	if set.PerGPU && !metric.HigherIsBetter {
+		sc.Notes = append(sc.Notes, "--per-gpu leaves latencies as they are: a latency is not divided among GPUs")
+	}
+	if perGPU {
+		sc.Metric.PerGPU = true
+		sc.Metric.Label += " per GPU"
+		sc.Labels = appendNew(sc.Labels, LabelPerGPU)
+	}
+	for _, runs := range [][]runData{bRuns, cRuns} {
+		for i := range runs {
+			r := &runs[i]
+			r.Rep.Value = r.Rep.RawValue
+			if perGPU && r.Rep.GPUs > 0 {
+				r.Rep.Value = r.Rep.RawValue / float64(r.Rep.GPUs)
+			}
+			r.Rep.Counted = r.ok && r.Rep.Status == StatusOK && r.Rep.Excluded == "" && r.Rep.Valid &&
+				r.Rep.LoadGenErrors == 0 && r.Rep.Value > 0 && !math.IsInf(r.Rep.Value, 0)
+			if !r.Rep.Counted && r.Rep.Excluded == "" {
+				switch {
+				case !r.Rep.Valid:
+					r.Rep.Excluded = "INVALID"
+				case r.Rep.LoadGenErrors > 0:
+					r.Rep.Excluded = fmt.Sprintf("%d LoadGen error(s)", r.Rep.LoadGenErrors)
+				case !r.ok:
+					r.Rep.Excluded = "no headline value"
+				default:
+					r.Rep.Excluded = fmt.Sprintf("headline %g is not a positive number", r.Rep.Value)
+				}
+			}
+		}
+	}
+	sc.Baseline, sc.Candidate = sideValues(bRuns), sideValues(cRuns)
+
+	// A void baseline voids the scenario, whatever the candidate did.
+	for _, r := range bRuns {
+		if r.Rep.Status != StatusOK {
+			continue
+		}
+		if v := voidReason(r); v != "" {
+			sc.Status, sc.Void = StatusVoid, v
+			return sc, nil
+		}
+	}
+	if reason := refusal(bRuns, cRuns, metric, set); reason != "" {
+		return refuse("%s", reason)
+	}
+	for _, n := range comparabilityNotes(bRuns, cRuns, set) {
+		sc.Notes = append(sc.Notes, n)
+	}
+
+	var bv, cv []float64
+	var dropped int
+	if paired {
+		bv, cv, dropped = pairUp(bRuns, cRuns, metric.HigherIsBetter)
+		if dropped > 0 {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("%d repetition(s) without a counted partner left out of the pairs", dropped))
+		}
+		if len(bv) < 2 && (sc.Baseline.Counted >= 2 || sc.Candidate.Counted >= 2) {
+			sc.Notes = append(sc.Notes, "fewer than two complete pairs: compared unpaired")
+			paired = false
+			sc.Pairing = PairingUnpaired
+		}
+	}
+	if !paired {
+		bv, cv = logsOf(bRuns, metric.HigherIsBetter), logsOf(cRuns, metric.HigherIsBetter)
+	}
+	if len(bv) == 0 || len(cv) == 0 {
+		switch {
+		case len(bv) > 0 && sc.Candidate.Invalid > 0:
+			sc.Status = StatusCandidateInvalid
+			sc.Notes = append(sc.Notes, "no counted candidate run: the candidate is INVALID where the baseline is VALID")
+		default:
+			sc.Status = StatusNoData
+			sc.Notes = append(sc.Notes, noDataReason(sc, bRuns, cRuns))
+		}
+		return sc, nil
+	}
+	est, err := estimateRetained(estimateInput{
+		Base: bv, Cand: cv, Paired: paired, Method: set.IntervalMethod,
+		Confidence: set.Confidence, EquivConf: set.EquivalenceConfidence, MarginPct: set.MarginPct,
+		Resamples: set.BootstrapResamples, Seed: set.BootstrapSeed,
+	})
+	if err != nil {
+		return sc, err
+	}
+	sc.RetainedPct = &est.RetainedPct
+	sc.Interval, sc.EquivalenceInterval = est.Interval, est.Equiv
+	sc.RepsNeeded = est.RepsNeeded
+	sc.Verdict = est.Verdict
+	sc.Notes = append(sc.Notes, est.Notes...)
+	sc.Status = StatusCompared
+	if sc.Interval == nil {
+		sc.Status = StatusPoint
+	}
+	if n := sc.Candidate.Invalid; n > 0 {
+		sc.Notes = append(sc.Notes, fmt.Sprintf("%d candidate run(s) INVALID and left out", n))
+	}
+	return sc, nil
+}
+
+// voidReason says why a baseline run voids its scenario, or "".
+func voidReason(r runData) string {
+	rep := r.Rep
 	switch {
-	case r.Effective.Scenario == inference.Server && r.Peak == nil:
-		return "target_percentile_latency_ns",
-			fmt.Sprintf("p%g latency at a fixed %.0f QPS", r.TargetPercentile*100, r.Effective.TargetQPS),
-			"ns", float64(r.TargetLatencyNs), false
-	case r.Effective.Scenario == inference.Server:
-		return m.Name, "completed samples/s at the peak VALID QPS", m.Unit, m.Value, true
-	case m.HigherIsBetter:
-		return m.Name, m.Unit, m.Unit, m.Value, true
-	default:
-		return m.Name, fmt.Sprintf("p%g early-stopping latency", r.TargetPercentile*100), m.Unit, m.Value, false
+	case !rep.Valid:
+		return fmt.Sprintf("baseline run %d (%s) is INVALID", rep.Repetition, runName(rep))
+	case rep.LoadGenErrors > 0:
+		return fmt.Sprintf("baseline run %d (%s) logged %d LoadGen error(s)", rep.Repetition, runName(rep), rep.LoadGenErrors)
+	case rep.Peak != nil && !rep.Peak.Confirmed:
+		return fmt.Sprintf("baseline run %d (%s): peak search not confirmed, and probes never count", rep.Repetition, runName(rep))
 	}
+	return ""
 }
 
-func sameCounts(byRole map[string]map[uint64]bool) bool {
-	b, c := byRole[RoleBaseline], byRole[RoleCandidate]
-	if len(b) == 0 || len(c) == 0 {
-		return true
+func runName(r Repetition) string {
+	if r.File != "" {
+		return r.File
 	}
-	if len(b) != 1 || len(c) != 1 {
-		return false
+	if r.Dir != "" {
+		return r.Dir
 	}
-	for q := range b {
-		return c[q]
-	}
-	return true
+	return r.Host
 }
 
-func geomean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += math.Log(x)
-	}
-	return math.Exp(s / float64(len(xs)))
-}
-
-// WriteText prints the comparison as a table.
-func (c *Comparison) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "gpuperf compare %s: %s on %s\n\n", c.RunID, c.Model, c.Backend)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCENARIO\tMETRIC\tBASELINE\tCANDIDATE\tRETAINED\tRUNS (B/C)")
-	for _, s := range c.Scenarios {
-		ret := "n/a"
-		if s.RetainedPct != nil {
-			ret = fmt.Sprintf("%.1f%%", *s.RetainedPct)
+func noDataReason(sc ScenarioComparison, bRuns, cRuns []runData) string {
+	for _, side := range []struct {
+		name string
+		runs []runData
+		n    int
+	}{{"baseline", bRuns, sc.Baseline.Counted}, {"candidate", cRuns, sc.Candidate.Counted}} {
+		if side.n > 0 {
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\n", s.Scenario, s.Label,
-			formatValue(s.Baseline, s.Unit), formatValue(s.Candidate, s.Unit), ret, len(s.Baseline), len(s.Candidate))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, s := range c.Scenarios {
-		for _, n := range s.Notes {
-			fmt.Fprintf(w, "  %s: %s\n", s.Scenario, n)
+		var why []string
+		for _, r := range side.runs {
+			why = appendNew(why, r.Rep.Excluded)
 		}
+		return fmt.Sprintf("no counted %s run (%s)", side.name, strings.Join(why, "; "))
 	}
-	_, err := fmt.Fprintln(w, "\nRetained = candidate / baseline of the geometric means over VALID runs (latencies inverted:"+
-		" above 100% the candidate did better). Latencies are LoadGen percentiles, sorted[floor(n·p)]. Confidence intervals are not computed yet.")
-	return err
+	return "no complete pair"
 }
 
-func formatValue(xs []float64, unit string) string {
-	if len(xs) == 0 {
-		return "-"
+// chooseMetric finds the metric both sides' runs report. When the
+// official metrics differ (MLPerf Server: Scheduled samples/s up to v4.0,
+// Completed since v4.1), it falls back to one every run prints, with a
+// note.
+func chooseMetric(bRuns, cRuns []runData) (Metric, string, error) {
+	bm, err := sideMetric(bRuns, "baseline")
+	if err != nil {
+		return Metric{}, "", err
 	}
-	g := geomean(xs)
-	switch unit {
-	case "ns":
-		return fmt.Sprintf("%.3f ms", g/1e6)
-	default:
-		return strings.TrimSpace(fmt.Sprintf("%.1f %s", g, unit))
+	cm, err := sideMetric(cRuns, "candidate")
+	if err != nil {
+		return Metric{}, "", err
 	}
+	if bm == nil || cm == nil {
+		// A side without any headline compares nothing; keep the other's.
+		m := cmp.Or(bm, cm)
+		if m == nil {
+			return Metric{}, "", nil
+		}
+		return *m, "", nil
+	}
+	if bm.Name == cm.Name {
+		return *bm, "", nil
+	}
+	if fixedQPS(bRuns) != fixedQPS(cRuns) {
+		return Metric{}, "", fmt.Errorf("one side ran Server at a fixed QPS and the other a peak search; a latency at one QPS and a peak throughput do not compare")
+	}
+	all := append(slices.Clone(bRuns), cRuns...)
+	for _, name := range []string{"result_completed_samples_per_sec", cm.Name, bm.Name} {
+		if m, ok := everyRunHas(all, name); ok {
+			return m, fmt.Sprintf("the official metrics differ (baseline %s, candidate %s); compared on %s, which both report", bm.Name, cm.Name, name), nil
+		}
+	}
+	return Metric{}, "", fmt.Errorf("the sides report different metrics (baseline %s, candidate %s) and no common one", bm.Name, cm.Name)
+}
+
+func sideMetric(runs []runData, side string) (*Metric, error) {
+	var m *Metric
+	for _, r := range runs {
+		if !r.ok {
+			continue
+		}
+		if m == nil {
+			mm := r.Metric
+			m = &mm
+			continue
+		}
+		if r.Metric.Name != m.Name {
+			return nil, fmt.Errorf("the %s's runs report different metrics (%s, %s)", side, m.Name, r.Metric.Name)
+		}
+	}
+	return m, nil
+}
+
+func firstMetric(bRuns, cRuns []runData) Metric {
+	for _, r := range append(slices.Clone(bRuns), cRuns...) {
+		if r.ok {
+			return r.Metric
+		}
+	}
+	return Metric{}
+}
+
+func fixedQPS(runs []runData) bool {
+	for _, r := range runs {
+		if r.ok && r.FixedQPS {
+			return true
+		}
+	}
+	return false
+}
+
+func everyRunHas(runs []runData, name string) (Metric, bool) {
+	var m Metric
+	seen := false
+	for _, r := range runs {
+		if !r.ok {
+			continue
+		}
+		switch {
+		case r.Metric.Name == name:
+			m = r.Metric
+		case r.Alt != nil:
+			a, ok := r.Alt[name]
+			if !ok {
+				return Metric{}, false
+			}
+			m = a.Metric
+		default:
+			return Metric{}, false
+		}
+		seen = true
+	}
+	return m, seen
+}
+
+// onMetric returns copies of runs with their headline set to metric name
+// (from Alt when it is not the run's own).
+func onMetric(runs []runData, name string) []runData {
+	out := slices.Clone(runs)
+	for i := range out {
+		r := &out[i]
+		if !r.ok || r.Metric.Name == name {
+			continue
+		}
+		if a, ok := r.Alt[name]; ok {
+			r.Metric = a.Metric
+			r.Rep.RawValue = a.Value
+			if a.File != "" {
+				r.Rep.File, r.Rep.Line = a.File, a.Line
+			}
+		}
+	}
+	return out
+}
+
+// refusal says why two sides cannot be compared, or "".
+func refusal(bRuns, cRuns []runData, metric Metric, set Settings) string {
+	if b, c := tokenSources(bRuns), tokenSources(cRuns); b != "" && c != "" && b != c {
+		return fmt.Sprintf("token counts came from different sources (baseline %s, candidate %s)", b, c)
+	}
+	if !metric.HigherIsBetter {
+		bq, cq := queryCounts(bRuns), queryCounts(cRuns)
+		if len(bq) > 0 && len(cq) > 0 && (len(bq) != 1 || len(cq) != 1 || bq[0] != cq[0]) {
+			return fmt.Sprintf("the two sides processed different query counts (baseline %s, candidate %s), so their latency estimates are not comparable",
+				joinCounts(bq), joinCounts(cq))
+		}
+	}
+	if fixedQPS(bRuns) {
+		bt, ct := targets(bRuns), targets(cRuns)
+		if len(bt) != 1 || len(ct) != 1 || bt[0] != ct[0] {
+			return fmt.Sprintf("the fixed-QPS Server runs used different target QPS (baseline %v, candidate %v)", bt, ct)
+		}
+	}
+	if bp, cp := peakStarts(bRuns), peakStarts(cRuns); len(bp) > 0 && len(cp) > 0 {
+		if len(bp) != 1 || len(cp) != 1 || bp[0] != cp[0] {
+			return fmt.Sprintf("the peak searches started at different QPS (baseline %v, candidate %v); both sides need the same search", bp, cp)
+		}
+		if bs, cs := seedsOf(bRuns), seedsOf(cRuns); len(bs) > 0 && len(cs) > 0 && (len(bs) != 1 || len(cs) != 1 || bs[0] != cs[0]) {
+			return "the peak searches used different seeds; both sides need the same search"
+		}
+	}
+	return ""
+}
+
+// comparabilityNotes are findings that do not stop a comparison.
+func comparabilityNotes(bRuns, cRuns []runData, set Settings) []string {
+	var out []string
+	if !(len(peakStarts(bRuns)) > 0 && len(peakStarts(cRuns)) > 0) {
+		if bs, cs := seedsOf(bRuns), seedsOf(cRuns); len(bs) == 1 && len(cs) == 1 && bs[0] != cs[0] {
+			out = append(out, "the two sides ran with different seeds")
+		}
+	}
+	for _, runs := range [][]runData{bRuns, cRuns} {
+		for _, r := range runs {
+			p := r.Rep.Peak
+			if p == nil || !p.Confirmed || !(p.PeakQPS > 0) {
+				continue
+			}
+			if pct := 100 * p.PrecisionQPS / p.PeakQPS; p.PrecisionQPS > 0 && pct > set.MarginPct/4 {
+				out = appendNew(out, fmt.Sprintf("the peak search's precision (%.4g QPS, %.2g%% of the peak) is coarser than a quarter of the ±%g%% margin", p.PrecisionQPS, pct, set.MarginPct))
+			}
+		}
+	}
+	return out
+}
+
+func tokenSources(runs []runData) string {
+	var s []string
+	for _, r := range runs {
+		if r.ok && r.TokenSource != "" {
+			s = appendNew(s, r.TokenSource)
+		}
+	}
+	return strings.Join(s, "+")
+}
+
+func queryCounts(runs []runData) []uint64 {
+	var q []uint64
+	for _, r := range runs {
+		if r.Rep.Counted && r.Rep.Queries > 0 && !slices.Contains(q, r.Rep.Queries) {
+			q = append(q, r.Rep.Queries)
+		}
+	}
+	slices.Sort(q)
+	return q
+}
+
+func joinCounts(q []uint64) string {
+	var s []string
+	for _, n := range q {
+		s = append(s, fmt.Sprint(n))
+	}
+	return strings.Join(s, ", ")
+}
+
+func targets(runs []runData) []float64 {
+	var t []float64
+	for _, r := range runs {
+		if r.Rep.Counted && !slices.Contains(t, r.Rep.TargetQPS) {
+			t = append(t, r.Rep.TargetQPS)
+		}
+	}
+	return t
+}
+
+func peakStarts(runs []runData) []float64 {
+	var t []float64
+	for _, r := range runs {
+		if r.Rep.Counted && r.Rep.Peak != nil && !slices.Contains(t, r.Rep.Peak.StartQPS) {
+			t = append(t, r.Rep.Peak.StartQPS)
+		}
+	}
+	return t
+}
+
+func seedsOf(runs []runData) [][3]uint64 {
+	var s [][3]uint64
+	for _, r := range runs {
+		if r.Rep.Counted && r.HasSeeds && !slices.Contains(s, r.Seeds) {
+			s = append(s, r.Seeds)
+		}
+	}
+	return s
+}
+
+// orient maps a value to a higher-is-better log.
+func orient(v float64, higher bool) float64 {
+	if higher {
+		return math.Log(v)
+	}
+	return -math.Log(v)
+}
+
+func logsOf(runs []runData, higher bool) []float64 {
+	var out []float64
+	for _, r := range runs {
+		if r.Rep.Counted {
+			out = append(out, orient(r.Rep.Value, higher))
+		}
+	}
+	return out
+}
+
+// pairUp matches counted runs by repetition number; dropped counts the
+// counted runs left without a partner.
+func pairUp(bRuns, cRuns []runData, higher bool) (bv, cv []float64, dropped int) {
+	cBy := map[int]runData{}
+	for _, r := range cRuns {
+		if r.Rep.Counted {
+			cBy[r.Rep.Repetition] = r
+		}
+	}
+	used := map[int]bool{}
+	for _, b := range bRuns {
+		if !b.Rep.Counted {
+			continue
+		}
+		c, ok := cBy[b.Rep.Repetition]
+		if !ok || used[b.Rep.Repetition] {
+			dropped++
+			continue
+		}
+		used[b.Rep.Repetition] = true
+		bv = append(bv, orient(b.Rep.Value, higher))
+		cv = append(cv, orient(c.Rep.Value, higher))
+	}
+	dropped += len(cBy) - len(used)
+	return bv, cv, dropped
+}
+
+func sideValues(runs []runData) SideValues {
+	var sv SideValues
+	var vals []float64
+	for _, r := range runs {
+		rep := r.Rep
+		sv.Runs = append(sv.Runs, rep)
+		switch {
+		case rep.Status != StatusOK:
+			sv.Failed++
+		case rep.invalid():
+			sv.Invalid++
+		default:
+			sv.Valid++
+		}
+		if rep.Counted {
+			sv.Counted++
+			vals = append(vals, rep.Value)
+		}
+	}
+	if len(vals) > 0 {
+		if g, err := stats.GeometricMean(vals); err == nil {
+			sv.Geomean = &g
+		}
+	}
+	if len(vals) > 1 {
+		logs := make([]float64, len(vals))
+		for i, v := range vals {
+			logs[i] = math.Log(v)
+		}
+		if sd, err := sampleSD(logs); err == nil {
+			pct := 100 * sd
+			sv.SpreadPct = &pct
+		}
+	}
+	return sv
+}
+
+// definitions states how the numbers are defined.
+func definitions(s Settings) Definitions {
+	d := Definitions{
+		Retained: "candidate / baseline × 100 of the geometric means of the counted (VALID, error-free) repetitions, or the geometric mean of the pair ratios when paired; " +
+			"latencies are inverted (baseline / candidate) so above 100% the candidate did better",
+		Percentile: "latency percentiles are LoadGen's nearest rank, sorted[floor(n·p)] (0-based) over the run's samples; SingleStream and MultiStream use LoadGen's early-stopping estimate; " +
+			"bootstrap intervals take montanaflynn/stats' Percentile (linear interpolation between closest ranks, Hyndman–Fan type 7) of the resampled log ratios",
+		Interval: fmt.Sprintf("%g%% interval on the natural logs of the values: paired Student t on the log ratios of interleaved (ABBA) pairs, otherwise Welch t on the two samples' logs, "+
+			"or a seeded percentile bootstrap (%d resamples, seed %d) when asked for and with at least %d repetitions per side; one repetition per side gives the point value and no interval",
+			100*s.Confidence, s.BootstrapResamples, s.BootstrapSeed, minBootstrapReps),
+		HalfWidth:   "(high − low) / 2 of the interval, in percentage points of retained %",
+		RepsNeeded:  fmt.Sprintf("repetitions per side (pairs when paired) at which the %g%% interval's half-width in log space would be within ln(1 + %g%%) at the observed spread", 100*s.EquivalenceConfidence, s.MarginPct),
+		Equivalence: fmt.Sprintf("two one-sided tests at 5%%: the %g%% interval wholly within [%g%%, %g%%] is equivalent, wholly below %g%% lower, wholly above %g%% higher, otherwise inconclusive", 100*s.EquivalenceConfidence, 100-s.MarginPct, 100+s.MarginPct, 100-s.MarginPct, 100+s.MarginPct),
+		Gate: fmt.Sprintf("gate %s at %g%% retained: regression fails (exit 4) when the %g%% interval lies wholly below it; qualify passes only when the whole interval is at or above it and is inconclusive (exit 5) otherwise; "+
+			"an INVALID baseline or one with LoadGen errors voids the scenario (exit 3); precedence 2, 1, 3, 4, 5", s.Gate, s.MinRetainedPct, 100*s.Confidence),
+		Server: "gpuperf Server: Completed samples/s of the confirmation run at each side's highest fully VALID QPS found by the same peak search (probes never count), or at one fixed QPS the percentile-latency ratio, labelled so; " +
+			"published MLPerf Server: the official metric at a QPS the submitter chose (chosen-target): Scheduled samples/s up to v4.0, Completed samples/s since v4.1, tokens/s for LLMs",
+	}
+	if s.PerGPU {
+		d.PerGPU = "throughputs divided by each side's GPU count (MLPerf: systems/<system>.json accelerators_per_node × number_of_nodes; gpuperf: the host fingerprint, else 1)"
+	}
+	return d
 }

@@ -122,11 +122,11 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		return execErr
 	}
 	if compare && m != nil {
-		c, err := results.Compare(tree, m)
+		c, err := results.Compare(tree, m, results.Options{Version: gpuperfVersion()})
 		if err != nil {
 			return errors.Join(execErr, err)
 		}
-		if err := c.WriteText(cmd.OutOrStdout()); err != nil {
+		if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
 			return err
 		}
 		if js, err := json.MarshalIndent(c, "", "  "); err == nil {

@@ -347,9 +347,26 @@ func uintList(v []uint32) string {
 // json.Number so 64-bit seeds stay exact; strings, bools, lists and dicts
 // are as encoding/json decodes them. Non-finite doubles (Infinity, NaN, or
 // C++'s inf/nan) become float64 values. Lines without the ":::MLLOG " prefix
-// are skipped; a malformed MLLOG line is an error.
+// are skipped; a malformed MLLOG line is an error (a *LineError wrapped with
+// the "mlperflog: detail" prefix).
 func ParseDetail(r io.Reader) (map[string]any, error) {
-	out := map[string]any{}
+	d, err := ReadDetail(r)
+	if err != nil {
+		return nil, err
+	}
+	return d.Values, nil
+}
+
+// Detail is a mlperf_log_detail.txt as ReadDetail returns it: each key's
+// value and the line it was read from.
+type Detail struct {
+	Values map[string]any
+	Lines  map[string]int
+}
+
+// ReadDetail is ParseDetail keeping each key's line number.
+func ReadDetail(r io.Reader) (*Detail, error) {
+	d := &Detail{Values: map[string]any{}, Lines: map[string]int{}}
 	br := bufio.NewReaderSize(r, 64*1024)
 	for n := 1; ; n++ {
 		raw, err := br.ReadString('\n')
@@ -358,18 +375,32 @@ func ParseDetail(r io.Reader) (map[string]any, error) {
 			if i := strings.Index(l, mllogPrefix); i >= 0 {
 				key, val, perr := parseLine(l[i+len(mllogPrefix):])
 				if perr != nil {
-					return nil, fmt.Errorf("mlperflog: detail line %d: %w", n, perr)
+					return nil, fmt.Errorf("mlperflog: detail %w", &LineError{Line: n, Msg: perr.Error()})
 				}
-				out[key] = val
+				d.Values[key] = val
+				d.Lines[key] = n
 			}
 		}
 		if err == io.EOF {
-			return out, nil
+			return d, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+}
+
+// Float returns key's value as a number; ok is false when the key is
+// absent or not a number.
+func (d *Detail) Float(key string) (float64, bool) {
+	switch v := d.Values[key].(type) {
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	case float64:
+		return v, true
+	}
+	return 0, false
 }
 
 type mllogLine struct {

@@ -285,35 +285,49 @@ func textLines(b *strings.Builder, lines []string) {
 // 6.x: "label : value", "label: value" and padded labels. Section rules and
 // titles, bullet lines (" * ..."), the equal-issue WARNING paragraph and the
 // trailer are skipped. When a label repeats, the first value is kept.
+// ReadSummary reads the same lines with their line numbers and meaning.
 func ParseSummary(r io.Reader) (map[string]string, error) {
 	out := map[string]string{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
-	first := true
-	for sc.Scan() {
-		l := sc.Text()
-		if first {
-			l = strings.TrimPrefix(l, "\ufeff")
-			first = false
+	err := scanSummary(r, func(_ int, t string) {
+		if label, value, ok := labelValue(t); ok {
+			if _, dup := out[label]; !dup {
+				out[label] = value
+			}
 		}
-		l = strings.TrimRight(l, "\r")
-		t := strings.TrimSpace(l)
-		if t == "" || strings.HasPrefix(t, "*") || strings.HasPrefix(t, "=") ||
-			strings.HasPrefix(t, "WARNING") {
-			continue
-		}
-		i := strings.IndexByte(t, ':')
-		if i <= 0 {
-			continue
-		}
-		label := strings.TrimSpace(t[:i])
-		value := strings.TrimSpace(t[i+1:])
-		if _, dup := out[label]; !dup {
-			out[label] = value
-		}
-	}
-	if err := sc.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// scanSummary calls fn with each non-empty line of a summary, trimmed, and
+// its 1-based number; a leading BOM and CR line ends are dropped.
+func scanSummary(r io.Reader, fn func(n int, trimmed string)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		l := sc.Text()
+		if n == 1 {
+			l = strings.TrimPrefix(l, "\ufeff")
+		}
+		t := strings.TrimSpace(strings.TrimRight(l, "\r"))
+		if t != "" {
+			fn(n, t)
+		}
+	}
+	return sc.Err()
+}
+
+// labelValue splits a trimmed "label : value" line; rules, bullets and the
+// WARNING paragraph are not label lines.
+func labelValue(t string) (label, value string, ok bool) {
+	if strings.HasPrefix(t, "*") || strings.HasPrefix(t, "=") || strings.HasPrefix(t, "WARNING") {
+		return "", "", false
+	}
+	i := strings.IndexByte(t, ':')
+	if i <= 0 {
+		return "", "", false
+	}
+	return strings.TrimSpace(t[:i]), strings.TrimSpace(t[i+1:]), true
 }

@@ -1,0 +1,217 @@
+package results
+
+import "fmt"
+
+// GateInput is what the gate decides one scenario on.
+type GateInput struct {
+	// Name labels the scenario in reasons, e.g. "resnet50 Offline".
+	Name   string
+	Status string
+	// RetainedPct and Interval (the Settings.Confidence one) as computed;
+	// either may be nil.
+	RetainedPct *float64
+	Interval    *Interval
+	// CandidateInvalid counts candidate runs that are INVALID (or logged
+	// LoadGen errors, or whose peak search was not confirmed) while the
+	// baseline is VALID.
+	CandidateInvalid int
+	// Detail says why the scenario is void, refused or has no data.
+	Detail string
+}
+
+// Failures are problems outside any one scenario's numbers: bad usage or
+// input (exit 2) and runtime failures such as failed runs (exit 1).
+type Failures struct {
+	Usage   []string
+	Runtime []string
+}
+
+// exitPrecedence is the order in which exit codes win when several apply:
+// the first of 2, 1, 3, 4, 5.
+var exitPrecedence = []int{ExitUsage, ExitFailure, ExitVoid, ExitRegression, ExitInconclusive}
+
+// DecideGate decides the gate. mode is GateNone, GateRegression or
+// GateQualify; minRetained is the threshold in percent.
+//
+// Per scenario:
+//   - void (an INVALID baseline, or one with LoadGen errors): exit 3 in
+//     every mode;
+//   - a candidate INVALID where the baseline is VALID: a regression (4)
+//     under a gate; without one, exit 3 (a run is INVALID);
+//   - refused (the sides are not comparable): under a gate, exit 2, since
+//     the gate cannot be evaluated on what was given;
+//   - no data on a side: under qualify, inconclusive (5);
+//   - regression gate: exit 4 when the interval lies wholly below the
+//     threshold; with one repetition per side (no interval) the point
+//     value is judged, and the reason says so;
+//   - qualify gate: pass only when the whole interval is at or above the
+//     threshold; wholly below is a regression (4); otherwise, or with no
+//     interval, inconclusive (5).
+//
+// The overall exit code is the first of 2, 1, 3, 4, 5 that any scenario
+// or failure produced, else 0.
+func DecideGate(mode string, minRetained float64, f Failures, in []GateInput) (GateOutcome, []ScenarioGate) {
+	gated := mode == GateRegression || mode == GateQualify
+	per := make([]ScenarioGate, len(in))
+	for i, s := range in {
+		per[i] = decideScenario(mode, gated, minRetained, s)
+	}
+	out := GateOutcome{Mode: mode, MinRetainedPct: minRetained}
+	reasons := map[int][]string{}
+	for _, u := range f.Usage {
+		reasons[ExitUsage] = append(reasons[ExitUsage], u)
+	}
+	for _, r := range f.Runtime {
+		reasons[ExitFailure] = append(reasons[ExitFailure], r)
+	}
+	for i, g := range per {
+		if g.ExitCode != ExitOK {
+			reasons[g.ExitCode] = append(reasons[g.ExitCode], in[i].Name+": "+g.Reason)
+		}
+	}
+	out.Outcome = OutcomePass
+	if !gated {
+		out.Outcome = OutcomeNotGated
+	}
+	for _, code := range exitPrecedence {
+		if len(reasons[code]) == 0 {
+			continue
+		}
+		out.ExitCode = code
+		out.Outcome = outcomeOf(code)
+		// The winning code's reasons first, then the rest by precedence.
+		out.Reasons = append(out.Reasons, reasons[code]...)
+		for _, other := range exitPrecedence {
+			if other != code {
+				out.Reasons = append(out.Reasons, reasons[other]...)
+			}
+		}
+		break
+	}
+	return out, per
+}
+
+func outcomeOf(code int) string {
+	switch code {
+	case ExitUsage:
+		return OutcomeUsage
+	case ExitFailure:
+		return OutcomeFailed
+	case ExitVoid:
+		return OutcomeVoid
+	case ExitRegression:
+		return OutcomeRegression
+	case ExitInconclusive:
+		return OutcomeInconclusive
+	}
+	return OutcomePass
+}
+
+func decideScenario(mode string, gated bool, minRetained float64, s GateInput) ScenarioGate {
+	pass := ScenarioGate{Outcome: OutcomePass}
+	if !gated {
+		pass.Outcome = OutcomeNotGated
+	}
+	switch s.Status {
+	case StatusVoid:
+		return ScenarioGate{Outcome: OutcomeVoid, ExitCode: ExitVoid, Reason: "void: " + s.Detail}
+	case StatusRefused:
+		if !gated {
+			return ScenarioGate{Outcome: OutcomeRefused, Reason: "refused: " + s.Detail}
+		}
+		return ScenarioGate{Outcome: OutcomeRefused, ExitCode: ExitUsage, Reason: "refused, so the gate cannot be evaluated: " + s.Detail}
+	}
+	if s.CandidateInvalid > 0 {
+		reason := fmt.Sprintf("%d candidate run(s) INVALID where the baseline is VALID", s.CandidateInvalid)
+		if !gated {
+			return ScenarioGate{Outcome: OutcomeVoid, ExitCode: ExitVoid, Reason: reason}
+		}
+		return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression, Reason: reason + ", a regression"}
+	}
+	if s.Status == StatusNoData || s.RetainedPct == nil {
+		detail := s.Detail
+		if detail == "" {
+			detail = "nothing to compare"
+		}
+		if mode == GateQualify {
+			return ScenarioGate{Outcome: OutcomeInconclusive, ExitCode: ExitInconclusive, Reason: "no data to qualify: " + detail}
+		}
+		return ScenarioGate{Outcome: pass.Outcome, Reason: "no data: " + detail}
+	}
+	if !gated {
+		return pass
+	}
+	point := *s.RetainedPct
+	iv := s.Interval
+	switch mode {
+	case GateRegression:
+		if iv == nil {
+			if point < minRetained {
+				return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
+					Reason: fmt.Sprintf("retained %.1f%% is below %g%%, judged on the point value: no interval is possible with one repetition per side", point, minRetained)}
+			}
+			return ScenarioGate{Outcome: OutcomePass, Reason: "judged on the point value: no interval is possible with one repetition per side"}
+		}
+		if iv.HighPct < minRetained {
+			return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
+				Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies wholly below %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
+		}
+		return pass
+	default: // qualify
+		if iv == nil {
+			return ScenarioGate{Outcome: OutcomeInconclusive, ExitCode: ExitInconclusive,
+				Reason: fmt.Sprintf("retained %.1f%% has no interval (one repetition per side), so it cannot qualify", point)}
+		}
+		switch {
+		case iv.LowPct >= minRetained:
+			return pass
+		case iv.HighPct < minRetained:
+			return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
+				Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies wholly below %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
+		default:
+			return ScenarioGate{Outcome: OutcomeInconclusive, ExitCode: ExitInconclusive,
+				Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] straddles %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
+		}
+	}
+}
+
+// ApplyGate decides the comparison's gate from its scenarios and settings
+// plus failures outside them, filling Gate and every scenario's Gate.
+func (c *Comparison) ApplyGate(f Failures) {
+	in := make([]GateInput, len(c.Scenarios))
+	for i, s := range c.Scenarios {
+		in[i] = s.gateInput()
+	}
+	overall, per := DecideGate(c.Settings.Gate, c.Settings.MinRetainedPct, f, in)
+	c.Gate = overall
+	for i := range c.Scenarios {
+		c.Scenarios[i].Gate = per[i]
+	}
+}
+
+func (s *ScenarioComparison) gateInput() GateInput {
+	g := GateInput{Name: s.Benchmark + " " + s.Scenario, Status: s.Status, RetainedPct: s.RetainedPct, Interval: s.Interval}
+	switch s.Status {
+	case StatusVoid:
+		g.Detail = s.Void
+	case StatusRefused:
+		g.Detail = s.Refusal
+	}
+	if s.Status != StatusVoid && s.Status != StatusRefused {
+		for _, r := range s.Candidate.Runs {
+			if r.Status == StatusOK && r.invalid() {
+				g.CandidateInvalid++
+			}
+		}
+		if s.Status == StatusNoData && len(s.Notes) > 0 {
+			g.Detail = s.Notes[len(s.Notes)-1]
+		}
+	}
+	return g
+}
+
+// invalid reports a run that finished but is not a usable VALID result:
+// INVALID, LoadGen errors, or an unconfirmed peak search.
+func (r Repetition) invalid() bool {
+	return !r.Valid || r.LoadGenErrors > 0 || (r.Peak != nil && !r.Peak.Confirmed)
+}

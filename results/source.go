@@ -1,0 +1,363 @@
+package results
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/results/mlperflog"
+)
+
+// InputError is bad input: a file or folder that cannot be read as
+// results, naming the file and, where there is one, the line. gpuperf
+// exits 2 on it.
+type InputError struct {
+	File string
+	Line int
+	Err  error
+}
+
+func (e *InputError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("%s: %v", e.File, e.Err)
+}
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErrorf(file string, line int, format string, args ...any) error {
+	return &InputError{File: file, Line: line, Err: fmt.Errorf(format, args...)}
+}
+
+// Source is one side's results, read from disk: a gpuperf tree (or one
+// host of it) or a published MLPerf system.
+type Source struct {
+	Side Side
+	runs []runData
+	// interleaved: the runs were scheduled as ABBA pairs with the other
+	// side of the same tree, so repetitions pair up.
+	interleaved bool
+}
+
+// runData is one run as read, before it is compared.
+type runData struct {
+	Benchmark string
+	Scenario  string
+	Rep       Repetition
+	// Metric is the run's headline; ok is false when the run has none
+	// (it failed, or its peak search was not confirmed).
+	Metric Metric
+	ok     bool
+	Labels []string
+	// Alt holds other metrics the run reports, by Metric.Name, so two
+	// rounds with different official Server metrics can meet on one both
+	// print.
+	Alt map[string]altValue
+	// FixedQPS marks a gpuperf Server run at one fixed QPS.
+	FixedQPS bool
+	// Seeds are the effective qsl, sample-index and schedule seeds.
+	Seeds    [3]uint64
+	HasSeeds bool
+	// TokenSource is where an LLM backend's token counts came from
+	// (backend_facts token_count_source).
+	TokenSource string
+}
+
+type altValue struct {
+	Metric Metric
+	Value  float64
+	File   string
+	Line   int
+}
+
+// ReadSource reads one side from path: a gpuperf result tree (the runs of
+// the given role), one host folder of a tree, or a published MLPerf system
+// (or one benchmark or scenario of it).
+func ReadSource(path, role string) (*Source, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &InputError{File: path, Err: err}
+	}
+	if !st.IsDir() {
+		return nil, inputErrorf(path, 0, "not a folder")
+	}
+	if _, err := os.Stat(filepath.Join(path, "run.json")); err == nil {
+		return readTreeSide(path, "", role)
+	}
+	parent := filepath.Dir(filepath.Clean(path))
+	if _, err := os.Stat(filepath.Join(parent, "run.json")); err == nil {
+		if _, err := os.Stat(filepath.Join(path, "host.json")); err == nil {
+			return readTreeSide(parent, filepath.Base(filepath.Clean(path)), role)
+		}
+	}
+	return readPublished(path, role)
+}
+
+// TreeSources reads both sides of one gpuperf tree. Their repetitions pair
+// up when the plan interleaved them.
+func TreeSources(t *Tree, m *Manifest) (base, cand *Source, err error) {
+	if base, err = treeSide(t, m, "", RoleBaseline); err != nil {
+		return nil, nil, err
+	}
+	if cand, err = treeSide(t, m, "", RoleCandidate); err != nil {
+		return nil, nil, err
+	}
+	return base, cand, nil
+}
+
+func readTreeSide(root, host, role string) (*Source, error) {
+	t, err := Open(root)
+	if err != nil {
+		return nil, &InputError{File: root, Err: err}
+	}
+	m, err := t.ReadManifest()
+	if err != nil {
+		return nil, &InputError{File: filepath.Join(root, "run.json"), Err: err}
+	}
+	s, err := treeSide(t, m, host, role)
+	if err != nil {
+		return nil, err
+	}
+	// Read on its own, a side pairs with nothing.
+	s.interleaved = false
+	return s, nil
+}
+
+// treeSide reads the runs of one host, or of every host with role.
+func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
+	manifestPath := filepath.Join(t.Root, "run.json")
+	var hosts []Host
+	for _, h := range m.Hosts {
+		if (host != "" && h.Name == host) || (host == "" && h.Role == role) {
+			hosts = append(hosts, h)
+		}
+	}
+	if len(hosts) == 0 {
+		var names []string
+		for _, h := range m.Hosts {
+			names = append(names, h.Name+" ("+h.Role+")")
+		}
+		if host != "" {
+			return nil, inputErrorf(manifestPath, 0, "no host %q; the tree has %s", host, strings.Join(names, ", "))
+		}
+		return nil, inputErrorf(manifestPath, 0, "no %s host; the tree has %s; name one as %s", role, strings.Join(names, ", "), filepath.Join(t.Root, "HOST"))
+	}
+	s := &Source{
+		Side: Side{Role: role, Path: t.Root, Format: FormatGpuperf, RunID: m.RunID},
+		// Pairs need one host per side, run in ABBA order by one plan.
+		interleaved: m.Order == "interleaved" && len(hosts) == 1,
+	}
+	if role == RoleBaseline && m.Order != "interleaved" && len(m.Runs) > 0 {
+		s.Side.StoredBaseline = storedBaselineOf(t)
+	}
+	var names []string
+	gpus := map[string]int{}
+	for _, h := range hosts {
+		names = append(names, h.Name)
+		hi := readHostInfo(t.Root, h.Name)
+		gpus[h.Name] = hi.GPUs
+		s.Side.Hosts = append(s.Side.Hosts, hi)
+	}
+	s.Side.Name = strings.Join(names, "+")
+	for _, r := range m.Runs {
+		if !slices.Contains(names, r.Host) {
+			continue
+		}
+		rd, err := treeRun(t, m, r)
+		if err != nil {
+			return nil, err
+		}
+		rd.Rep.GPUs = gpus[r.Host]
+		s.runs = append(s.runs, rd)
+	}
+	return s, nil
+}
+
+// storedBaselineOf returns the folder a tree's baseline was imported from,
+// read loosely from run.json so that trees from before the field existed
+// still read.
+func storedBaselineOf(t *Tree) string {
+	b, err := os.ReadFile(filepath.Join(t.Root, "run.json"))
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		Stored *struct {
+			Dir string `json:"dir"`
+		} `json:"stored_baseline"`
+	}
+	if json.Unmarshal(b, &m) != nil || m.Stored == nil {
+		return ""
+	}
+	return m.Stored.Dir
+}
+
+// treeRun reads one run of the manifest.
+func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
+	rd := runData{Benchmark: m.Model, Scenario: r.Scenario}
+	rd.Rep = Repetition{Repetition: r.Repetition + 1, Host: r.Host, Dir: r.Dir, Status: r.Status}
+	if r.Status != StatusOK {
+		rd.Rep.Excluded = "run " + r.Status
+		if r.Error != "" {
+			rd.Rep.Excluded += ": " + r.Error
+		}
+		return rd, nil
+	}
+	res, err := t.ReadResult(r.Dir)
+	if err != nil {
+		return rd, &InputError{File: filepath.Join(t.Root, r.Dir, mlperflog.ResultFile), Err: err}
+	}
+	if res.Model != "" {
+		rd.Benchmark = res.Model
+	}
+	rd.Rep.File = filepath.Join(r.Dir, mlperflog.ResultFile)
+	fillFromResult(&rd, res)
+	return rd, nil
+}
+
+// fillFromResult takes a run's headline from its result.json: the
+// official metric, except for Server, which is the confirmation run of a
+// peak search (its probes never count) or, at one fixed QPS, the
+// percentile latency (both sides complete what was scheduled there, so
+// throughput says nothing).
+func fillFromResult(rd *runData, r *inference.Result) {
+	rd.Rep.Valid = r.Validity.Valid
+	rd.Rep.LoadGenErrors = len(r.Errors)
+	rd.Rep.Queries = r.QueriesIssued
+	rd.Rep.TargetQPS = r.Effective.TargetQPS
+	rd.Seeds = [3]uint64{r.Effective.QSLRNGSeed, r.Effective.SampleIndexRNGSeed, r.Effective.ScheduleRNGSeed}
+	rd.HasSeeds = true
+	rd.TokenSource = r.BackendFacts["token_count_source"]
+	m := r.Metric
+	metric := Metric{Name: m.Name, Unit: m.Unit, HigherIsBetter: m.HigherIsBetter}
+	switch {
+	case r.Effective.Scenario == inference.Server && r.Peak == nil:
+		pct := r.TargetPercentile
+		if pct == 0 {
+			pct = r.Effective.TargetLatencyPercentile
+		}
+		metric = Metric{Name: "target_percentile_latency_ns", Unit: "ns",
+			Label: fmt.Sprintf("p%g latency at a fixed %.4g QPS", pct*100, r.Effective.TargetQPS)}
+		rd.FixedQPS = true
+		rd.Labels = append(rd.Labels, fmt.Sprintf("p%g-%s", pct*100, LabelFixedQPSLatency))
+		rd.Rep.RawValue = float64(r.TargetLatencyNs)
+		rd.Alt = map[string]altValue{m.Name: {Metric: Metric{Name: m.Name, Unit: m.Unit, HigherIsBetter: true, Label: "completed samples/s"}, Value: m.Value}}
+	case r.Effective.Scenario == inference.Server:
+		p := r.Peak
+		info := &PeakInfo{PeakQPS: p.PeakQPS, PrecisionQPS: p.Precision, Probes: len(p.Probes), Confirmed: p.Confirmed}
+		if len(p.Probes) > 0 {
+			info.StartQPS = p.Probes[0].TargetQPS
+		}
+		rd.Rep.Peak = info
+		metric.Label = "completed " + m.Unit + " at the peak VALID QPS (confirmation run)"
+		rd.Labels = append(rd.Labels, LabelPeakSearch)
+		rd.Rep.RawValue = m.Value
+		if !p.Confirmed {
+			rd.Rep.Excluded = "peak search not confirmed: its value is a probe's, and probes never count"
+			if p.Note != "" {
+				rd.Rep.Excluded += " (" + p.Note + ")"
+			}
+		}
+	case m.HigherIsBetter:
+		metric.Label = m.Unit
+		rd.Rep.RawValue = m.Value
+	default:
+		pct := r.TargetPercentile
+		if pct == 0 {
+			pct = r.Effective.TargetLatencyPercentile
+		}
+		metric.Label = fmt.Sprintf("p%g early-stopping latency", pct*100)
+		rd.Rep.RawValue = m.Value
+	}
+	if m.Unit == "tokens/s" {
+		rd.Labels = append(rd.Labels, LabelTokens)
+	}
+	rd.Metric = metric
+	rd.ok = true
+}
+
+// readHostInfo reads <root>/<host>/host.json: the agent's Describe as
+// protojson, whose fingerprint_json holds the host fingerprint. The GPU
+// count is read defensively (the fingerprint grows with the telemetry
+// work): a "gpus" list or count, else 1 with a note.
+func readHostInfo(root, host string) HostInfo {
+	hi := HostInfo{Name: host, GPUs: 1, GPUsFrom: "host.json has no fingerprint; assumed 1"}
+	path := filepath.Join(root, host, "host.json")
+	hi.FingerprintFile = filepath.Join(host, "host.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		hi.GPUsFrom = fmt.Sprintf("host.json unreadable (%v); assumed 1", err)
+		hi.FingerprintFile = ""
+		return hi
+	}
+	var desc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &desc); err != nil {
+		hi.GPUsFrom = fmt.Sprintf("host.json is not JSON (%v); assumed 1", err)
+		return hi
+	}
+	raw := desc["fingerprintJson"]
+	if raw == nil {
+		raw = desc["fingerprint_json"]
+	}
+	fp := decodeFingerprint(raw)
+	if fp == nil {
+		return hi
+	}
+	hi.Fingerprint = fp
+	n, from := gpuCount(fp)
+	if n > 0 {
+		hi.GPUs, hi.GPUsFrom = n, "host.json fingerprint "+from
+	} else {
+		hi.GPUsFrom = "host.json fingerprint names no GPUs; assumed 1"
+	}
+	return hi
+}
+
+// decodeFingerprint accepts the fingerprint as protojson writes bytes
+// (base64 of the JSON) or as a JSON object.
+func decodeFingerprint(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || !json.Valid(b) {
+			return nil
+		}
+		return b
+	}
+	if json.Valid(raw) {
+		return raw
+	}
+	return nil
+}
+
+// gpuCount finds the GPU count in a fingerprint: a "gpus" (or "devices")
+// list, or a "gpu_count"/"gpus" number.
+func gpuCount(fp json.RawMessage) (int, string) {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(fp, &m) != nil {
+		return 0, ""
+	}
+	for _, k := range []string{"gpus", "devices"} {
+		var list []json.RawMessage
+		if json.Unmarshal(m[k], &list) == nil && len(list) > 0 {
+			return len(list), fmt.Sprintf("%q (%d)", k, len(list))
+		}
+	}
+	for _, k := range []string{"gpu_count", "gpus"} {
+		var n int
+		if json.Unmarshal(m[k], &n) == nil && n > 0 {
+			return n, fmt.Sprintf("%q", k)
+		}
+	}
+	return 0, ""
+}
+
