@@ -9,7 +9,9 @@ import (
 
 // Warm-up bounds: a closed loop with at most warmupWindow samples in
 // flight, and no more than warmupCap samples in all so its memory stays
-// small however fast the backend is.
+// small however fast the backend is. A slow device gets fewer in flight
+// (see warmupAllowed) so the warm-up does not overrun its time by the
+// minutes a full window would take to drain.
 const (
 	warmupWindow = 1024
 	warmupChunk  = 64
@@ -65,7 +67,7 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 			q++
 			continue
 		}
-		for uint64(q*spq)-p.completed.Load() >= warmupWindow && nanotime() < deadline {
+		for uint64(q*spq)-p.completed.Load() >= warmupAllowed(p.completed.Load(), nanotime()-base, d) && nanotime() < deadline {
 			time.Sleep(100 * time.Microsecond)
 		}
 		p.origin[q] = nanotime() - base
@@ -92,4 +94,17 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 		w.MeanNs = latSum / int64(q)
 	}
 	return w, nil
+}
+
+// warmupAllowed is how many samples may be in flight during an Offline or
+// Server warm-up of length d, after completed samples in elapsed ns: what
+// the device completes in a quarter of d at the rate seen so far, between
+// one chunk and warmupWindow. Before the first completion the rate is
+// unknown and one chunk is allowed.
+func warmupAllowed(completed uint64, elapsed int64, d time.Duration) uint64 {
+	if completed == 0 || elapsed <= 0 {
+		return warmupChunk
+	}
+	n := uint64(float64(completed) / float64(elapsed) * float64(d) / 4)
+	return min(max(n, warmupChunk), warmupWindow)
 }
