@@ -1,0 +1,65 @@
+// Package openai is the backend for OpenAI-compatible LLM servers (vLLM,
+// TGI, NIM, SGLang, TensorRT-LLM's trtllm-serve): every sample is one
+// POST /v1/completions or /v1/chat/completions request, streamed as
+// server-sent events, and timed as MLPerf times LLMs.
+//
+// # Token metrics
+//
+// The first chunk that carries text is the first token: the backend
+// reports it to the Recorder (LoadGen's FirstTokenComplete), so TTFT counts
+// from the sample's scheduled time in Server. The sample completes at
+// "data: [DONE]" with its output token count, so the engine computes TPOT
+// = (latency − TTFT)/(tokens − 1) per sample, and tokens per second, as
+// LoadGen does. The count is usage.completion_tokens, asked for with
+// stream_options.include_usage; a server that sends no usage gets its text
+// chunks counted instead. Where counts came from is reported as the
+// annotation token_count_source ("usage", "chunks" or "mixed"), and the
+// comparison refuses to compare runs whose sources differ: a chunk may
+// carry several tokens.
+//
+// # Equal work
+//
+// Both sides of a comparison must generate the same tokens: requests ask
+// for temperature 0 and, with fixed_length (the default), vLLM's
+// ignore_eos and min_tokens = max_tokens, so every answer is max_tokens
+// long. The annotation finish_reasons shows whether that held ("length"
+// alone). Servers that reject unknown fields need fixed_length=false.
+//
+// # Prompts
+//
+// Synthetic prompts are drawn per sample index from seed: a length from a
+// normal distribution (input_tokens, input_stddev), then that many common
+// English words, each one token in the usual tokenizers. A prompts file is
+// JSONL, one {"prompt": TEXT} or {"messages": [...]} per line, with an
+// optional "max_tokens"; sample index i uses line i modulo the line count.
+//
+// # Options
+//
+//	url              base URL, http or https, without /v1 (required)
+//	model            served model name (required)
+//	api              completions (default) or chat
+//	max_tokens       output tokens per request (128)
+//	stream           server-sent events (true); false times whole responses
+//	fixed_length     send ignore_eos and min_tokens (true)
+//	prompts          JSONL prompts file (default: synthetic prompts)
+//	input_tokens     synthetic prompt length, mean, in words (128)
+//	input_stddev     its standard deviation (0: fixed)
+//	seed             synthetic prompt seed (0)
+//	max_inflight     requests in flight at most (256); others queue
+//	connections      TCP connections at most (max_inflight)
+//	request_timeout  bound on one request (10m)
+//	stall_timeout    bound on the server's silence, first byte included (60s)
+//	connect_timeout  bound on dialing, TLS and Start's checks (10s)
+//	api_key_env      environment variable holding the bearer token
+//	ca_file          PEM CAs for an https server, added to the system pool
+//
+// # Failures
+//
+// Start fails, within connect_timeout, when the server does not answer or
+// does not serve the model (the error lists the models it serves). During a
+// run, a request that fails (an HTTP error, an error event, a malformed or
+// truncated stream, a timeout, a stall) completes its sample with the
+// error, never hangs it; the engine makes the run INVALID when failures
+// pass max_error_pct. Stop cancels the requests in flight and drops their
+// samples.
+package openai

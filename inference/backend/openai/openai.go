@@ -1,0 +1,517 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend"
+	"github.com/gpuperf/gpuperf/inference/backend/internal/ring"
+)
+
+// keepQueue is the queue capacity, in samples, that survives Stop.
+const keepQueue = 1 << 16
+
+// Backend is the openai backend. Create it with New or NewWithConfig.
+type Backend struct {
+	cfg     Config
+	prompts *prompts
+	apiKey  string
+	base    string // the URL, without a trailing slash
+	tr      *http.Transport
+	client  *http.Client
+
+	// mu protects the fields below, and wake waits on it.
+	mu      sync.Mutex
+	wake    sync.Cond
+	queue   ring.Ring[inference.Sample]
+	idle    int // workers waiting on wake
+	running bool
+	stopped bool   // tells the workers to return
+	gen     uint64 // counts runs, so a late AfterFunc cannot stop the next
+	cancel  context.CancelCauseFunc
+	wg      sync.WaitGroup
+
+	facts facts
+}
+
+var (
+	_ inference.Backend   = (*Backend)(nil)
+	_ inference.Describer = (*Backend)(nil)
+	_ inference.Annotator = (*Backend)(nil)
+	_ backend.Starter     = (*Backend)(nil)
+)
+
+// firstTokener is the part of *inference.Recorder that stamps a sample's
+// first token (LoadGen's FirstTokenComplete).
+type firstTokener interface {
+	FirstToken(id uint64)
+}
+
+var _ firstTokener = (*inference.Recorder)(nil)
+
+// New returns the openai backend configured by options (see Config and
+// the package documentation). It reads the prompts file, the CA file and
+// the API key's variable, but does not contact the server: Start does.
+func New(opts map[string]string) (*Backend, error) {
+	c, err := ParseConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	return NewWithConfig(c)
+}
+
+// NewWithConfig returns the openai backend configured by c.
+func NewWithConfig(c Config) (*Backend, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := newPrompts(c)
+	if err != nil {
+		return nil, err
+	}
+	key, err := c.apiKey()
+	if err != nil {
+		return nil, err
+	}
+	pool, err := c.rootCAs()
+	if err != nil {
+		return nil, err
+	}
+	conns := c.Connections
+	if conns == 0 {
+		conns = c.MaxInflight
+	}
+	dialer := &net.Dialer{Timeout: c.ConnectTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		// No proxy: a proxy in the path would be measured as the server.
+		Proxy:               nil,
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout: c.ConnectTimeout,
+		ForceAttemptHTTP2:   true,
+		MaxConnsPerHost:     conns,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+		// Compression would make the server buffer the event stream.
+		DisableCompression: true,
+	}
+	return &Backend{
+		cfg: c, prompts: p, apiKey: key, base: c.URL, tr: tr,
+		client: &http.Client{Transport: tr},
+	}, nil
+}
+
+// Config returns the backend's configuration.
+func (b *Backend) Config() Config { return b.cfg }
+
+// Name returns "openai".
+func (b *Backend) Name() string { return "openai" }
+
+// Start checks the server and starts the workers, reporting to rec.
+func (b *Backend) Start(ctx context.Context, rec *inference.Recorder) error {
+	if rec == nil {
+		return errors.New("openai: start: nil recorder")
+	}
+	return b.StartWith(ctx, rec)
+}
+
+// StartWith checks that the server answers and serves the model (within
+// connect_timeout), then starts max_inflight workers reporting to c. When
+// c also has FirstToken(id uint64), as *inference.Recorder has, each
+// sample's first token is stamped through it.
+func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if running {
+		return errors.New("openai: start: already started")
+	}
+	if _, err := b.checkModel(ctx); err != nil {
+		return fmt.Errorf("openai: start: %w", err)
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.running {
+		return errors.New("openai: start: already started")
+	}
+	if b.wake.L == nil {
+		b.wake.L = &b.mu
+	}
+	b.facts.reset()
+	ctx, cancel := context.WithCancelCause(ctx)
+	b.running, b.stopped, b.cancel = true, false, cancel
+	b.gen++
+	gen := b.gen
+	ft, _ := c.(firstTokener)
+	b.wg.Add(b.cfg.MaxInflight)
+	for range b.cfg.MaxInflight {
+		go b.work(ctx, c, ft)
+	}
+	// A cancelled parent context stops the workers as Stop does; Stop
+	// still has to be called to wait for them.
+	context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		if b.gen == gen {
+			b.stopped = true
+			b.wake.Broadcast()
+		}
+		b.mu.Unlock()
+	})
+	return nil
+}
+
+// IssueQuery queues the samples and returns; a free worker sends each as
+// its own request. Before Start and after Stop it drops them.
+func (b *Backend) IssueQuery(samples []inference.Sample) {
+	b.mu.Lock()
+	if b.running && !b.stopped {
+		b.queue.PushSlice(samples)
+		if b.idle > 0 {
+			if len(samples) == 1 {
+				b.wake.Signal()
+			} else {
+				b.wake.Broadcast()
+			}
+		}
+	}
+	b.mu.Unlock()
+}
+
+// FlushQueries does nothing: every sample is sent as soon as a worker is
+// free.
+func (b *Backend) FlushQueries() {}
+
+// Stop cancels the requests in flight and waits for the workers. Their
+// samples, and those still queued, are dropped: incomplete, not failed.
+func (b *Backend) Stop() error {
+	b.mu.Lock()
+	if !b.running {
+		b.mu.Unlock()
+		return nil
+	}
+	b.running = false
+	b.stopped = true
+	b.cancel(errStopped)
+	b.wake.Broadcast()
+	b.mu.Unlock()
+
+	b.wg.Wait()
+
+	b.mu.Lock()
+	b.queue.Reset(keepQueue)
+	b.mu.Unlock()
+	b.tr.CloseIdleConnections()
+	return nil
+}
+
+// Annotations reports what the last run learned (see facts.annotations):
+// where token counts came from, chiefly.
+func (b *Backend) Annotations() map[string]string { return b.facts.annotations(b.cfg.Stream) }
+
+// work serves samples, one request at a time, until the backend stops.
+func (b *Backend) work(ctx context.Context, c backend.Completer, ft firstTokener) {
+	defer b.wg.Done()
+	var s [1]inference.Sample
+	for {
+		b.mu.Lock()
+		for b.queue.Len() == 0 && !b.stopped {
+			b.idle++
+			b.wake.Wait()
+			b.idle--
+		}
+		if b.stopped {
+			b.mu.Unlock()
+			return
+		}
+		b.queue.Pop(s[:])
+		b.mu.Unlock()
+
+		b.serve(ctx, s[0], c, ft)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// serve sends one sample's request and reports it, unless the backend
+// stopped meanwhile.
+func (b *Backend) serve(ctx context.Context, s inference.Sample, c backend.Completer, ft firstTokener) {
+	body, _, err := b.prompts.body(s.Index)
+	if err != nil {
+		c.Complete(inference.Response{ID: s.ID, Err: fmt.Errorf("openai: sample %d: request body: %w", s.Index, err)})
+		return
+	}
+	call := b.newCall(ctx)
+	defer call.release()
+	o := call.do(b, body, func() {
+		if ft != nil {
+			ft.FirstToken(s.ID)
+		}
+	})
+	if ctx.Err() != nil {
+		return // stopped: the sample is dropped
+	}
+	if o.err != nil {
+		o.err = fmt.Errorf("openai: %w", o.err)
+	}
+	c.Complete(inference.Response{ID: s.ID, Tokens: o.tokens, Err: o.err})
+	b.facts.add(o)
+}
+
+// outcome is what one request produced.
+type outcome struct {
+	tokens int64
+	// usage is usage.completion_tokens, or -1 when the server sent no
+	// usage; chunks counts the streamed chunks that carried text.
+	usage  int64
+	chunks int64
+	finish string // the last finish_reason seen
+	err    error
+}
+
+// call is one request in flight: its context, its timers and its body.
+type call struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	total  *time.Timer // request_timeout
+	stall  *time.Timer // stall_timeout, reset on every read
+	stallD time.Duration
+	body   io.ReadCloser
+}
+
+func (b *Backend) newCall(parent context.Context) *call {
+	ctx, cancel := context.WithCancelCause(parent)
+	cl := &call{ctx: ctx, cancel: cancel, stallD: b.cfg.StallTimeout}
+	cl.total = time.AfterFunc(b.cfg.RequestTimeout, func() {
+		cancel(fmt.Errorf("%w after %s (%s)", ErrTimeout, b.cfg.RequestTimeout, OptRequestTimeout))
+	})
+	if b.cfg.Stream {
+		cl.stall = time.AfterFunc(cl.stallD, func() {
+			cancel(fmt.Errorf("%w: no data from the server for %s (%s)", ErrStalled, cl.stallD, OptStallTimeout))
+		})
+	}
+	return cl
+}
+
+// release ends the request. A stream read to its end leaves its connection
+// for the next request: the little that follows [DONE] (the chunked
+// encoding's last chunk) is read before the body is closed.
+func (cl *call) release() {
+	if cl.body != nil {
+		_, _ = io.CopyN(io.Discard, cl.body, 4<<10)
+		cl.body.Close()
+	}
+	cl.total.Stop()
+	if cl.stall != nil {
+		cl.stall.Stop()
+	}
+	cl.cancel(nil)
+}
+
+// fail returns err, or the reason the call's context ended when that is
+// what caused it: a timeout or a stall rather than "context canceled".
+func (cl *call) fail(err error) error {
+	if cause := context.Cause(cl.ctx); cause != nil && cl.ctx.Err() != nil {
+		return cause
+	}
+	return err
+}
+
+// Read reads the body, restarting the stall timer whenever data arrives.
+func (cl *call) Read(p []byte) (int, error) {
+	n, err := cl.body.Read(p)
+	if n > 0 && cl.stall != nil {
+		cl.stall.Reset(cl.stallD)
+	}
+	return n, err
+}
+
+// do sends body and reads the response; first is called when the first
+// token arrives.
+func (cl *call) do(b *Backend, body []byte, first func()) outcome {
+	o := outcome{usage: -1}
+	req, err := http.NewRequestWithContext(cl.ctx, http.MethodPost, b.base+b.cfg.endpoint(), bytes.NewReader(body))
+	if err != nil {
+		o.err = err
+		return o
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if b.cfg.Stream {
+		req.Header.Set("Accept", "text/event-stream")
+	} else {
+		req.Header.Set("Accept", "application/json")
+	}
+	b.authorize(req)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		o.err = cl.fail(err)
+		return o
+	}
+	cl.body = resp.Body
+	if resp.StatusCode != http.StatusOK {
+		o.err = cl.fail(statusError(resp))
+		return o
+	}
+	if !b.cfg.Stream {
+		return cl.whole(resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); !isEventStream(ct) {
+		// A server that ignored "stream": true, or a proxy's error page.
+		buf, _ := io.ReadAll(io.LimitReader(cl, 64<<10))
+		if m := errorMessage(buf); m != "" {
+			o.err = fmt.Errorf("%w: %s", ErrServer, m)
+		} else {
+			o.err = fmt.Errorf("%w: Content-Type %q, want text/event-stream: %s", ErrMalformed, ct, compact(buf))
+		}
+		return o
+	}
+	return cl.stream(first)
+}
+
+func isEventStream(ct string) bool {
+	mt, _, _ := bytes.Cut([]byte(ct), []byte(";"))
+	return string(bytes.TrimSpace(mt)) == "text/event-stream"
+}
+
+// chunk is one streamed completion chunk, or an error event.
+type chunk struct {
+	Object  string          `json:"object"`
+	Message string          `json:"message"`
+	Error   json.RawMessage `json:"error"`
+	Choices []struct {
+		Text  string `json:"text"`
+		Delta struct {
+			Content          string `json:"content"`
+			ReasoningContent string `json:"reasoning_content"`
+			Reasoning        string `json:"reasoning"`
+		} `json:"delta"`
+		Message struct {
+			Content string `json:"content"`
+		} `json:"message"`
+		FinishReason string `json:"finish_reason"`
+	} `json:"choices"`
+	Usage *struct {
+		CompletionTokens *int64 `json:"completion_tokens"`
+	} `json:"usage"`
+}
+
+// serverError returns the error a chunk carries, if it is an error event.
+func (ch *chunk) serverError(data []byte) error {
+	if (len(ch.Error) > 0 && string(ch.Error) != "null") || ch.Object == "error" {
+		m := errorMessage(data)
+		if m == "" {
+			m = compact(data)
+		}
+		return fmt.Errorf("%w: %s", ErrServer, m)
+	}
+	return nil
+}
+
+// stream reads the event stream up to [DONE].
+func (cl *call) stream(first func()) outcome {
+	o := outcome{usage: -1}
+	er := newEventReader(cl)
+	for {
+		typ, data, err := er.next()
+		if err == io.EOF {
+			o.err = cl.fail(ErrTruncated)
+			break
+		}
+		if err != nil {
+			o.err = cl.fail(err)
+			break
+		}
+		if string(data) == "[DONE]" {
+			break
+		}
+		if string(typ) == "error" {
+			// TGI-style: an error event, its data JSON or plain text.
+			m := errorMessage(data)
+			if m == "" {
+				m = compact(data)
+			}
+			o.err = fmt.Errorf("%w: %s", ErrServer, m)
+			break
+		}
+		var ch chunk
+		if err := json.Unmarshal(data, &ch); err != nil {
+			o.err = fmt.Errorf("%w: chunk %s: %v", ErrMalformed, compact(data), err)
+			break
+		}
+		if err := ch.serverError(data); err != nil {
+			o.err = err
+			break
+		}
+		for i := range ch.Choices {
+			c := &ch.Choices[i]
+			if c.Text != "" || c.Delta.Content != "" || c.Delta.ReasoningContent != "" || c.Delta.Reasoning != "" {
+				if o.chunks == 0 {
+					first()
+				}
+				o.chunks++
+			}
+			if c.FinishReason != "" {
+				o.finish = c.FinishReason
+			}
+		}
+		if ch.Usage != nil && ch.Usage.CompletionTokens != nil {
+			o.usage = *ch.Usage.CompletionTokens
+		}
+	}
+	o.tokens = o.chunks
+	if o.usage >= 0 {
+		o.tokens = o.usage
+	}
+	return o
+}
+
+// whole reads a response that was not streamed.
+func (cl *call) whole(resp *http.Response) outcome {
+	o := outcome{usage: -1}
+	buf, err := io.ReadAll(cl)
+	if err != nil {
+		o.err = cl.fail(err)
+		return o
+	}
+	var ch chunk
+	if err := json.Unmarshal(buf, &ch); err != nil {
+		o.err = fmt.Errorf("%w: %s: %v", ErrMalformed, compact(buf), err)
+		return o
+	}
+	if err := ch.serverError(buf); err != nil {
+		o.err = err
+		return o
+	}
+	for i := range ch.Choices {
+		if f := ch.Choices[i].FinishReason; f != "" {
+			o.finish = f
+		}
+	}
+	if ch.Usage == nil || ch.Usage.CompletionTokens == nil {
+		o.err = fmt.Errorf("%w: %s=false needs a server that reports usage", ErrNoUsage, OptStream)
+		return o
+	}
+	o.usage = *ch.Usage.CompletionTokens
+	o.tokens = o.usage
+	return o
+}
+
+// authorize adds the API key, when there is one.
+func (b *Backend) authorize(req *http.Request) {
+	req.Header.Set("User-Agent", userAgent)
+	if b.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+b.apiKey)
+	}
+}
