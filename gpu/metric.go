@@ -1,0 +1,113 @@
+package gpu
+
+// Metric is one per-tick telemetry series of a device.
+type Metric int
+
+// The sampled metrics. Energy is the driver's cumulative counter; the
+// summary turns it into the energy used over the window.
+const (
+	SMClock Metric = iota
+	MemClock
+	GPUUtil
+	MemUtil
+	Power
+	Energy
+	Temperature
+	MemUsed
+	PCIeTX
+	PCIeRX
+	PCIeLinkGen
+	PCIeLinkWidth
+	ClockEvents
+	NumMetrics
+)
+
+// metricInfo names a metric in JSON, CSV and Prometheus.
+type metricInfo struct {
+	name string // JSON and CSV name, unit last
+	unit string
+	// dcgm is dcgm-exporter's field name, where its value means the same
+	// thing in the same unit; empty otherwise.
+	dcgm string
+	help string
+}
+
+var metrics = [NumMetrics]metricInfo{
+	SMClock:       {"sm_clock_mhz", "MHz", "DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz)."},
+	MemClock:      {"mem_clock_mhz", "MHz", "DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz)."},
+	GPUUtil:       {"gpu_util_pct", "%", "DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %)."},
+	MemUtil:       {"mem_util_pct", "%", "DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %)."},
+	Power:         {"power_w", "W", "DCGM_FI_DEV_POWER_USAGE", "Power draw (in W)."},
+	Energy:        {"energy_mj", "mJ", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since boot (in mJ)."},
+	Temperature:   {"gpu_temp_c", "C", "DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C)."},
+	MemUsed:       {"fb_used_mib", "MiB", "DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB)."},
+	PCIeTX:        {"pcie_tx_kbps", "KB/s", "", "PCIe transmit throughput (in KB/s)."},
+	PCIeRX:        {"pcie_rx_kbps", "KB/s", "", "PCIe receive throughput (in KB/s)."},
+	PCIeLinkGen:   {"pcie_link_gen", "", "", "Current PCIe link generation."},
+	PCIeLinkWidth: {"pcie_link_width", "lanes", "", "Current PCIe link width (lanes)."},
+	ClockEvents:   {"clock_event_reasons", "bitmask", "", "Clock event (throttle) reasons, NVML bitmask."},
+}
+
+// Name is the metric's JSON and CSV name.
+func (m Metric) Name() string { return metrics[m].name }
+
+// Unit is the metric's unit.
+func (m Metric) Unit() string { return metrics[m].unit }
+
+// DCGM is dcgm-exporter's name for the metric, or "" where it has none with
+// the same meaning and unit.
+func (m Metric) DCGM() string { return metrics[m].dcgm }
+
+// Help is a one-line description.
+func (m Metric) Help() string { return metrics[m].help }
+
+// Reading is one device's values at one tick. A metric whose bit is clear
+// in Valid was not read: unavailable, not 0.
+type Reading struct {
+	Valid uint32
+	Value [NumMetrics]float64
+	// Reasons is the clock-event bitmask (Value[ClockEvents] as an integer).
+	Reasons uint64
+	// EnergyMJ is the raw energy counter, which float64 cannot hold exactly.
+	EnergyMJ uint64
+	// UtilFromSamples says GPU/memory utilization came from NVML's sample
+	// buffer (GetSamples) rather than the instantaneous rate.
+	UtilFromSamples bool
+}
+
+// Has reports whether m was read.
+func (r *Reading) Has(m Metric) bool { return r.Valid&(1<<m) != 0 }
+
+// Set records m's value.
+func (r *Reading) Set(m Metric, v float64) {
+	r.Valid |= 1 << m
+	r.Value[m] = v
+}
+
+// Get returns m's value and whether it was read.
+func (r *Reading) Get(m Metric) (float64, bool) { return r.Value[m], r.Has(m) }
+
+// ClockEventReason is one bit of NVML's clock event (throttle) reasons.
+type ClockEventReason struct {
+	Bit  uint64
+	Name string
+}
+
+// ClockEventReasons lists NVML's reason bits (nvml.h
+// nvmlClocksEventReason*/nvmlClocksThrottleReason*) with stable names.
+var ClockEventReasons = []ClockEventReason{
+	{0x1, "gpu_idle"},
+	{0x2, "applications_clocks_setting"},
+	{0x4, "sw_power_cap"},
+	{0x8, "hw_slowdown"},
+	{0x10, "sync_boost"},
+	{0x20, "sw_thermal_slowdown"},
+	{0x40, "hw_thermal_slowdown"},
+	{0x80, "hw_power_brake_slowdown"},
+	{0x100, "display_clock_setting"},
+	{0x200, "board_limit"},
+	{0x400, "reliability"},
+}
+
+// reasonIdle is the bit that only says nothing is running.
+const reasonIdle = 0x1
