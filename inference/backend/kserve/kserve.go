@@ -371,7 +371,8 @@ func (s *session) Infer(ctx context.Context, batch []inference.Sample) error {
 		resp, err = s.clients[i].ModelInfer(ctx, &r.req)
 	}
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The server may see the deadline pass first and say so.
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
 			return fmt.Errorf("no response within %v (option %s): %w", s.cfg.Timeout, OptTimeout, err)
 		}
 		return err
