@@ -375,7 +375,7 @@ func TestCheckContents(t *testing.T) {
 		t.Errorf("check(missing) = %v", err)
 	}
 	raw := &inferencev2.ModelInferResponse{
-		Outputs: []*inferencev2.ModelInferResponse_InferOutputTensor{out("y", "INT32", []int64{1, 2}, nil), out("s", "BYTES", []int64{1}, nil)},
+		Outputs:           []*inferencev2.ModelInferResponse_InferOutputTensor{out("y", "INT32", []int64{1, 2}, nil), out("s", "BYTES", []int64{1}, nil)},
 		RawOutputContents: [][]byte{make([]byte, 8), {5, 0, 0, 0, 'x'}},
 	}
 	if err := sp.check(raw, 1); err == nil || !strings.Contains(err.Error(), "length 5 past the end") {
