@@ -31,7 +31,7 @@ type BackendConfig struct {
 // its own name, with no options.
 func DefaultConfig() Config {
 	var c Config
-	for _, k := range builtin.Names() {
+	for _, k := range builtin.Standalone() {
 		c.Backends = append(c.Backends, BackendConfig{Name: k, Kind: k})
 	}
 	return c

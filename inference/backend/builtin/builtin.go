@@ -1,5 +1,5 @@
 // Package builtin maps the names of gpuperf's built-in backends to their
-// constructors: null, sim and cpu.
+// constructors: null, sim, cpu and openai.
 package builtin
 
 import (
@@ -9,6 +9,7 @@ import (
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/cpu"
 	"github.com/gpuperf/gpuperf/inference/backend/null"
+	"github.com/gpuperf/gpuperf/inference/backend/openai"
 	"github.com/gpuperf/gpuperf/inference/backend/sim"
 )
 
@@ -16,7 +17,12 @@ import (
 var ErrUnknownBackend = errors.New("unknown backend")
 
 // Names returns the built-in backend names, in a stable order.
-func Names() []string { return []string{"null", "sim", "cpu"} }
+func Names() []string { return []string{"null", "sim", "cpu", "openai"} }
+
+// Standalone returns the names of the backends that run with no options and
+// nothing outside the process, in a stable order: what an agent offers
+// without a configuration. The others front a server and need its address.
+func Standalone() []string { return []string{"null", "sim", "cpu"} }
 
 // New returns the built-in backend called name, configured by opts (see
 // backend.ParseOptions); an option the backend does not know is an error.
@@ -28,6 +34,8 @@ func New(name string, opts map[string]string) (inference.Backend, error) {
 		return sim.New(opts)
 	case "cpu":
 		return cpu.New(opts)
+	case "openai":
+		return openai.New(opts)
 	}
-	return nil, fmt.Errorf("%w %q (want null, sim or cpu)", ErrUnknownBackend, name)
+	return nil, fmt.Errorf("%w %q (want null, sim, cpu or openai)", ErrUnknownBackend, name)
 }

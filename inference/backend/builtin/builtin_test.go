@@ -2,12 +2,14 @@ package builtin
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend"
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
+	"github.com/gpuperf/gpuperf/inference/backend/openai/openaitest"
 )
 
 func TestMain(m *testing.M) { backendtest.Main(m) }
@@ -17,9 +19,9 @@ func TestMain(m *testing.M) { backendtest.Main(m) }
 func TestEveryBackendRuns(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
-			b, err := New(name, nil)
+			b, err := New(name, testOptions(t, name))
 			if err != nil {
-				t.Fatalf("New(%q, nil) = %v", name, err)
+				t.Fatalf("New(%q) = %v", name, err)
 			}
 			if b.Name() != name {
 				t.Errorf("Name() = %q; want %q", b.Name(), name)
@@ -51,12 +53,36 @@ func TestEveryBackendRuns(t *testing.T) {
 	}
 }
 
+// testOptions returns the options backend name needs to run here: a test
+// server for those in front of one.
+func testOptions(t *testing.T, name string) map[string]string {
+	switch name {
+	case "openai":
+		_, ts := openaitest.Serve(t, openaitest.Config{})
+		return map[string]string{"url": ts.URL, "model": "test-model"}
+	}
+	return nil
+}
+
+// TestStandalone: every standalone backend is built in and runs with no
+// options.
+func TestStandalone(t *testing.T) {
+	for _, name := range Standalone() {
+		if !slices.Contains(Names(), name) {
+			t.Errorf("standalone %q is not among Names()", name)
+		}
+		if _, err := New(name, nil); err != nil {
+			t.Errorf("New(%q, nil) = %v", name, err)
+		}
+	}
+}
+
 func TestUnknown(t *testing.T) {
 	_, err := New("gpu", nil)
 	if !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("New(gpu) = %v; want ErrUnknownBackend", err)
 	}
-	if want := `unknown backend "gpu" (want null, sim or cpu)`; err.Error() != want {
+	if want := `unknown backend "gpu" (want null, sim, cpu or openai)`; err.Error() != want {
 		t.Errorf("New(gpu) = %q; want %q", err, want)
 	}
 	for _, name := range Names() {
