@@ -1,6 +1,9 @@
 package inference
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // ResultSchema versions result.json; bump the minor for additions and the
 // major for changes. The schema is documented in docs/result-schema.md.
@@ -80,6 +83,12 @@ type Result struct {
 
 	// Peak holds the probes of a Server peak search, when one ran.
 	Peak *PeakSearch `json:"peak_search,omitempty"`
+
+	// Telemetry is the GPU and host telemetry summary over the timed run
+	// (gpu.Summary), filled in by the agent; GPUState is the GPU state its
+	// preflight recorded before the warm-up (gpu.Preflight).
+	Telemetry json.RawMessage `json:"telemetry,omitempty"`
+	GPUState  json.RawMessage `json:"gpu_state,omitempty"`
 
 	// Series is kept out of JSON; the log writers and reports read it.
 	Series *Series `json:"-"`

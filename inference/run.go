@@ -33,6 +33,12 @@ type Config struct {
 	// ProcStat is the /proc/stat path read for CPU steal; empty means
 	// /proc/stat.
 	ProcStat string
+	// Window, when set, is called with start true just before the timed
+	// run issues its first query and with start false once it has drained
+	// (not for the warm-up), with the instant on the generator's clock
+	// (Now). Telemetry samplers use it to measure exactly the timed run.
+	// It runs on the generator's goroutine: a start must return at once.
+	Window func(start bool, at int64)
 }
 
 // Progress is a snapshot of a run in flight.
@@ -136,12 +142,18 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 		wg.Go(func() { is.report(cfg.Progress, stopProgress) })
 	}
 	res.StartedAt = time.Now().UTC()
+	if cfg.Window != nil {
+		cfg.Window(true, nanotime())
+	}
 	is.run()
 	b.FlushQueries()
 	p.issuedAll(is.samplesIssued)
 	is.phase.Store("drain")
 	drained := is.waitDrain()
 	end := nanotime()
+	if cfg.Window != nil {
+		cfg.Window(false, end)
+	}
 	close(stopProgress)
 	wg.Wait()
 
