@@ -690,9 +690,9 @@ func definitions(s Settings) Definitions {
 		Retained: "candidate / baseline × 100 of the geometric means of the counted (VALID, error-free) repetitions, or the geometric mean of the pair ratios when paired; " +
 			"latencies are inverted (baseline / candidate) so above 100% the candidate did better",
 		Percentile: "latency percentiles are LoadGen's nearest rank, sorted[floor(n·p)] (0-based) over the run's samples; SingleStream and MultiStream use LoadGen's early-stopping estimate; " +
-			"bootstrap intervals take montanaflynn/stats' Percentile (linear interpolation between closest ranks, Hyndman–Fan type 7) of the resampled log ratios",
+			"bootstrap intervals take montanaflynn/stats' Percentile (linear interpolation between closest ranks, Hyndman–Fan type 7) of the resampled mean log ratios, at Hesterberg's expanded tail levels",
 		Interval: fmt.Sprintf("%g%% interval on the natural logs of the values: paired Student t on the log ratios of interleaved (ABBA) pairs, otherwise Welch t on the two samples' logs, "+
-			"or a seeded percentile bootstrap (%d resamples, seed %d) when asked for and with at least %d repetitions per side; one repetition per side gives the point value and no interval",
+			"or a seeded expanded-percentile bootstrap (%d resamples, seed %d) when asked for and with at least %d repetitions per side; one repetition per side gives the point value and no interval",
 			100*s.Confidence, s.BootstrapResamples, s.BootstrapSeed, minBootstrapReps),
 		HalfWidth:   "(high − low) / 2 of the interval, in percentage points of retained %",
 		RepsNeeded:  fmt.Sprintf("repetitions per side (pairs when paired) at which the %g%% interval's half-width in log space would be within ln(1 + %g%%) at the observed spread", 100*s.EquivalenceConfidence, s.MarginPct),

@@ -151,10 +151,10 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 	s := &Source{
 		Side: Side{Role: role, Path: t.Root, Format: FormatGpuperf, RunID: m.RunID},
 		// Pairs need one host per side, run in ABBA order by one plan.
-		interleaved: m.Order == "interleaved" && len(hosts) == 1,
+		interleaved: m.Order == "interleaved" && m.StoredBaseline == nil && len(hosts) == 1,
 	}
-	if role == RoleBaseline && m.Order != "interleaved" && len(m.Runs) > 0 {
-		s.Side.StoredBaseline = storedBaselineOf(t)
+	if role == RoleBaseline && m.StoredBaseline != nil {
+		s.Side.StoredBaseline = m.StoredBaseline.Dir
 	}
 	var names []string
 	gpus := map[string]int{}
@@ -177,25 +177,6 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 		s.runs = append(s.runs, rd)
 	}
 	return s, nil
-}
-
-// storedBaselineOf returns the folder a tree's baseline was imported from,
-// read loosely from run.json so that trees from before the field existed
-// still read.
-func storedBaselineOf(t *Tree) string {
-	b, err := os.ReadFile(filepath.Join(t.Root, "run.json"))
-	if err != nil {
-		return ""
-	}
-	var m struct {
-		Stored *struct {
-			Dir string `json:"dir"`
-		} `json:"stored_baseline"`
-	}
-	if json.Unmarshal(b, &m) != nil || m.Stored == nil {
-		return ""
-	}
-	return m.Stored.Dir
 }
 
 // treeRun reads one run of the manifest.
@@ -360,4 +341,3 @@ func gpuCount(fp json.RawMessage) (int, string) {
 	}
 	return 0, ""
 }
-

@@ -276,7 +276,11 @@ func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 // ratios) when paired, otherwise each side on its own, and takes the
 // percentiles of the resampled mean log ratios (montanaflynn/stats'
 // Percentile: linear interpolation between closest ranks, Hyndman–Fan
-// type 7).
+// type 7). The plain percentile interval is too narrow for small samples
+// (it covers about 92% at a nominal 95% with 30 pairs), so the percentiles
+// are taken at Hesterberg's expanded level: the tail α' with
+// Φ⁻¹(1 − α'/2) = √(n/(n−1))·t(1 − α/2, n−1) (Hesterberg 2015, "What
+// teachers should know about the bootstrap").
 func bootstrapIntervals(in estimateInput, diffs []float64) (*Interval, *Interval) {
 	resamples := in.Resamples
 	if resamples <= 0 {
@@ -301,7 +305,9 @@ func bootstrapIntervals(in estimateInput, diffs []float64) (*Interval, *Interval
 	slices.Sort(dist)
 	n := min(len(in.Base), len(in.Cand))
 	mk := func(conf float64) *Interval {
-		a := (1 - conf) / 2
+		nf := float64(n)
+		z := math.Sqrt(nf/(nf-1)) * tQuantile(1-(1-conf)/2, nf-1)
+		a := distuv.UnitNormal.CDF(-z) // each tail
 		lo, err1 := stats.Percentile(dist, 100*a)
 		hi, err2 := stats.Percentile(dist, 100*(1-a))
 		if err1 != nil || err2 != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,21 +23,47 @@ import (
 
 func newCompareCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "compare",
-		Short: "Run a plan on its agents and report retained performance",
-		Long: `compare runs a plan's scenarios on its baseline and candidate agents and
-reports the candidate's retained performance per scenario.
+		Use:   "compare [BASELINE] [CANDIDATE]",
+		Short: "Report retained performance: run a plan, or compare stored results",
+		Long: `compare reports the candidate's retained performance per benchmark and
+scenario: candidate / baseline in percent, with a confidence interval, the
+repetitions the equivalence margin needs, and an equivalence verdict.
 
-With no --plan it runs the embedded default: two agents started in-process on
-loopback with the built-in cpu backend, compared with each other (an A/A
-calibration that shows the measurement's noise floor).
+  gpuperf compare                   run the embedded default: two agents started
+                                    in-process on loopback with the built-in cpu
+                                    backend, compared with each other (an A/A
+                                    calibration that shows the noise floor)
+  gpuperf compare --plan FILE       run a plan on its agents, then compare
+  gpuperf compare --baseline DIR    run the plan's candidate against a stored
+                                    baseline tree (compared unpaired)
+  gpuperf compare TREE              compare a stored gpuperf tree again
+  gpuperf compare A B               compare two stored results: gpuperf trees
+                                    (TREE, or TREE/HOST for one host) or published
+                                    MLPerf systems (<results>/<system>, or one
+                                    <benchmark> or <Scenario> folder of it);
+                                    A is the baseline, B the candidate
 
-Exit codes: 0 ok; 1 a run failed; 2 bad usage or plan; 130 interrupted.`,
-		Args: cobra.NoArgs,
+Gates: --gate regression (the default with --plan or --min-retained) exits 4
+when a scenario's 95% interval lies wholly below --min-retained (or the
+plan's thresholds.min_retained_pct); --gate qualify needs the whole interval
+at or above it and exits 5 when the data cannot decide.
+
+Exit codes: 0 ok; 1 a run failed; 2 bad usage, plan or input; 3 a baseline
+is INVALID or has LoadGen errors (the scenario is void), or a run is INVALID;
+4 a regression; 5 inconclusive under --gate qualify; 130 interrupted. When
+several apply, the first of 2, 1, 3, 4, 5 wins.`,
+		Args: cobra.MaximumNArgs(2),
 	}
 	addPlanFlags(cmd)
+	addComparisonFlags(cmd)
+	cmd.Flags().String("baseline", "", "a stored result tree to compare against: with a plan, stands in for its baseline agents; with one CANDIDATE folder, is the baseline")
 	v := bindViper(cmd)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, v, true) }
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return runStoredCompare(cmd, v, args)
+		}
+		return runPlan(cmd, v, true)
+	}
 	return cmd
 }
 
@@ -105,6 +132,13 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 	for _, w := range plan.Warnings() {
 		fmt.Fprintln(stderr, "gpuperf: warning:", w)
 	}
+	var opts results.Options
+	if compare {
+		// Settle the comparison's flags before any run starts.
+		if opts, err = comparisonOptions(cmd, v, plan); err != nil {
+			return err
+		}
+	}
 	runID := v.GetString("run-id")
 	if runID == "" {
 		runID = time.Now().Format("20060102-150405")
@@ -121,11 +155,16 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		}
 		return execErr
 	}
-	if compare && m != nil {
-		c, err := results.Compare(tree, m, results.Options{Version: gpuperfVersion()})
-		if err != nil {
+	var failures results.Failures
+	if errors.Is(execErr, coordinator.ErrRunsFailed) {
+		failures.Runtime = append(failures.Runtime, fmt.Sprintf("%v; see %s", execErr, filepath.Join(tree.Root, "run.json")))
+	}
+	var c *results.Comparison
+	if compare && m != nil && len(m.Runs) > 0 {
+		if c, err = results.Compare(tree, m, opts); err != nil {
 			return errors.Join(execErr, err)
 		}
+		c.ApplyGate(failures)
 		if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
 			return err
 		}
@@ -137,6 +176,8 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 	switch {
 	case ctx.Err() != nil:
 		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; the finished runs are in %s", tree.Root)}
+	case c != nil:
+		return gateError(c)
 	case errors.Is(execErr, coordinator.ErrRunsFailed):
 		return &exitError{code: exitFailure, err: fmt.Errorf("%w; see %s", execErr, filepath.Join(tree.Root, "run.json"))}
 	}
@@ -160,6 +201,15 @@ func applyPlanOverrides(p *coordinator.Plan, v *viper.Viper) {
 	}
 	if v.IsSet("retries") {
 		p.Retries = v.GetInt("retries")
+	}
+	if v.IsSet("baseline") && v.GetString("baseline") != "" {
+		// A stored baseline stands in for the embedded baseline agent;
+		// nothing is left to interleave with.
+		p.Baseline = v.GetString("baseline")
+		p.Agents = slices.DeleteFunc(p.Agents, func(a coordinator.AgentSpec) bool { return a.Role == coordinator.RoleBaseline })
+		if p.Order == coordinator.OrderInterleaved {
+			p.Order = coordinator.OrderSequential
+		}
 	}
 }
 
