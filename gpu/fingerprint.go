@@ -19,7 +19,9 @@ type NVMLInfo struct {
 // String fields are empty and numbers zero where NVML could not tell; the
 // reasons are in Unavailable.
 type DeviceInfo struct {
-	Index        int    `json:"index"`
+	Index int `json:"index"`
+	// Minor is the /dev/nvidiaN number; -1 where unknown.
+	Minor        int    `json:"minor_number"`
 	Name         string `json:"name"`
 	UUID         string `json:"uuid"`
 	Serial       string `json:"serial,omitempty"`

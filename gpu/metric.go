@@ -33,16 +33,18 @@ type metricInfo struct {
 }
 
 var metrics = [NumMetrics]metricInfo{
-	SMClock:       {"sm_clock_mhz", "MHz", "DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz)."},
-	MemClock:      {"mem_clock_mhz", "MHz", "DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz)."},
-	GPUUtil:       {"gpu_util_pct", "%", "DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %)."},
-	MemUtil:       {"mem_util_pct", "%", "DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %)."},
-	Power:         {"power_w", "W", "DCGM_FI_DEV_POWER_USAGE", "Power draw (in W)."},
-	Energy:        {"energy_mj", "mJ", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since boot (in mJ)."},
-	Temperature:   {"gpu_temp_c", "C", "DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C)."},
-	MemUsed:       {"fb_used_mib", "MiB", "DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB)."},
-	PCIeTX:        {"pcie_tx_kbps", "KB/s", "", "PCIe transmit throughput (in KB/s)."},
-	PCIeRX:        {"pcie_rx_kbps", "KB/s", "", "PCIe receive throughput (in KB/s)."},
+	SMClock:     {"sm_clock_mhz", "MHz", "DCGM_FI_DEV_SM_CLOCK", "SM clock frequency (in MHz)."},
+	MemClock:    {"mem_clock_mhz", "MHz", "DCGM_FI_DEV_MEM_CLOCK", "Memory clock frequency (in MHz)."},
+	GPUUtil:     {"gpu_util_pct", "%", "DCGM_FI_DEV_GPU_UTIL", "GPU utilization (in %)."},
+	MemUtil:     {"mem_util_pct", "%", "DCGM_FI_DEV_MEM_COPY_UTIL", "Memory utilization (in %)."},
+	Power:       {"power_w", "W", "DCGM_FI_DEV_POWER_USAGE", "Power draw (in W)."},
+	Energy:      {"energy_mj", "mJ", "DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION", "Total energy consumption since boot (in mJ)."},
+	Temperature: {"gpu_temp_c", "C", "DCGM_FI_DEV_GPU_TEMP", "GPU temperature (in C)."},
+	MemUsed:     {"fb_used_mib", "MiB", "DCGM_FI_DEV_FB_USED", "Framebuffer memory used (in MiB)."},
+	// dcgm-exporter's old PCIe names carry the same NVML value (KB/s over
+	// 20 ms); it declared them counters, they are rates.
+	PCIeTX:        {"pcie_tx_kbps", "KB/s", "DCGM_FI_DEV_PCIE_TX_THROUGHPUT", "PCIe transmit throughput (in KB/s)."},
+	PCIeRX:        {"pcie_rx_kbps", "KB/s", "DCGM_FI_DEV_PCIE_RX_THROUGHPUT", "PCIe receive throughput (in KB/s)."},
 	PCIeLinkGen:   {"pcie_link_gen", "", "", "Current PCIe link generation."},
 	PCIeLinkWidth: {"pcie_link_width", "lanes", "", "Current PCIe link width (lanes)."},
 	ClockEvents:   {"clock_event_reasons", "bitmask", "", "Clock event (throttle) reasons, NVML bitmask."},

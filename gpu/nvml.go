@@ -109,6 +109,12 @@ func (n *NVML) NewSnapshot() *Snapshot {
 	return s
 }
 
+// Devices returns the fingerprint of each device, in the order of Read.
+func (s *Snapshot) Devices() []DeviceInfo { return s.n.Devices() }
+
+// Driver is the NVIDIA driver's version, or "".
+func (s *Snapshot) Driver() string { return s.n.info.DriverVersion }
+
 // Read returns one reading per device.
 func (s *Snapshot) Read() []Reading {
 	s.mu.Lock()

@@ -214,6 +214,12 @@ func probe(index int, h nvml.Device, syms *symbols) *nvDevice {
 		}
 		return v
 	}
+	in.Minor = -1
+	if syms.has("nvmlDeviceGetMinorNumber") {
+		if m, ret := h.GetMinorNumber(); ret == nvml.SUCCESS {
+			in.Minor = m
+		}
+	}
 	in.Name = str("name", "nvmlDeviceGetName", h.GetName)
 	in.UUID = str("uuid", "nvmlDeviceGetUUID", h.GetUUID)
 	in.Serial = str("serial", "nvmlDeviceGetSerial", h.GetSerial)
