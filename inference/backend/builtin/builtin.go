@@ -1,5 +1,5 @@
 // Package builtin maps the names of gpuperf's built-in backends to their
-// constructors: null, sim, cpu and openai.
+// constructors: null, sim, cpu, openai and kserve.
 package builtin
 
 import (
@@ -8,6 +8,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/cpu"
+	"github.com/gpuperf/gpuperf/inference/backend/kserve"
 	"github.com/gpuperf/gpuperf/inference/backend/null"
 	"github.com/gpuperf/gpuperf/inference/backend/openai"
 	"github.com/gpuperf/gpuperf/inference/backend/sim"
@@ -17,7 +18,7 @@ import (
 var ErrUnknownBackend = errors.New("unknown backend")
 
 // Names returns the built-in backend names, in a stable order.
-func Names() []string { return []string{"null", "sim", "cpu", "openai"} }
+func Names() []string { return []string{"null", "sim", "cpu", "openai", "kserve"} }
 
 // Standalone returns the names of the backends that run with no options and
 // nothing outside the process, in a stable order: what an agent offers
@@ -36,6 +37,8 @@ func New(name string, opts map[string]string) (inference.Backend, error) {
 		return cpu.New(opts)
 	case "openai":
 		return openai.New(opts)
+	case "kserve":
+		return kserve.New(opts)
 	}
-	return nil, fmt.Errorf("%w %q (want null, sim, cpu or openai)", ErrUnknownBackend, name)
+	return nil, fmt.Errorf("%w %q (want null, sim, cpu, openai or kserve)", ErrUnknownBackend, name)
 }

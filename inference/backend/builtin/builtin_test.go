@@ -9,6 +9,7 @@ import (
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend"
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
+	"github.com/gpuperf/gpuperf/inference/backend/kserve/kservetest"
 	"github.com/gpuperf/gpuperf/inference/backend/openai/openaitest"
 )
 
@@ -60,6 +61,9 @@ func testOptions(t *testing.T, name string) map[string]string {
 	case "openai":
 		_, ts := openaitest.Serve(t, openaitest.Config{})
 		return map[string]string{"url": ts.URL, "model": "test-model"}
+	case "kserve":
+		srv := kservetest.New(t, kservetest.Options{})
+		return map[string]string{"endpoint": srv.Addr(), "model": "simple"}
 	}
 	return nil
 }
@@ -82,7 +86,7 @@ func TestUnknown(t *testing.T) {
 	if !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("New(gpu) = %v; want ErrUnknownBackend", err)
 	}
-	if want := `unknown backend "gpu" (want null, sim, cpu or openai)`; err.Error() != want {
+	if want := `unknown backend "gpu" (want null, sim, cpu, openai or kserve)`; err.Error() != want {
 		t.Errorf("New(gpu) = %q; want %q", err, want)
 	}
 	for _, name := range Names() {
