@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -321,22 +322,39 @@ func decodeFingerprint(raw json.RawMessage) json.RawMessage {
 }
 
 // gpuCount finds the GPU count in a fingerprint: a "gpus" (or "devices")
-// list, or a "gpu_count"/"gpus" number.
+// list, a "gpu_count" or "gpus" number, or NVML's "device_count", at the
+// top level or one object down (the fingerprint may nest the GPU part).
 func gpuCount(fp json.RawMessage) (int, string) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal(fp, &m) != nil {
 		return 0, ""
 	}
+	if n, from := gpuCountIn(m); n > 0 {
+		return n, from
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		var sub map[string]json.RawMessage
+		if json.Unmarshal(m[k], &sub) != nil {
+			continue
+		}
+		if n, from := gpuCountIn(sub); n > 0 {
+			return n, k + "." + from
+		}
+	}
+	return 0, ""
+}
+
+func gpuCountIn(m map[string]json.RawMessage) (int, string) {
 	for _, k := range []string{"gpus", "devices"} {
 		var list []json.RawMessage
 		if json.Unmarshal(m[k], &list) == nil && len(list) > 0 {
-			return len(list), fmt.Sprintf("%q (%d)", k, len(list))
+			return len(list), fmt.Sprintf("%s (%d listed)", k, len(list))
 		}
 	}
-	for _, k := range []string{"gpu_count", "gpus"} {
+	for _, k := range []string{"gpu_count", "gpus", "device_count"} {
 		var n int
 		if json.Unmarshal(m[k], &n) == nil && n > 0 {
-			return n, fmt.Sprintf("%q", k)
+			return n, k
 		}
 	}
 	return 0, ""
