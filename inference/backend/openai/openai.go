@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -224,6 +223,7 @@ func (b *Backend) Annotations() map[string]string { return b.facts.annotations(b
 func (b *Backend) work(ctx context.Context, c backend.Completer, ft firstTokener) {
 	defer b.wg.Done()
 	var s [1]inference.Sample
+	dec := new(decoder)
 	for {
 		b.mu.Lock()
 		for b.queue.Len() == 0 && !b.stopped {
@@ -238,7 +238,7 @@ func (b *Backend) work(ctx context.Context, c backend.Completer, ft firstTokener
 		b.queue.Pop(s[:])
 		b.mu.Unlock()
 
-		b.serve(ctx, s[0], c, ft)
+		b.serve(ctx, s[0], c, ft, dec)
 		if ctx.Err() != nil {
 			return
 		}
@@ -247,13 +247,13 @@ func (b *Backend) work(ctx context.Context, c backend.Completer, ft firstTokener
 
 // serve sends one sample's request and reports it, unless the backend
 // stopped meanwhile.
-func (b *Backend) serve(ctx context.Context, s inference.Sample, c backend.Completer, ft firstTokener) {
+func (b *Backend) serve(ctx context.Context, s inference.Sample, c backend.Completer, ft firstTokener, dec *decoder) {
 	body, _, err := b.prompts.body(s.Index)
 	if err != nil {
 		c.Complete(inference.Response{ID: s.ID, Err: fmt.Errorf("openai: sample %d: request body: %w", s.Index, err)})
 		return
 	}
-	call := b.newCall(ctx)
+	call := b.newCall(ctx, dec)
 	defer call.release()
 	o := call.do(b, body, func() {
 		if ft != nil {
@@ -289,11 +289,12 @@ type call struct {
 	stall  *time.Timer // stall_timeout, reset on every read
 	stallD time.Duration
 	body   io.ReadCloser
+	dec    *decoder
 }
 
-func (b *Backend) newCall(parent context.Context) *call {
+func (b *Backend) newCall(parent context.Context, dec *decoder) *call {
 	ctx, cancel := context.WithCancelCause(parent)
-	cl := &call{ctx: ctx, cancel: cancel, stallD: b.cfg.StallTimeout}
+	cl := &call{ctx: ctx, cancel: cancel, stallD: b.cfg.StallTimeout, dec: dec}
 	cl.total = time.AfterFunc(b.cfg.RequestTimeout, func() {
 		cancel(fmt.Errorf("%w after %s (%s)", ErrTimeout, b.cfg.RequestTimeout, OptRequestTimeout))
 	})
@@ -385,44 +386,11 @@ func isEventStream(ct string) bool {
 	return string(bytes.TrimSpace(mt)) == "text/event-stream"
 }
 
-// chunk is one streamed completion chunk, or an error event.
-type chunk struct {
-	Object  string          `json:"object"`
-	Message string          `json:"message"`
-	Error   json.RawMessage `json:"error"`
-	Choices []struct {
-		Text  string `json:"text"`
-		Delta struct {
-			Content          string `json:"content"`
-			ReasoningContent string `json:"reasoning_content"`
-			Reasoning        string `json:"reasoning"`
-		} `json:"delta"`
-		Message struct {
-			Content string `json:"content"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Usage *struct {
-		CompletionTokens *int64 `json:"completion_tokens"`
-	} `json:"usage"`
-}
-
-// serverError returns the error a chunk carries, if it is an error event.
-func (ch *chunk) serverError(data []byte) error {
-	if (len(ch.Error) > 0 && string(ch.Error) != "null") || ch.Object == "error" {
-		m := errorMessage(data)
-		if m == "" {
-			m = compact(data)
-		}
-		return fmt.Errorf("%w: %s", ErrServer, m)
-	}
-	return nil
-}
-
 // stream reads the event stream up to [DONE].
 func (cl *call) stream(first func()) outcome {
 	o := outcome{usage: -1}
 	er := newEventReader(cl)
+	events := 0
 	for {
 		typ, data, err := er.next()
 		if err == io.EOF {
@@ -445,29 +413,23 @@ func (cl *call) stream(first func()) outcome {
 			o.err = fmt.Errorf("%w: %s", ErrServer, m)
 			break
 		}
-		var ch chunk
-		if err := json.Unmarshal(data, &ch); err != nil {
-			o.err = fmt.Errorf("%w: chunk %s: %v", ErrMalformed, compact(data), err)
+		events++
+		d, err := cl.dec.decode(data)
+		if err != nil {
+			o.err = fmt.Errorf("event %d: %w", events, err)
 			break
 		}
-		if err := ch.serverError(data); err != nil {
-			o.err = err
-			break
-		}
-		for i := range ch.Choices {
-			c := &ch.Choices[i]
-			if c.Text != "" || c.Delta.Content != "" || c.Delta.ReasoningContent != "" || c.Delta.Reasoning != "" {
-				if o.chunks == 0 {
-					first()
-				}
-				o.chunks++
+		if d.text > 0 {
+			if o.chunks == 0 {
+				first()
 			}
-			if c.FinishReason != "" {
-				o.finish = c.FinishReason
-			}
+			o.chunks++
 		}
-		if ch.Usage != nil && ch.Usage.CompletionTokens != nil {
-			o.usage = *ch.Usage.CompletionTokens
+		if d.finish != "" {
+			o.finish = d.finish
+		}
+		if d.usage >= 0 {
+			o.usage = d.usage
 		}
 	}
 	o.tokens = o.chunks
@@ -485,26 +447,17 @@ func (cl *call) whole(resp *http.Response) outcome {
 		o.err = cl.fail(err)
 		return o
 	}
-	var ch chunk
-	if err := json.Unmarshal(buf, &ch); err != nil {
-		o.err = fmt.Errorf("%w: %s: %v", ErrMalformed, compact(buf), err)
-		return o
-	}
-	if err := ch.serverError(buf); err != nil {
+	d, err := cl.dec.decode(buf)
+	if err != nil {
 		o.err = err
 		return o
 	}
-	for i := range ch.Choices {
-		if f := ch.Choices[i].FinishReason; f != "" {
-			o.finish = f
-		}
-	}
-	if ch.Usage == nil || ch.Usage.CompletionTokens == nil {
+	o.finish = d.finish
+	if d.usage < 0 {
 		o.err = fmt.Errorf("%w: %s=false needs a server that reports usage", ErrNoUsage, OptStream)
 		return o
 	}
-	o.usage = *ch.Usage.CompletionTokens
-	o.tokens = o.usage
+	o.usage, o.tokens = d.usage, d.usage
 	return o
 }
 

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +21,12 @@ import (
 	"github.com/gpuperf/gpuperf/inference/backend/openai/openaitest"
 )
 
-func TestMain(m *testing.M) { backendtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(serveEnv) != "" {
+		serveForBenchmark()
+	}
+	backendtest.Main(m)
+}
 
 // tokenFake is a backendtest.Fake that also stamps first tokens, as the
 // Recorder does.
@@ -332,7 +338,7 @@ func TestFaults(t *testing.T) {
 		{"HTTP 429", openaitest.Fault{Kind: openaitest.Status, Status: 429}, nil, "HTTP 429 Too Many Requests"},
 		{"error event", openaitest.Fault{Kind: openaitest.ErrorEvent, After: 2}, ErrServer, "server error: injected error event (InternalServerError)"},
 		{"error event type", openaitest.Fault{Kind: openaitest.ErrorEventType, After: 1}, ErrServer, "injected error event"},
-		{"malformed chunk", openaitest.Fault{Kind: openaitest.Malformed, After: 3}, ErrMalformed, `chunk {"id": "broken"`},
+		{"malformed chunk", openaitest.Fault{Kind: openaitest.Malformed, After: 3}, ErrMalformed, `event 4: malformed response: {"id": "broken"`},
 		{"dropped connection", openaitest.Fault{Kind: openaitest.Drop, After: 4}, nil, "unexpected EOF"},
 		{"dropped after the last token", openaitest.Fault{Kind: openaitest.Drop, After: 8}, nil, "unexpected EOF"},
 	} {
@@ -421,7 +427,7 @@ func TestStall(t *testing.T) {
 		}
 		return openaitest.Fault{}
 	}})
-	b := newBackend(t, ts.URL, OptStallTimeout, stall.String(), OptMaxInflight, "2")
+	b := newBackend(t, ts.URL, OptStallTimeout, stall.String(), OptMaxInflight, "1")
 	f := start(t, b)
 	sent := issue(b, 3)
 	recs := wait(t, f, 3)
