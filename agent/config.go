@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -17,6 +18,11 @@ import (
 // coordinator chooses among these names; it never sends commands or paths.
 type Config struct {
 	Backends []BackendConfig `mapstructure:"backends"`
+	// GPU configures telemetry and the preflight.
+	GPU GPUConfig `mapstructure:"gpu"`
+	// MetricsListen serves Prometheus metrics on HOST:PORT (the
+	// --metrics-listen flag wins); empty serves none.
+	MetricsListen string `mapstructure:"metrics_listen"`
 }
 
 // BackendConfig is one offered backend: a name the coordinator asks for, the
@@ -94,6 +100,14 @@ func (c Config) validate(where string) error {
 		return fmt.Errorf("%sbackends: none configured", where)
 	}
 	var errs []error
+	if _, err := c.GPU.interval(); err != nil {
+		errs = append(errs, fmt.Errorf("%s%w", where, err))
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("%smetrics_listen: %w", where, err))
+		}
+	}
 	seen := make(map[string]int, len(c.Backends))
 	for i, b := range c.Backends {
 		field := fmt.Sprintf("%sbackends[%d]", where, i)

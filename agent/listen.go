@@ -52,6 +52,12 @@ type ListenOptions struct {
 	// "authorization: Bearer <token>".
 	TokenFile   string
 	MaxMsgBytes int // default DefaultMaxMsgBytes, for sends and receives
+	// MetricsAddr serves Prometheus metrics (plain HTTP, /metrics) on
+	// HOST:PORT; empty serves none.
+	MetricsAddr string
+	// MetricsReady, if not nil, is called with the metrics address once
+	// listening.
+	MetricsReady func(net.Addr)
 }
 
 func (lo ListenOptions) withDefaults() ListenOptions {
@@ -98,6 +104,11 @@ func (lo ListenOptions) Validate() error {
 		}
 		if _, err := os.Stat(f.path); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", f.flag, err))
+		}
+	}
+	if lo.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(lo.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-listen: %w", err))
 		}
 	}
 	if lo.MaxMsgBytes < minMsgBytes {
@@ -243,6 +254,17 @@ func Serve(ctx context.Context, srv *Server, lo ListenOptions, ready func(net.Ad
 	lis, err := lc.Listen(ctx, "tcp", lo.Addr)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
+	}
+	if lo.MetricsAddr != "" {
+		mctx, stopMetrics := context.WithCancel(ctx)
+		waitMetrics, err := srv.serveMetrics(mctx, lo.MetricsAddr, lo.MetricsReady)
+		if err != nil {
+			stopMetrics()
+			lis.Close()
+			return err
+		}
+		defer waitMetrics()
+		defer stopMetrics()
 	}
 	g := grpc.NewServer(opts...)
 	srv.Register(g)

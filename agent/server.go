@@ -25,6 +25,9 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/gpuperf/gpuperf/gpu"
+	"github.com/gpuperf/gpuperf/gpu/exporter"
+	"github.com/gpuperf/gpuperf/gpu/host"
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/builtin"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
@@ -35,12 +38,19 @@ import (
 type Server struct {
 	gpuperfv1.UnimplementedAgentServer
 
-	cfg         Config
-	version     string
-	log         *slog.Logger
-	hostname    string
-	fingerprint []byte
-	health      *health.Server
+	cfg      Config
+	version  string
+	log      *slog.Logger
+	hostname string
+	health   *health.Server
+
+	// GPU: NVML (owned unless an option gave it), the host fingerprint,
+	// and the run state Prometheus sees.
+	gpu      *gpu.NVML
+	ownGPU   bool
+	hostOpts host.Options
+	fp       gpu.Fingerprint
+	runState *exporter.RunState
 
 	mu   sync.Mutex
 	busy *activeRun // nil when idle
@@ -56,8 +66,9 @@ type activeRun struct {
 var _ gpuperfv1.AgentServer = (*Server)(nil)
 
 // NewServer returns an agent offering cfg's backends. version is gpuperf's
-// version, reported by Describe and recorded in results.
-func NewServer(cfg Config, version string, logger *slog.Logger) (*Server, error) {
+// version, reported by Describe and recorded in results. It opens NVML
+// (see WithNVML); Close releases it.
+func NewServer(cfg Config, version string, logger *slog.Logger, opts ...Option) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
@@ -68,37 +79,15 @@ func NewServer(cfg Config, version string, logger *slog.Logger) (*Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("hostname: %w", err)
 	}
-	fp, err := json.Marshal(fingerprint{
-		Hostname: host, OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(),
-		Kernel: kernelRelease("/proc/sys/kernel/osrelease"), Version: version,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("fingerprint: %w", err)
-	}
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(gpuperfv1.Agent_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	return &Server{cfg: cfg, version: version, log: logger, hostname: host, fingerprint: fp, health: hs}, nil
-}
-
-// fingerprint is Describe's fingerprint_json; the telemetry work grows it.
-type fingerprint struct {
-	Hostname string `json:"hostname"`
-	OS       string `json:"os"`
-	Arch     string `json:"arch"`
-	CPUs     int    `json:"cpus"`
-	Kernel   string `json:"kernel,omitempty"`
-	Version  string `json:"gpuperf_version"`
-}
-
-// kernelRelease reads the kernel release, or "" where there is none (not
-// Linux, or /proc not mounted).
-func kernelRelease(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
+	s := &Server{cfg: cfg, version: version, log: logger, hostname: host, health: hs}
+	for _, o := range opts {
+		o(s)
 	}
-	return strings.TrimSpace(string(b))
+	s.setupGPU()
+	return s, nil
 }
 
 // Register registers the Agent service, the standard health service
@@ -110,14 +99,18 @@ func (s *Server) Register(g *grpc.Server) {
 }
 
 // Describe returns the host's fingerprint and the backends it offers.
-func (s *Server) Describe(context.Context, *gpuperfv1.DescribeRequest) (*gpuperfv1.DescribeResponse, error) {
+func (s *Server) Describe(ctx context.Context, _ *gpuperfv1.DescribeRequest) (*gpuperfv1.DescribeResponse, error) {
+	fp, err := s.fingerprintJSON(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "fingerprint: %v", err)
+	}
 	resp := &gpuperfv1.DescribeResponse{
 		AgentVersion:    s.version,
 		Hostname:        s.hostname,
 		Os:              runtime.GOOS,
 		Arch:            runtime.GOARCH,
 		Cpus:            int32(runtime.NumCPU()),
-		FingerprintJson: s.fingerprint,
+		FingerprintJson: fp,
 	}
 	for _, b := range s.cfg.Backends {
 		resp.Backends = append(resp.Backends, &gpuperfv1.BackendInfo{Name: b.Name, Kind: b.Kind, Options: b.Options})
@@ -273,13 +266,25 @@ func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServe
 	if err != nil {
 		return status.Errorf(codes.Internal, "backend %q: %v", p.backend.Name, err)
 	}
+	// The GPU's state is recorded before the warm-up; the sampler runs
+	// inside the timed run's window only.
+	tel, err := s.preflight(log)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "run %q: preflight: %v", p.id, err)
+	}
+	if tel.sampler != nil {
+		defer tel.sampler.Close()
+		p.cfg.Window = tel.sampler.Window
+	}
 	log.Info("run started", "model", p.cfg.Model, "scenario", p.cfg.Settings.Scenario, "profile", p.cfg.Profile, "find_peak", p.findPeak)
+	s.runState.Start(p.id, p.backend.Name, p.cfg.Model, p.cfg.Settings.Scenario.String())
 
 	// gRPC streams do not allow concurrent Send: the engine's progress
 	// callback hands snapshots to this goroutine, keeping only the newest
 	// so a slow client never stalls the generator.
 	progress := make(chan inference.Progress, 1)
 	p.cfg.Progress = func(pr inference.Progress) {
+		s.runState.Progress(pr.Phase, pr.Elapsed.Seconds(), pr.Issued, pr.Completed)
 		select {
 		case progress <- pr:
 			return
@@ -333,19 +338,31 @@ wait:
 		}
 	}
 
+	finish := func(metric, unit string, v float64) {
+		s.runState.Finish(runOutcome(o.res, o.err, stream.Context().Err() != nil), metric, unit, v)
+	}
 	switch {
 	case o.err != nil && stream.Context().Err() != nil:
+		finish("", "", 0)
 		log.Info("run cancelled; drained", "err", o.err)
 		return status.Errorf(codes.Canceled, "run %q: %v", p.id, o.err)
 	case sendErr != nil:
+		finish("", "", 0)
 		return status.Errorf(status.Code(sendErr), "run %q: sending progress: %v", p.id, sendErr)
 	case o.err != nil:
+		finish("", "", 0)
 		log.Error("run failed", "err", o.err)
 		return status.Errorf(codes.Internal, "run %q: %v", p.id, o.err)
 	case o.res == nil:
+		finish("", "", 0)
 		return status.Errorf(codes.Internal, "run %q: the load generator returned no result", p.id)
 	}
-	ev, err := resultEvent(o.res)
+	finish(o.res.Metric.Name, o.res.Metric.Unit, o.res.Metric.Value)
+	csv, err := tel.attach(o.res)
+	if err != nil {
+		log.Warn("telemetry not recorded", "err", err)
+	}
+	ev, err := resultEvent(o.res, csv)
 	if err != nil {
 		return status.Errorf(codes.Internal, "run %q: %v", p.id, err)
 	}
@@ -370,7 +387,7 @@ func progressEvent(pr inference.Progress) *gpuperfv1.RunEvent {
 
 // resultEvent renders the run's files: result.json exactly as
 // mlperflog.WriteRunDir writes it, and the two MLPerf logs.
-func resultEvent(res *inference.Result) (*gpuperfv1.RunEvent, error) {
+func resultEvent(res *inference.Result, telemetryCSV []byte) (*gpuperfv1.RunEvent, error) {
 	js, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encoding result.json: %w", err)
@@ -383,8 +400,9 @@ func resultEvent(res *inference.Result) (*gpuperfv1.RunEvent, error) {
 		return nil, fmt.Errorf("rendering the detail log: %w", err)
 	}
 	return &gpuperfv1.RunEvent{Event: &gpuperfv1.RunEvent_Result{Result: &gpuperfv1.RunResult{
-		ResultJson: append(js, '\n'),
-		SummaryLog: summary.Bytes(),
-		DetailLog:  detail.Bytes(),
+		ResultJson:   append(js, '\n'),
+		SummaryLog:   summary.Bytes(),
+		DetailLog:    detail.Bytes(),
+		TelemetryCsv: telemetryCSV,
 	}}}, nil
 }

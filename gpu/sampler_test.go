@@ -14,9 +14,21 @@ import (
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+
+	"github.com/gpuperf/gpuperf/gpu/gputest"
 )
 
 const ms = int64(time.Millisecond)
+
+// openRig opens the rig through the production code path.
+func openRig(t testing.TB, r *gputest.Rig) *NVML {
+	n := OpenLibrary(r.Server, nil)
+	t.Cleanup(func() { n.Close() })
+	if !n.Available() {
+		t.Fatalf("OpenLibrary: unavailable: %s", n.Unavailable())
+	}
+	return n
+}
 
 // drive runs one window by hand at the given instants (generator clock):
 // the first opens it and is sampled, the last closes it.
@@ -44,16 +56,16 @@ func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs
 
 func TestBareMetalH100(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 2)
-	g := r.gpus[0]
+	r := gputest.NewRig(t, 2)
+	g := r.GPUs[0]
 	// The first value of each sequence answers the probe.
-	g.smClock = []uint32{0, 1980, 1980, 1755, 1980, 1410}
-	g.powerMW = []uint32{0, 300_000, 500_000, 700_000, 500_000, 300_000}
-	g.energy = []uint64{0, 10_000, 40_000, 100_000, 150_000, 180_000}
+	g.SMClock = []uint32{0, 1980, 1980, 1755, 1980, 1410}
+	g.PowerMW = []uint32{0, 300_000, 500_000, 700_000, 500_000, 300_000}
+	g.Energy = []uint64{0, 10_000, 40_000, 100_000, 150_000, 180_000}
 	// The driver's buffer: two samples before the window, then new ones.
-	g.gpuSamples = []nvml.Sample{u32sample(100, 5), u32sample(200, 7)}
-	g.memSamples = []nvml.Sample{u32sample(100, 1), u32sample(200, 2)}
-	n := r.open(t)
+	g.GPUSamples = []nvml.Sample{gputest.U32Sample(100, 5), gputest.U32Sample(200, 7)}
+	g.MemSamples = []nvml.Sample{gputest.U32Sample(100, 1), gputest.U32Sample(200, 2)}
+	n := openRig(t, r)
 
 	info := n.Devices()
 	if len(info) != 2 {
@@ -88,10 +100,10 @@ func TestBareMetalH100(t *testing.T) {
 	s.begin(0)
 	s.sample(0)
 	// Samples arrive while the window runs.
-	g.mu.Lock()
-	g.gpuSamples = append(g.gpuSamples, u32sample(300, 90), u32sample(400, 100))
-	g.memSamples = append(g.memSamples, u32sample(300, 40), u32sample(400, 50))
-	g.mu.Unlock()
+	g.Lock()
+	g.GPUSamples = append(g.GPUSamples, gputest.U32Sample(300, 90), gputest.U32Sample(400, 100))
+	g.MemSamples = append(g.MemSamples, gputest.U32Sample(300, 40), gputest.U32Sample(400, 50))
+	g.Unlock()
 	for _, at := range []int64{100 * ms, 200 * ms, 300 * ms} {
 		s.sample(at)
 	}
@@ -167,12 +179,12 @@ func TestBareMetalH100(t *testing.T) {
 
 func TestVGPUGuest(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 1)
-	g := r.gpus[0]
-	g.virt = nvml.GPU_VIRTUALIZATION_MODE_VGPU
+	r := gputest.NewRig(t, 1)
+	g := r.GPUs[0]
+	g.Virt = nvml.GPU_VIRTUALIZATION_MODE_VGPU
 	for _, m := range []string{"GetPowerUsage", "GetTotalEnergyConsumption", "GetTemperature", "GetPcieThroughput",
 		"GetTotalEccErrors", "GetEnforcedPowerLimit", "GetPowerManagementDefaultLimit"} {
-		g.notSupported[m] = true
+		g.NotSupported[m] = true
 	}
 	lic := &nvml.GridLicensableFeatures{IsGridLicenseSupported: 1, LicensableFeaturesCount: 1}
 	lic.GridLicensableFeatures[0] = nvml.GridLicensableFeature{
@@ -181,8 +193,8 @@ func TestVGPUGuest(t *testing.T) {
 	for i, c := range []byte("NVIDIA Virtual Compute Server") {
 		lic.GridLicensableFeatures[0].ProductName[i] = int8(c)
 	}
-	g.license = lic
-	n := r.open(t)
+	g.License = lic
+	n := openRig(t, r)
 	d := n.Devices()[0]
 	if d.Virtualization != "vgpu" || d.VGPULicense == nil || !d.VGPULicense.Licensed || d.VGPULicense.Product != "NVIDIA Virtual Compute Server" {
 		t.Fatalf("vGPU device = %+v license %+v", d, d.VGPULicense)
@@ -209,8 +221,8 @@ func TestVGPUGuest(t *testing.T) {
 	if ds.Energy.Unavailable == "" || ds.Energy.Joules != 0 || ds.ECC.Unavailable == "" {
 		t.Errorf("energy %+v ecc %+v; want unavailable", ds.Energy, ds.ECC)
 	}
-	if g.calls["GetPowerUsage"] != 1 {
-		t.Errorf("GetPowerUsage called %d times; want only the probe", g.calls["GetPowerUsage"])
+	if g.CallCount["GetPowerUsage"] != 1 {
+		t.Errorf("GetPowerUsage called %d times; want only the probe", g.CallCount["GetPowerUsage"])
 	}
 
 	// The preflight: licensed passes; unlicensed refuses unless allowed.
@@ -232,15 +244,15 @@ func TestVGPUGuest(t *testing.T) {
 
 func TestMIGEnabled(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 1)
-	dev := r.srv.Devices[0].(*server.Device)
+	r := gputest.NewRig(t, 1)
+	dev := r.Server.Devices[0].(*server.Device)
 	if ret, _ := dev.SetMigMode(nvml.DEVICE_MIG_ENABLE); ret != nvml.SUCCESS {
 		t.Fatal(ret)
 	}
-	g := r.gpus[0]
-	g.notSupported["GetUtilizationRates"] = true
-	g.notSupported["GetSamples"] = true
-	n := r.open(t)
+	g := r.GPUs[0]
+	g.NotSupported["GetUtilizationRates"] = true
+	g.NotSupported["GetSamples"] = true
+	n := openRig(t, r)
 	d := n.Devices()[0]
 	if d.MIGMode != "enabled" {
 		t.Fatalf("MIG mode = %q", d.MIGMode)
@@ -255,8 +267,8 @@ func TestMIGEnabled(t *testing.T) {
 	if sm := ds.Metrics["sm_clock_mhz"]; sm.Stats == nil || ds.Energy.Unavailable != "" {
 		t.Errorf("clocks %+v energy %+v; want both under MIG", sm, ds.Energy)
 	}
-	if g.calls["GetUtilizationRates"] != 1 || g.calls["GetSamples"] != 1 {
-		t.Errorf("utilization called after the probe: rates %d samples %d", g.calls["GetUtilizationRates"], g.calls["GetSamples"])
+	if g.CallCount["GetUtilizationRates"] != 1 || g.CallCount["GetSamples"] != 1 {
+		t.Errorf("utilization called after the probe: rates %d samples %d", g.CallCount["GetUtilizationRates"], g.CallCount["GetSamples"])
 	}
 }
 
@@ -264,8 +276,8 @@ func TestMIGEnabled(t *testing.T) {
 // ones stand in where they exist, and the rest is unavailable by name.
 func TestOldDriverMissingSymbols(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 1)
-	g := r.gpus[0]
+	r := gputest.NewRig(t, 1)
+	g := r.GPUs[0]
 	for sym, method := range map[string]string{
 		"nvmlDeviceGetCurrentClocksEventReasons": "GetCurrentClocksEventReasons",
 		"nvmlDeviceGetMemoryInfo_v2":             "GetMemoryInfo_v2",
@@ -275,15 +287,15 @@ func TestOldDriverMissingSymbols(t *testing.T) {
 		"nvmlDeviceGetSamples":                   "GetSamples",
 		"nvmlDeviceGetTemperatureV":              "GetTemperatureV",
 	} {
-		r.missing[sym] = true
-		g.forbidden[method] = true
+		r.Missing[sym] = true
+		g.Forbidden[method] = true
 	}
-	dev := r.srv.Devices[0].(*server.Device)
+	dev := r.Server.Devices[0].(*server.Device)
 	dev.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {
-		return nvml.Memory{Total: 80 << 30, Used: 3 << 30}, g.enter("GetMemoryInfo")
+		return nvml.Memory{Total: 80 << 30, Used: 3 << 30}, g.Enter("GetMemoryInfo")
 	}
-	g.reasons = []uint64{0x4}
-	n := r.open(t)
+	g.Reasons = []uint64{0x4}
+	n := openRig(t, r)
 	d := n.Devices()[0]
 	if c := d.Capabilities.Of(Energy); c.Status != SymbolMissing || c.Reason() != "driver lacks nvmlDeviceGetTotalEnergyConsumption" {
 		t.Errorf("energy capability = %+v", c)
@@ -320,11 +332,11 @@ func TestOldDriverMissingSymbols(t *testing.T) {
 
 func TestThrottleAccounting(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 1)
+	r := gputest.NewRig(t, 1)
 	const idle, pcap, hwslow, thermal = 0x1, 0x4, 0x8, 0x20
 	// Call 1 is the probe; then one reading per tick.
-	r.gpus[0].reasons = []uint64{0, idle, pcap, pcap, pcap | hwslow, 0, thermal, thermal, 0}
-	n := r.open(t)
+	r.GPUs[0].Reasons = []uint64{0, idle, pcap, pcap, pcap | hwslow, 0, thermal, thermal, 0}
+	n := openRig(t, r)
 	// Ticks at 0, 100, 200, 250, 400, 500, 600, 800 ms: uneven on purpose.
 	sum := drive(n.NewSampler(SamplerConfig{}), 0, 100*ms, 200*ms, 250*ms, 400*ms, 500*ms, 600*ms, 800*ms)
 	th := sum.Devices[0].Throttle
@@ -360,9 +372,9 @@ func TestEnergyCounterWrapAndReset(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, 1)
-			r.gpus[0].energy = append([]uint64{0}, tc.seq...)
-			n := r.open(t)
+			r := gputest.NewRig(t, 1)
+			r.GPUs[0].Energy = append([]uint64{0}, tc.seq...)
+			n := openRig(t, r)
 			e := drive(n.NewSampler(SamplerConfig{}), every(100*ms, 3)...).Devices[0].Energy
 			if e.Source != "counter" || !near(e.Joules, tc.joules) || e.CounterWraps != tc.wraps || e.CounterResets != tc.resets {
 				t.Errorf("energy = %+v; want %v J, %d wraps, %d resets", e, tc.joules, tc.wraps, tc.resets)
@@ -373,16 +385,16 @@ func TestEnergyCounterWrapAndReset(t *testing.T) {
 
 func TestXIDEvents(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 2)
-	n := r.open(t)
+	r := gputest.NewRig(t, 2)
+	n := openRig(t, r)
 	// One event before the window: not the window's.
-	r.events.push(nvml.EventData{Device: r.srv.Devices[1], EventType: nvml.EventTypeXidCriticalError, EventData: 13})
+	r.Events.Push(nvml.EventData{Device: r.Server.Devices[1], EventType: nvml.EventTypeXidCriticalError, EventData: 13})
 	s := n.NewSampler(SamplerConfig{})
 	s.mu.Lock()
 	s.begin(0)
 	s.sample(0)
-	r.events.push(nvml.EventData{Device: r.srv.Devices[1], EventType: nvml.EventTypeXidCriticalError, EventData: 79})
-	r.events.push(nvml.EventData{Device: r.srv.Devices[0], EventType: nvml.EventTypeSingleBitEccError})
+	r.Events.Push(nvml.EventData{Device: r.Server.Devices[1], EventType: nvml.EventTypeXidCriticalError, EventData: 79})
+	r.Events.Push(nvml.EventData{Device: r.Server.Devices[0], EventType: nvml.EventTypeSingleBitEccError})
 	s.sample(100 * ms)
 	s.finish(200 * ms)
 	s.mu.Unlock()
@@ -398,8 +410,8 @@ func TestXIDEvents(t *testing.T) {
 // The window's goroutine: starts at once, ticks, and stops on the end.
 func TestWindowGoroutine(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, 1)
-	n := r.open(t)
+	r := gputest.NewRig(t, 1)
+	n := openRig(t, r)
 	origin := time.Now()
 	clock := func() int64 { return int64(time.Since(origin)) }
 	s := n.NewSampler(SamplerConfig{Interval: 20 * time.Millisecond, Clock: clock})
