@@ -3,6 +3,7 @@ package results
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -48,7 +49,14 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	var notes []string
+	// A note every scenario shares is printed once.
+	count := map[string]int{}
+	for _, s := range c.Scenarios {
+		for _, n := range slices.Compact(slices.Sorted(slices.Values(s.Notes))) {
+			count[n]++
+		}
+	}
+	var notes, shared []string
 	for _, s := range c.Scenarios {
 		name := s.Benchmark + " " + s.Scenario
 		if s.Refusal != "" {
@@ -58,6 +66,12 @@ func WriteTable(w io.Writer, c *Comparison) error {
 			notes = append(notes, name+": void: "+s.Void)
 		}
 		for _, n := range s.Notes {
+			if len(c.Scenarios) > 1 && count[n] == len(c.Scenarios) {
+				if !slices.Contains(shared, n) {
+					shared = append(shared, n)
+				}
+				continue
+			}
 			notes = append(notes, name+": "+n)
 		}
 		for _, side := range []SideValues{s.Baseline, s.Candidate} {
@@ -67,6 +81,9 @@ func WriteTable(w io.Writer, c *Comparison) error {
 				}
 			}
 		}
+	}
+	for _, n := range shared {
+		notes = append(notes, "every scenario: "+n)
 	}
 	for _, u := range c.Unmatched {
 		notes = append(notes, fmt.Sprintf("%s %s: only the %s has it; not compared", u.Benchmark, u.Scenario, u.Side))
@@ -84,10 +101,8 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	ew.printf("Verdict: %s. Reps: %s.\n", d.Equivalence, d.RepsNeeded)
 	ew.printf("Percentiles: %s.\n", d.Percentile)
 	if d.PerGPU != "" {
-		ew.printf("Per GPU: %s.\n", d.PerGPU)
-	}
-	for _, h := range append(append([]HostInfo{}, c.Baseline.Hosts...), c.Candidate.Hosts...) {
-		if c.Settings.PerGPU {
+		ew.printf("Per GPU: %s:\n", d.PerGPU)
+		for _, h := range append(slices.Clone(c.Baseline.Hosts), c.Candidate.Hosts...) {
 			ew.printf("  %s: %d GPU(s), from %s\n", h.Name, h.GPUs, h.GPUsFrom)
 		}
 	}

@@ -52,7 +52,12 @@ Exit codes: 0 ok; 1 a run failed; 2 bad usage, plan or input; 3 a baseline
 is INVALID or has LoadGen errors (the scenario is void), or a run is INVALID;
 4 a regression; 5 inconclusive under --gate qualify; 130 interrupted. When
 several apply, the first of 2, 1, 3, 4, 5 wins.`,
-		Args: cobra.MaximumNArgs(2),
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 2 {
+				return usageErrorf("compare takes at most two folders (BASELINE CANDIDATE), got %d", len(args))
+			}
+			return nil
+		},
 	}
 	addPlanFlags(cmd)
 	addComparisonFlags(cmd)
