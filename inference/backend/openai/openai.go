@@ -290,6 +290,7 @@ type call struct {
 	stallD time.Duration
 	body   io.ReadCloser
 	dec    *decoder
+	done   bool // the response was read to its end
 }
 
 func (b *Backend) newCall(parent context.Context, dec *decoder) *call {
@@ -306,12 +307,16 @@ func (b *Backend) newCall(parent context.Context, dec *decoder) *call {
 	return cl
 }
 
-// release ends the request. A stream read to its end leaves its connection
-// for the next request: the little that follows [DONE] (the chunked
-// encoding's last chunk) is read before the body is closed.
+// release ends the request. A response read to its end leaves its
+// connection for the next request: the little that follows [DONE] (the
+// chunked encoding's last chunk) is read before the body is closed. Any
+// other response is closed at once, and its connection with it, so a
+// worker never waits on the rest of a stream it has given up on.
 func (cl *call) release() {
 	if cl.body != nil {
-		_, _ = io.CopyN(io.Discard, cl.body, 4<<10)
+		if cl.done {
+			_, _ = io.CopyN(io.Discard, cl.body, 4<<10)
+		}
 		cl.body.Close()
 	}
 	cl.total.Stop()
@@ -362,11 +367,15 @@ func (cl *call) do(b *Backend, body []byte, first func()) outcome {
 	}
 	cl.body = resp.Body
 	if resp.StatusCode != http.StatusOK {
+		// An error response is short and complete: reading it to its end
+		// keeps the connection for the next request (a 429 storm must not
+		// become a reconnect storm).
+		cl.done = true
 		o.err = cl.fail(statusError(resp))
 		return o
 	}
 	if !b.cfg.Stream {
-		return cl.whole(resp)
+		return cl.whole()
 	}
 	if ct := resp.Header.Get("Content-Type"); !isEventStream(ct) {
 		// A server that ignored "stream": true, or a proxy's error page.
@@ -402,6 +411,7 @@ func (cl *call) stream(first func()) outcome {
 			break
 		}
 		if string(data) == "[DONE]" {
+			cl.done = true
 			break
 		}
 		if string(typ) == "error" {
@@ -440,13 +450,17 @@ func (cl *call) stream(first func()) outcome {
 }
 
 // whole reads a response that was not streamed.
-func (cl *call) whole(resp *http.Response) outcome {
+func (cl *call) whole() outcome {
 	o := outcome{usage: -1}
-	buf, err := io.ReadAll(cl)
+	buf, err := io.ReadAll(io.LimitReader(cl, maxEventBytes+1))
+	if err == nil && len(buf) > maxEventBytes {
+		err = fmt.Errorf("%w: a response longer than %d bytes", ErrMalformed, maxEventBytes)
+	}
 	if err != nil {
 		o.err = cl.fail(err)
 		return o
 	}
+	cl.done = true
 	d, err := cl.dec.decode(buf)
 	if err != nil {
 		o.err = err
