@@ -92,8 +92,10 @@ type Config struct {
 	// MaxInflight (HTTP/1.1 needs one connection per streaming request).
 	Connections int
 	// RequestTimeout bounds one request from send to the end of its
-	// stream; StallTimeout bounds any silence of the server, the wait for
-	// the first byte included. Both end the sample as an error.
+	// stream; StallTimeout bounds any silence of a streaming server, the
+	// wait for the first byte included (a response that is not streamed
+	// is silent until it is done, so only RequestTimeout bounds it). Both
+	// end the sample as an error.
 	RequestTimeout time.Duration
 	StallTimeout   time.Duration
 	// ConnectTimeout bounds dialing, the TLS handshake, and the checks

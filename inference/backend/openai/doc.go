@@ -48,7 +48,7 @@
 //	max_inflight     requests in flight at most (256); others queue
 //	connections      TCP connections at most (max_inflight)
 //	request_timeout  bound on one request (10m)
-//	stall_timeout    bound on the server's silence, first byte included (60s)
+//	stall_timeout    bound on a stream's silence, first byte included (60s)
 //	connect_timeout  bound on dialing, TLS and Start's checks (10s)
 //	api_key_env      environment variable holding the bearer token
 //	ca_file          PEM CAs for an https server, added to the system pool
