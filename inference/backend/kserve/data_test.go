@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
 	"github.com/gpuperf/gpuperf/inference/backend/kserve/kservetest"
 	inferencev2 "github.com/gpuperf/gpuperf/proto/inference"
@@ -384,5 +387,55 @@ func TestCheckContents(t *testing.T) {
 	raw.RawOutputContents[1] = []byte{1, 0, 0, 0, 'x'}
 	if err := sp.check(raw, 1); err != nil {
 		t.Errorf("check(raw) = %v", err)
+	}
+}
+
+// TestWireEncoding checks the hand-built request against protobuf's own
+// decoding of it.
+func TestWireEncoding(t *testing.T) {
+	md := &inferencev2.ModelMetadataResponse{
+		Inputs: []*inferencev2.ModelMetadataResponse_TensorMetadata{
+			{Name: "a", Datatype: "FP32", Shape: []int64{-1, 2}},
+			{Name: "b", Datatype: "BYTES", Shape: []int64{-1, 1}},
+		},
+		Outputs: []*inferencev2.ModelMetadataResponse_TensorMetadata{{Name: "y", Datatype: "FP32", Shape: []int64{-1, 1}}},
+	}
+	c := Config{Model: "m", ModelVersion: "3", Batch: 3}
+	sp, err := newSpec(md, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range sp.inputs {
+		if err := sp.resolve(i, c, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	str := func(s string) []byte { return append(binary.LittleEndian.AppendUint32(nil, uint32(len(s))), s...) }
+	data := newDataset([][][]byte{{f32s(1, 2), str("x")}, {f32s(3, 4), str("yz")}})
+	s := &session{cfg: &c, spec: sp, data: data}
+	for _, tc := range []struct {
+		id    string
+		batch []uint32
+	}{{"", []uint32{1}}, {"17", []uint32{0, 1, 2}}} {
+		var batch []inference.Sample
+		for _, x := range tc.batch {
+			batch = append(batch, inference.Sample{Index: x})
+		}
+		w := s.encode(batch, tc.id)
+		var got inferencev2.ModelInferRequest
+		if err := proto.Unmarshal(w.parts.Materialize(), &got); err != nil {
+			t.Fatalf("protobuf cannot decode the request: %v", err)
+		}
+		want := &inferencev2.ModelInferRequest{ModelName: "m", ModelVersion: "3", Id: tc.id, RawInputContents: [][]byte{nil, nil}}
+		for i, name := range []string{"a", "b"} {
+			want.Inputs = append(want.Inputs, &inferencev2.ModelInferRequest_InferInputTensor{
+				Name: name, Datatype: md.Inputs[i].Datatype, Shape: []int64{int64(len(batch)), map[int]int64{0: 2, 1: 1}[i]}})
+			for _, x := range tc.batch {
+				want.RawInputContents[i] = append(want.RawInputContents[i], data.sample(x)[i]...)
+			}
+		}
+		if !proto.Equal(&got, want) {
+			t.Errorf("encode(%v, %q) decodes to %v; want %v", tc.batch, tc.id, &got, want)
+		}
 	}
 }

@@ -149,7 +149,6 @@ type session struct {
 	async   inference.Backend
 
 	next atomic.Uint64 // round-robin over connections
-	reqs sync.Pool     // *request
 
 	// ctx is the streams' parent, cancelled by close; wg counts the
 	// stream readers.
@@ -223,7 +222,6 @@ func (b *Backend) open(parent context.Context) (*session, error) {
 			s.streams[i] = &streamConn{client: cl, parent: s.ctx, wg: &s.wg}
 		}
 	}
-	s.reqs.New = func() any { return newRequest(s) }
 	return s, nil
 }
 
@@ -357,18 +355,16 @@ func (s *session) Name() string { return "kserve" }
 
 // Infer sends one request of the batch's samples and checks the response.
 func (s *session) Infer(ctx context.Context, batch []inference.Sample) error {
-	r := s.reqs.Get().(*request)
-	defer s.reqs.Put(r)
-	r.build(batch)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	i := (s.next.Add(1) - 1) % uint64(len(s.clients))
+	i := (s.next.Add(1) - 1) % uint64(len(s.conns))
 	var resp *inferencev2.ModelInferResponse
 	var err error
 	if s.streams != nil {
-		resp, err = s.streams[i].infer(ctx, &r.req)
+		resp, err = s.streams[i].infer(ctx, func(id string) *wireRequest { return s.encode(batch, id) })
 	} else {
-		resp, err = s.clients[i].ModelInfer(ctx, &r.req)
+		resp = new(inferencev2.ModelInferResponse)
+		err = s.conns[i].Invoke(ctx, modelInferMethod, s.encode(batch, ""), resp, withWireCodec)
 	}
 	if err != nil {
 		// The server may see the deadline pass first and say so.
@@ -378,46 +374,4 @@ func (s *session) Infer(ctx context.Context, batch []inference.Sample) error {
 		return err
 	}
 	return s.spec.check(resp, len(batch))
-}
-
-// request is a reusable ModelInferRequest with its buffers.
-type request struct {
-	s   *session
-	req inferencev2.ModelInferRequest
-	// buf[i] holds input i's data for a request of several samples.
-	buf [][]byte
-}
-
-func newRequest(s *session) *request {
-	r := &request{s: s, buf: make([][]byte, len(s.spec.inputs))}
-	r.req.ModelName = s.cfg.Model
-	r.req.ModelVersion = s.cfg.ModelVersion
-	r.req.RawInputContents = make([][]byte, len(s.spec.inputs))
-	for i, in := range s.spec.inputs {
-		r.req.Inputs = append(r.req.Inputs, &inferencev2.ModelInferRequest_InferInputTensor{
-			Name: in.name, Datatype: in.dtype, Shape: s.spec.requestShape(i, 1),
-		})
-	}
-	return r
-}
-
-// build fills the request with the samples' data.
-func (r *request) build(batch []inference.Sample) {
-	sp, n := r.s.spec, len(batch)
-	for i, t := range r.req.Inputs {
-		if sp.batched {
-			t.Shape[0] = int64(n)
-		}
-		if n == 1 {
-			// The data set is read-only: send its bytes as they are.
-			r.req.RawInputContents[i] = r.s.data.sample(batch[0].Index)[i]
-			continue
-		}
-		b := r.buf[i][:0]
-		for _, smp := range batch {
-			b = append(b, r.s.data.sample(smp.Index)[i]...)
-		}
-		r.buf[i] = b
-		r.req.RawInputContents[i] = b
-	}
 }

@@ -47,15 +47,15 @@ type streamResult struct {
 	err  error
 }
 
-// infer sends req (setting its id) and waits for its response; ctx bounds
-// the whole exchange.
-func (c *streamConn) infer(ctx context.Context, req *inferencev2.ModelInferRequest) (*inferencev2.ModelInferResponse, error) {
+// infer sends the request encode builds with an id of its own and waits
+// for its response; ctx bounds the whole exchange.
+func (c *streamConn) infer(ctx context.Context, encode func(id string) *wireRequest) (*inferencev2.ModelInferResponse, error) {
 	st, err := c.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	id := strconv.FormatUint(c.seq.Add(1), 10)
-	req.Id = id
+	req := encode(id)
 	ch := make(chan streamResult, 1)
 	if err := st.add(id, ch); err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func (c *streamConn) infer(ctx context.Context, req *inferencev2.ModelInferReque
 	})
 	defer stop()
 	st.sendMu.Lock()
-	err = st.s.Send(req)
+	err = st.s.SendMsg(req)
 	st.sendMu.Unlock()
 	if err != nil && !errors.Is(err, io.EOF) {
 		// io.EOF means the server ended the stream: the reader gets its
@@ -94,7 +94,7 @@ func (c *streamConn) get(ctx context.Context) (*stream, error) {
 	sctx, cancel := context.WithCancel(c.parent)
 	// Opening waits for the connection; the request's deadline bounds it.
 	stop := context.AfterFunc(ctx, cancel)
-	s, err := c.client.ModelStreamInfer(sctx)
+	s, err := c.client.ModelStreamInfer(sctx, withWireCodec)
 	stopped := stop()
 	if err != nil || !stopped {
 		cancel()
