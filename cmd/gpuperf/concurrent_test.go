@@ -34,8 +34,9 @@ func TestSecondPlanOnABusyAgentIsRefused(t *testing.T) {
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- first.Wait() }()
+	var firstErr error
+	done := make(chan struct{})
+	go func() { firstErr = first.Wait(); close(done) }()
 	t.Cleanup(func() {
 		_ = first.Process.Kill()
 		<-done
@@ -52,9 +53,9 @@ func TestSecondPlanOnABusyAgentIsRefused(t *testing.T) {
 	}
 
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("first plan: %v\n%s", err, out1.String())
+	case <-done:
+		if firstErr != nil {
+			t.Fatalf("first plan: %v\n%s", firstErr, out1.String())
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatal("first plan did not finish")
