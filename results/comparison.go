@@ -47,6 +47,11 @@ type Comparison struct {
 	Unmatched []Unmatched `json:"unmatched,omitempty"`
 	Notes     []string    `json:"notes,omitempty"`
 
+	// Fairness is the preflight diff of the two sides' fingerprints;
+	// Findings are the ranked telemetry explanations of the gaps.
+	Fairness *Fairness `json:"fairness,omitempty"`
+	Findings []Finding `json:"findings,omitempty"`
+
 	// Gate is the overall outcome and the exit code it maps to.
 	Gate GateOutcome `json:"gate"`
 }
