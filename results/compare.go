@@ -220,6 +220,13 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 		return refuse("%v", err)
 	}
 	sc.Metric = metric
+	if metric.Name == "" {
+		// No run on either side has a headline: nothing to compare.
+		sc.Status = StatusNoData
+		sc.Baseline, sc.Candidate = sideValues(bRuns), sideValues(cRuns)
+		sc.Notes = append(sc.Notes, noDataReason(sc, bRuns, cRuns))
+		return sc, nil
+	}
 	if note != "" {
 		sc.Notes = append(sc.Notes, note)
 	}

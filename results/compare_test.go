@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -460,5 +461,27 @@ func TestCompareTreeHostSide(t *testing.T) {
 	var ie *InputError
 	if _, err := ReadSource(filepath.Join(tree.Root, "nohost"), RoleCandidate); err == nil || !errors.As(err, &ie) {
 		t.Errorf("a missing host: %v", err)
+	}
+}
+
+func TestCompareTreeEverythingFailed(t *testing.T) {
+	runs := abba(inference.Offline, pairBase, pairCand, func(r *run) { r.failed = r.role == RoleCandidate })
+	c := compareTree(t, "interleaved", nil, runs, Options{Gate: GateQualify})
+	s := only(t, c)
+	if s.Status != StatusNoData || s.Candidate.Failed != 4 || !strings.Contains(strings.Join(s.Notes, "|"), "no counted candidate run (run failed: agent unavailable)") {
+		t.Errorf("status %s, failed %d, notes %q", s.Status, s.Candidate.Failed, s.Notes)
+	}
+	if c.Gate.ExitCode != ExitInconclusive {
+		t.Errorf("gate %+v", c.Gate)
+	}
+	// The plan's runner reports the failed runs: exit 1 wins over 5.
+	c.ApplyGate(Failures{Runtime: []string{"some runs failed"}})
+	if c.Gate.ExitCode != ExitFailure {
+		t.Errorf("gate with failures %+v", c.Gate)
+	}
+	runs = abba(inference.Offline, pairBase, pairCand, func(r *run) { r.failed = true })
+	s = only(t, compareTree(t, "interleaved", nil, runs, Options{}))
+	if s.Status != StatusNoData || slices.Contains(s.Labels, LabelLatencyInverted) {
+		t.Errorf("every run failed: status %s, labels %q", s.Status, s.Labels)
 	}
 }

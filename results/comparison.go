@@ -379,7 +379,7 @@ const (
 	OutcomeVoid         = "void"
 	OutcomeRefused      = "refused"
 	OutcomeFailed       = "failed"
-	OutcomeUsage        = "usage"
+	OutcomeUsage        = "invalid-input"
 	OutcomeNotGated     = "not-gated"
 )
 

@@ -421,3 +421,77 @@ func TestPublishedServerAcrossTheV41Change(t *testing.T) {
 	}
 	near(t, "retained", *s.RetainedPct, 100*6000/6696.29, 1e-9)
 }
+
+// TestPublishedLatencyScenarios reads SingleStream and MultiStream in the
+// published layout: the official number is the early-stopping estimate
+// (the detail log's early_stopping_latency_ss/_ms, else the summary's
+// estimate line), inverted; before early stopping (LoadGen 1.x) the
+// printed percentile, and for the old MultiStream samples per query.
+func TestPublishedLatencyScenarios(t *testing.T) {
+	ss := readText(t, filepath.Join("mlperflog", "testdata", "single_stream.summary.txt"))
+	ms := readText(t, filepath.Join("mlperflog", "testdata", "multi_stream.summary.txt"))
+	root := t.TempDir()
+	writeRun(t, root, "bm", "resnet50", "SingleStream", ss, "")
+	writeRun(t, root, "bm", "resnet50", "MultiStream", ms, "")
+	// The candidate: 10% slower estimates on the same query counts.
+	writeRun(t, root, "vm", "resnet50", "SingleStream", strings.Replace(ss, "estimate: 1186004", "estimate: 1304604", 1), "")
+	writeRun(t, root, "vm", "resnet50", "MultiStream", strings.Replace(ms, "estimate: 10650120", "estimate: 11715132", 1), "")
+	c := comparePublished(t, filepath.Join(root, "bm"), filepath.Join(root, "vm"), Options{})
+	if len(c.Scenarios) != 2 {
+		t.Fatalf("%d scenarios", len(c.Scenarios))
+	}
+	for i, w := range []struct {
+		metric   string
+		retained float64
+		line     int
+	}{
+		{"early_stopping_latency_ss", 100 * 1186004.0 / 1304604, 15},
+		{"early_stopping_latency_ms", 100 * 10650120.0 / 11715132, 15},
+	} {
+		s := c.Scenarios[i]
+		if s.Metric.Name != w.metric || s.Metric.HigherIsBetter || !slices.Contains(s.Labels, LabelLatencyInverted) {
+			t.Errorf("%s: metric %+v, labels %q", s.Scenario, s.Metric, s.Labels)
+		}
+		if s.RetainedPct == nil {
+			t.Fatalf("%s: %s %s", s.Scenario, s.Status, s.Refusal)
+		}
+		near(t, s.Scenario+" retained", *s.RetainedPct, w.retained, 1e-9)
+		if r := s.Baseline.Runs[0]; r.Line != w.line || r.Queries == 0 {
+			t.Errorf("%s: read from line %d with %d queries, want line %d", s.Scenario, r.Line, r.Queries, w.line)
+		}
+	}
+
+	// Different query counts: the estimates are not comparable.
+	other := t.TempDir()
+	writeRun(t, other, "vm", "resnet50", "SingleStream", strings.Replace(ss, "(8828)", "(9000)", 1), "")
+	c = comparePublished(t, filepath.Join(root, "bm"), filepath.Join(other, "vm"), Options{})
+	if s := c.Scenarios[0]; s.Status != StatusRefused || !strings.Contains(s.Refusal, "baseline 8828, candidate 9000") {
+		t.Errorf("status %s, refusal %q", s.Status, s.Refusal)
+	}
+
+	// LoadGen 1.x: no early stopping, MultiStream in samples per query.
+	v1ss := strings.Replace(ss, "90.0th percentile latency (ns) : 1180342", "90th percentile latency (ns) : 1180342", 1)
+	v1ss = strings.Replace(v1ss, "  Early stopping satisfied: Yes\n", "", 1)
+	v1ss = v1ss[:strings.Index(v1ss, "Early Stopping Result:")] + v1ss[strings.Index(v1ss, "\n================================================\nAdditional"):]
+	v1ms := strings.Replace(ms, "99.0th percentile latency (ns) : 10600004", "Samples per query : 1536", 1)
+	v1ms = v1ms[:strings.Index(v1ms, "Early Stopping Result:")] + v1ms[strings.Index(v1ms, "\n================================================\nAdditional"):]
+	old := t.TempDir()
+	writeRun(t, old, "bm", "resnet50", "SingleStream", v1ss, "")
+	writeRun(t, old, "bm", "resnet50", "MultiStream", v1ms, "")
+	writeRun(t, old, "vm", "resnet50", "SingleStream", strings.Replace(v1ss, ": 1180342", ": 1298376", 1), "")
+	writeRun(t, old, "vm", "resnet50", "MultiStream", strings.Replace(v1ms, "Samples per query : 1536", "Samples per query : 1280", 1), "")
+	c = comparePublished(t, filepath.Join(old, "bm"), filepath.Join(old, "vm"), Options{})
+	for i, w := range []struct {
+		metric   string
+		retained float64
+	}{
+		{"result_90.00_percentile_latency_ns", 100 * 1180342.0 / 1298376},
+		{"samples_per_query", 100 * 1280.0 / 1536},
+	} {
+		s := c.Scenarios[i]
+		if s.Metric.Name != w.metric || s.RetainedPct == nil {
+			t.Fatalf("%s: metric %s, status %s %s", s.Scenario, s.Metric.Name, s.Status, s.Refusal)
+		}
+		near(t, s.Scenario+" retained", *s.RetainedPct, w.retained, 1e-9)
+	}
+}

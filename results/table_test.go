@@ -1,0 +1,64 @@
+package results
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gpuperf/gpuperf/inference"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", name, got)
+	}
+}
+
+// TestWriteTableTree prints a gpuperf tree's comparison: a paired Offline
+// regression under the gate, a fixed-QPS Server latency ratio, and a
+// SingleStream refused for its query counts.
+func TestWriteTableTree(t *testing.T) {
+	runs := abba(inference.Offline, pairBase, pairCand, nil)
+	runs = append(runs, abba(inference.Server, []float64{5.0e6, 5.2e6, 4.9e6, 5.1e6}, []float64{5.5e6, 5.6e6, 5.4e6, 5.45e6}, nil)...)
+	runs = append(runs, abba(inference.SingleStream, []float64{1.2e6, 1.21e6, 1.19e6, 1.2e6}, []float64{1.3e6, 1.31e6, 1.29e6, 1.3e6}, func(r *run) {
+		if r.role == RoleCandidate {
+			r.queries = 1100
+		}
+	})...)
+	c := compareTree(t, "interleaved", nil, runs, Options{Gate: GateRegression, MinRetainedPct: 97, MinRetainedFrom: "plan"})
+	var b bytes.Buffer
+	if err := WriteTable(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "table_tree.golden", b.Bytes())
+}
+
+// TestWriteTablePublished prints a published pair per GPU: one run per
+// side, point values only.
+func TestWriteTablePublished(t *testing.T) {
+	d := mlperfDir(t)
+	c := comparePublished(t, filepath.Join(d, "v4.0/Dell/R760xa_L40Sx4_TRT"), filepath.Join(d, "v4.0/Dell/vR760_L40S_48Cx2_TRT"), Options{PerGPU: true, Gate: GateQualify})
+	var b bytes.Buffer
+	if err := WriteTable(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "table_published.golden", b.Bytes())
+}
