@@ -127,12 +127,14 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 			return fmt.Errorf("embedded plan: %w", err)
 		}
 		applyPlanOverrides(plan, v)
-		if err := startEmbeddedAgents(agentCtx, &wg, plan); err != nil {
-			return err
-		}
 	}
 	if err := plan.Validate(); err != nil {
 		return usageErrorf("%v", err)
+	}
+	// Any plan may use address "embedded", as the default does: a copy of
+	// it must run as it is.
+	if err := startEmbeddedAgents(agentCtx, &wg, plan); err != nil {
+		return err
 	}
 	for _, w := range plan.Warnings() {
 		fmt.Fprintln(stderr, "gpuperf: warning:", w)
