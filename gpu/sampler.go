@@ -54,6 +54,7 @@ type window struct {
 	self0, self1 procstat.Self
 	selfOK       bool
 	prevCPU      procstat.CPU
+	prevCPUAt    int64 // since the start
 	prevCPUOK    bool
 	// the sampler's own cost
 	busyNs      int64
@@ -153,12 +154,6 @@ func (s *Sampler) Close() {
 // end, then closes done.
 func (s *Sampler) loop(start int64, stop <-chan int64, done chan<- struct{}) {
 	defer close(done)
-	// The thread's CPU clock counts only this goroutine's work (NVML's
-	// cgo calls included) while it is locked to the thread.
-	lockThread()
-	defer unlockThread()
-	cpu0, cpuOK := threadCPU()
-
 	s.timed(start)
 	t := time.NewTicker(s.cfg.Interval)
 	defer t.Stop()
@@ -166,12 +161,7 @@ func (s *Sampler) loop(start int64, stop <-chan int64, done chan<- struct{}) {
 	for {
 		select {
 		case end := <-stop:
-			s.mu.Lock()
-			s.finish(end)
-			if cpu1, ok := threadCPU(); ok && cpuOK {
-				s.w.threadCPUNs, s.w.threadCPUOK = int64(cpu1-cpu0), true
-			}
-			s.mu.Unlock()
+			s.timedFinish(end)
 			return
 		case <-t.C:
 			now := s.cfg.Clock()
@@ -188,13 +178,29 @@ func (s *Sampler) loop(start int64, stop <-chan int64, done chan<- struct{}) {
 	}
 }
 
-// timed takes one sample at instant at, counting the time it took.
-func (s *Sampler) timed(at int64) {
+// timed takes one sample at instant at, counting the time and CPU it
+// took.
+func (s *Sampler) timed(at int64) { s.measure(func() { s.sample(at) }) }
+
+// timedFinish takes the last sample and closes the window.
+func (s *Sampler) timedFinish(end int64) { s.measure(func() { s.finish(end) }) }
+
+// measure runs f with mu held, adding its wall and CPU time to the
+// window's. The goroutine is locked to its thread meanwhile, so the
+// thread's CPU clock counts f's work alone (NVML's cgo calls included).
+func (s *Sampler) measure(f func()) {
+	lockThread()
+	defer unlockThread()
+	c0, ok0 := threadCPU()
 	t0 := time.Now()
 	s.mu.Lock()
-	s.sample(at)
+	defer s.mu.Unlock()
+	f()
 	s.w.busyNs += int64(time.Since(t0))
-	s.mu.Unlock()
+	if c1, ok1 := threadCPU(); ok0 && ok1 {
+		s.w.threadCPUNs += int64(c1 - c0)
+		s.w.threadCPUOK = true
+	}
 }
 
 // begin opens a window at instant at: baselines for the counters that are
@@ -222,7 +228,14 @@ func (s *Sampler) begin(at int64) {
 
 // sample reads every device and the host at instant at. Called with mu
 // held.
-func (s *Sampler) sample(at int64) {
+func (s *Sampler) sample(at int64) { s.sampleAt(at, false) }
+
+// hostEvery spaces the host CPU readings.
+const hostEvery = int64(time.Second)
+
+// sampleAt reads every device, and the host's CPU when a second has
+// passed or final is set. Called with mu held.
+func (s *Sampler) sampleAt(at int64, final bool) {
 	w := s.w
 	tk := tick{at: at - w.start, devs: make([]Reading, len(s.readers))}
 	for i, r := range s.readers {
@@ -235,7 +248,9 @@ func (s *Sampler) sample(at int64) {
 			}
 		})
 	}
-	if w.prevCPUOK {
+	// /proc/stat is the costliest read of a tick and counts in 10 ms
+	// ticks: once a second is as fine as it resolves.
+	if w.prevCPUOK && (tk.at-w.prevCPUAt >= hostEvery || final) {
 		if c, err := procstat.ReadCPU(s.cfg.ProcStat); err == nil {
 			st, ok1 := procstat.Share(w.prevCPU, c, func(c procstat.CPU) uint64 { return c.Steal })
 			io, ok2 := procstat.Share(w.prevCPU, c, func(c procstat.CPU) uint64 { return c.IOWait })
@@ -243,6 +258,8 @@ func (s *Sampler) sample(at int64) {
 				tk.steal, tk.iowait, tk.hostOK = st, io, true
 				w.prevCPU = c
 			}
+			// Without a clock tick since, the next share spans both.
+			w.prevCPUAt = tk.at
 		}
 	}
 	w.ticks = append(w.ticks, tk)
@@ -252,7 +269,7 @@ func (s *Sampler) sample(at int64) {
 // counters. Called with mu held.
 func (s *Sampler) finish(at int64) {
 	w := s.w
-	s.sample(at)
+	s.sampleAt(at, true)
 	w.end, w.ended = at, true
 	w.ecc1 = s.eccAll()
 	if w.cpuOK {

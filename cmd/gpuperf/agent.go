@@ -46,6 +46,7 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 bad usage.`,
 	f.Bool("insecure", false, "allow plaintext on a non-loopback address")
 	f.String("token-file", "", "file holding the bearer token every RPC must carry")
 	f.Int("max-msg-bytes", agent.DefaultMaxMsgBytes, "largest gRPC message sent or received, in bytes")
+	f.String("metrics-listen", "", "serve Prometheus metrics (dcgm-exporter names, plain HTTP /metrics) on HOST:PORT (default: the config's metrics_listen, else none)")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, v) }
 	return cmd
@@ -76,6 +77,10 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 		Insecure:    insecure,
 		TokenFile:   v.GetString("token-file"),
 		MaxMsgBytes: maxMsg,
+		MetricsAddr: v.GetString("metrics-listen"),
+	}
+	if lo.MetricsAddr == "" {
+		lo.MetricsAddr = cfg.MetricsListen
 	}
 	if err := lo.Validate(); err != nil {
 		return usageErrorf("%v", err)
@@ -84,9 +89,11 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	if err != nil {
 		return usageErrorf("--config: %v", err)
 	}
+	defer srv.Close()
 	stderr := cmd.ErrOrStderr()
 	// The log level hides Info by default; this line is for people and
 	// for scripts that started the agent on port 0.
 	ready := func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent listening on %s\n", a) }
+	lo.MetricsReady = func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent metrics on http://%s/metrics\n", a) }
 	return agent.Serve(cmd.Context(), srv, lo, ready)
 }

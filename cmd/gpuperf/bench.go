@@ -58,6 +58,8 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.Float64("peak-precision", 0, "peak search stopping width in QPS (default: LoadGen's 0.1 QPS rule)")
 	f.String("out", "", "folder for the run's files (default gpuperf-results/bench-<time>-<scenario>)")
 	f.String("format", "text", "output: text or json")
+	f.Bool("telemetry", true, "sample GPU (NVML) and host CPU telemetry in the timed run into result.json and telemetry.csv")
+	f.String("telemetry-interval", "100ms", "telemetry sampling interval (at least 10ms)")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBench(cmd, v) }
 	return cmd
@@ -226,6 +228,11 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	prog := newProgress(stderr, bs.cfg.Settings.Scenario.String())
 	bs.cfg.Progress = prog.update
 	bs.cfg.Logger = slogDefault()
+	iv, err := time.ParseDuration(v.GetString("telemetry-interval"))
+	if err != nil || iv < 10*time.Millisecond {
+		return usageErrorf("--telemetry-interval: %q is not a duration of at least 10ms", v.GetString("telemetry-interval"))
+	}
+	tel := startBenchTelemetry(&bs.cfg, v.GetBool("telemetry"), iv)
 
 	var res *inference.Result
 	if bs.findPeak {
@@ -234,8 +241,12 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 		res, err = inference.Run(ctx, b, bs.cfg)
 	}
 	prog.done()
+	telCSV := tel.finish(res)
 	if res != nil {
 		if werr := mlperflog.WriteRunDir(bs.out, res); werr != nil {
+			return errors.Join(err, fmt.Errorf("write results: %w", werr))
+		}
+		if werr := tel.writeCSV(bs.out, telCSV); werr != nil {
 			return errors.Join(err, fmt.Errorf("write results: %w", werr))
 		}
 		if perr := printResult(cmd.OutOrStdout(), bs, res); perr != nil {
@@ -267,12 +278,12 @@ func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
 	_, err := fmt.Fprintf(w, "\ngpuperf: %s %s on %s: %s = %s %s\n"+
 		"gpuperf: warm-up %s (%d samples), hints from %s\n"+
 		"gpuperf: generator issue delay p50 %s p99 %s max %s; issue call p50 %s p99 %s; generator CPU %.0f%%; host steal %s\n"+
-		"gpuperf: files in %s\n",
+		"%sgpuperf: files in %s\n",
 		res.Model, res.Effective.Scenario, res.Backend, res.Metric.Name, formatMetric(res.Metric), res.Metric.Unit,
 		time.Duration(res.Warmup.DurationNs).Round(time.Millisecond), res.Warmup.Samples, res.HintsFrom,
 		time.Duration(h.IssueDelay.P50Ns), time.Duration(h.IssueDelay.P99Ns), time.Duration(h.IssueDelay.MaxNs),
 		time.Duration(h.IssueCall.P50Ns), time.Duration(h.IssueCall.P99Ns), h.GeneratorCPUPct, stealText(h),
-		bs.out)
+		telemetryLine(res), bs.out)
 	return err
 }
 
