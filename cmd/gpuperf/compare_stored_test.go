@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/viper"
+
+	"github.com/gpuperf/gpuperf/configs"
+	"github.com/gpuperf/gpuperf/coordinator"
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/results"
 )
@@ -214,5 +218,76 @@ func TestCompareStoredTree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestComparePlanAgainstStoredBaseline stores a plan's results, then runs
+// a plan with only a candidate against them (--baseline): the stored
+// baseline's runs are compared unpaired, and the table says so.
+func TestComparePlanAgainstStoredBaseline(t *testing.T) {
+	a, b := startAgent(t), startAgent(t)
+	dir := t.TempDir()
+	first := writePlan(t, dir, a.addr, b.addr, "scenarios: [offline]\nrepetitions: 2\n")
+	if stdout, stderr, code := run(t, nil, "run", "--plan", first, "--run-id", "known-good"); code != 0 {
+		t.Fatalf("run: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	stored := filepath.Join(dir, "out", "known-good")
+
+	plan := `version: v1
+agents:
+  - {name: nightly, address: "` + b.addr + `", role: candidate}
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 400, warmup_ms: 100, min_query_count: 1000}
+scenarios: [offline]
+profile: quick
+repetitions: 2
+output: ` + filepath.Join(dir, "nightly") + "\n"
+	path := filepath.Join(dir, "nightly.yaml")
+	if err := os.WriteFile(path, []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := run(t, nil, "compare", "--plan", path, "--baseline", stored)
+	if code != 0 {
+		t.Fatalf("compare: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	for _, w := range []string{"candidate nightly", "baseline bm", "Offline", "the baseline is a stored tree (" + stored, "compared unpaired",
+		"Gate: regression at 95% retained (plan)"} {
+		if !strings.Contains(stdout, w) {
+			t.Errorf("stdout lacks %q:\n%s", w, stdout)
+		}
+	}
+	_, root := readManifest(t, filepath.Join(dir, "nightly"))
+	b2, err := os.ReadFile(filepath.Join(root, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c results.Comparison
+	if err := json.Unmarshal(b2, &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Schema != results.ComparisonSchema || len(c.Scenarios) != 1 || c.Scenarios[0].Pairing != results.PairingUnpaired ||
+		c.Baseline.StoredBaseline == "" || c.Scenarios[0].Interval == nil || c.Scenarios[0].Interval.Method != results.MethodWelchT {
+		t.Errorf("report.json: %+v", c)
+	}
+}
+
+// TestEmbeddedPlanWithStoredBaseline: --baseline on the embedded A/A plan
+// drops its live baseline agent and runs the candidate sequentially.
+func TestEmbeddedPlanWithStoredBaseline(t *testing.T) {
+	p, err := coordinator.ParsePlan("default plan", configs.DefaultPlan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := viper.New()
+	stored := t.TempDir()
+	v.Set("baseline", stored)
+	applyPlanOverrides(p, v)
+	if p.Baseline != stored || p.Order != coordinator.OrderSequential || len(p.Agents) != 1 || p.Agents[0].Role != coordinator.RoleCandidate {
+		t.Fatalf("plan: baseline %q, order %s, agents %+v", p.Baseline, p.Order, p.Agents)
+	}
+	if err := p.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
 	}
 }
