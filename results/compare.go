@@ -157,6 +157,13 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 	if b, k := base.Side.Round, cand.Side.Round; b != "" && k != "" && b != k {
 		labels = append(labels, LabelCrossRound)
 	}
+	if c.Settings.PerGPU {
+		for _, h := range append(slices.Clone(base.Side.Hosts), cand.Side.Hosts...) {
+			if strings.Contains(h.GPUsFrom, "assumed 1") {
+				c.Notes = append(c.Notes, fmt.Sprintf("--per-gpu: %s's GPU count is unknown (%s)", h.Name, h.GPUsFrom))
+			}
+		}
+	}
 	if base.Side.StoredBaseline != "" {
 		c.Notes = append(c.Notes, "the baseline is a stored tree ("+base.Side.StoredBaseline+"): compared unpaired")
 	}

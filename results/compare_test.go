@@ -426,6 +426,9 @@ func TestCompareTreePerGPU(t *testing.T) {
 	if g := c.Candidate.Hosts[0]; g.GPUs != 1 || !strings.Contains(g.GPUsFrom, "assumed 1") {
 		t.Errorf("candidate host %+v", g)
 	}
+	if len(c.Notes) != 1 || !strings.Contains(c.Notes[0], "--per-gpu: vm's GPU count is unknown") {
+		t.Errorf("notes %q", c.Notes)
+	}
 	if s.Baseline.Runs[0].RawValue != 2000 || s.Baseline.Runs[0].Value != 1000 {
 		t.Errorf("baseline run %+v", s.Baseline.Runs[0])
 	}

@@ -123,93 +123,106 @@ func TestReadSummaryPublished(t *testing.T) {
 	}
 }
 
-// TestReadSummaryOwn renders gpuperf's own summaries from the fixtures and
-// reads them back to the values that produced them.
+// TestReadSummaryOwn reads gpuperf's own summaries back to the values that
+// produced them: each fixture rendered now, and the golden file it was
+// committed as.
 func TestReadSummaryOwn(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		r    *inference.Result
-		// headline is the headline label and the value the result holds.
+		// headline is the headline label and the value the result holds;
+		// tol is the printed precision of the value.
 		headline string
 		value    float64
-		// tol is the printed precision of the value.
-		tol float64
+		tol      float64
+		// golden is the committed file the fixture was written to.
+		golden string
 	}{
-		{"offline", offlineResult(), "Samples per second", offlineResult().SamplesPerSecond, 0.01},
-		{"server", serverResult(), "Completed samples per second", serverResult().CompletedSamplesPerSecond, 0.005},
-		{"server invalid", serverInvalidResult(), "Completed samples per second", serverInvalidResult().CompletedSamplesPerSecond, 0.005},
-		{"single stream", singleStreamResult(), "90.0th percentile latency (ns)", float64(singleStreamResult().TargetLatencyNs), 0},
-		{"multi stream", multiStreamResult(), "99.0th percentile latency (ns)", float64(multiStreamResult().TargetLatencyNs), 0},
-		{"server tokens", serverTokenResult(), "Completed samples per second", serverTokenResult().CompletedSamplesPerSecond, 0.005},
+		{"offline", offlineResult(), "Samples per second", offlineResult().SamplesPerSecond, 0.01, "offline.summary.txt"},
+		{"server", serverResult(), "Completed samples per second", serverResult().CompletedSamplesPerSecond, 0.005, "server.summary.txt"},
+		{"server invalid", serverInvalidResult(), "Completed samples per second", serverInvalidResult().CompletedSamplesPerSecond, 0.005, "server_invalid.summary.txt"},
+		{"single stream", singleStreamResult(), "90.0th percentile latency (ns)", float64(singleStreamResult().TargetLatencyNs), 0, "single_stream.summary.txt"},
+		{"multi stream", multiStreamResult(), "99.0th percentile latency (ns)", float64(multiStreamResult().TargetLatencyNs), 0, "multi_stream.summary.txt"},
+		{"server tokens", serverTokenResult(), "Completed samples per second", serverTokenResult().CompletedSamplesPerSecond, 0.005, "server_tokens.summary.txt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			text := summaryOf(t, tc.r)
-			s, err := ReadSummary(strings.NewReader(text))
+			golden, err := os.ReadFile(filepath.Join("testdata", tc.golden))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Scenario.Value != tc.r.Effective.Scenario.String() {
-				t.Errorf("Scenario = %q, want %q", s.Scenario.Value, tc.r.Effective.Scenario)
-			}
-			h, ok := s.Headline(tc.headline)
-			if !ok {
-				t.Fatalf("no headline %q in %v", tc.headline, s.Headlines)
-			}
-			got, err := s.Float(h)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := got - tc.value; d > tc.tol || d < -tc.tol {
-				t.Errorf("%s = %v, want %v ± %v", tc.headline, got, tc.value, tc.tol)
-			}
-			v := tc.r.Validity
-			if s.Valid != v.Valid {
-				t.Errorf("Valid = %v, want %v", s.Valid, v.Valid)
-			}
-			wantChecks := map[string]bool{
-				"Min duration satisfied": v.MinDurationMet, "Min queries satisfied": v.MinQueriesMet,
-				"Early stopping satisfied": v.EarlyStoppingMet,
-			}
-			if v.PerfConstraintsMet != nil {
-				wantChecks["Performance constraints satisfied"] = *v.PerfConstraintsMet
-			}
-			if len(s.Checks) != len(wantChecks) {
-				t.Errorf("Checks = %v, want %v", s.Checks, wantChecks)
-			}
-			for _, c := range s.Checks {
-				if w, ok := wantChecks[c.Label]; !ok || w != c.OK {
-					t.Errorf("check %q = %v, want %v (known %v)", c.Label, c.OK, w, ok)
-				}
-			}
-			if !slices.Equal(s.Recommendations, v.Recommendations) {
-				t.Errorf("Recommendations = %q, want %q", s.Recommendations, v.Recommendations)
-			}
-			if tc.r.EarlyStopping.EstimateNs != 0 {
-				pct := fmt.Sprintf("%.1f", tc.r.TargetPercentile*100)
-				e, ok := s.Estimates[pct]
-				if !ok {
-					t.Fatalf("no %s estimate in %v", pct, s.Estimates)
-				}
-				if e.Value != strconv.FormatInt(tc.r.EarlyStopping.EstimateNs, 10) {
-					t.Errorf("estimate = %s, want %d", e.Value, tc.r.EarlyStopping.EstimateNs)
-				}
-				if s.Processed != tc.r.QueriesIssued {
-					t.Errorf("Processed = %d, want the %d queries issued", s.Processed, tc.r.QueriesIssued)
-				}
-			}
-			if tc.r.Tokens != nil && tc.r.Effective.Scenario == inference.Server {
-				h, ok := s.Headline("Completed tokens per second")
-				if !ok {
-					t.Fatalf("no tokens headline in %v", s.Headlines)
-				}
-				if got, _ := s.Float(h); got-tc.r.Tokens.CompletedTokensPerSec > 0.005 || tc.r.Tokens.CompletedTokensPerSec-got > 0.005 {
-					t.Errorf("Completed tokens per second = %v, want %v", got, tc.r.Tokens.CompletedTokensPerSec)
-				}
-			}
-			if s.Errors != len(tc.r.Errors) || s.Warnings != len(tc.r.Warnings) {
-				t.Errorf("Errors, Warnings = %d, %d; want %d, %d", s.Errors, s.Warnings, len(tc.r.Errors), len(tc.r.Warnings))
-			}
+			t.Run("rendered", func(t *testing.T) { checkReadBack(t, summaryOf(t, tc.r), tc.r, tc.headline, tc.value, tc.tol) })
+			t.Run("golden", func(t *testing.T) { checkReadBack(t, string(golden), tc.r, tc.headline, tc.value, tc.tol) })
 		})
+	}
+}
+
+// checkReadBack reads a summary of r and compares it with r's values.
+func checkReadBack(t *testing.T, text string, r *inference.Result, headline string, value, tol float64) {
+	t.Helper()
+	s, err := ReadSummary(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Scenario.Value != r.Effective.Scenario.String() {
+		t.Errorf("Scenario = %q, want %q", s.Scenario.Value, r.Effective.Scenario)
+	}
+	h, ok := s.Headline(headline)
+	if !ok {
+		t.Fatalf("no headline %q in %v", headline, s.Headlines)
+	}
+	got, err := s.Float(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got - value; d > tol || d < -tol {
+		t.Errorf("%s = %v, want %v ± %v", headline, got, value, tol)
+	}
+	v := r.Validity
+	if s.Valid != v.Valid {
+		t.Errorf("Valid = %v, want %v", s.Valid, v.Valid)
+	}
+	wantChecks := map[string]bool{
+		"Min duration satisfied": v.MinDurationMet, "Min queries satisfied": v.MinQueriesMet,
+		"Early stopping satisfied": v.EarlyStoppingMet,
+	}
+	if v.PerfConstraintsMet != nil {
+		wantChecks["Performance constraints satisfied"] = *v.PerfConstraintsMet
+	}
+	if len(s.Checks) != len(wantChecks) {
+		t.Errorf("Checks = %v, want %v", s.Checks, wantChecks)
+	}
+	for _, c := range s.Checks {
+		if w, ok := wantChecks[c.Label]; !ok || w != c.OK {
+			t.Errorf("check %q = %v, want %v (known %v)", c.Label, c.OK, w, ok)
+		}
+	}
+	if !slices.Equal(s.Recommendations, v.Recommendations) {
+		t.Errorf("Recommendations = %q, want %q", s.Recommendations, v.Recommendations)
+	}
+	if r.EarlyStopping.EstimateNs != 0 {
+		pct := fmt.Sprintf("%.1f", r.TargetPercentile*100)
+		e, ok := s.Estimates[pct]
+		if !ok {
+			t.Fatalf("no %s estimate in %v", pct, s.Estimates)
+		}
+		if e.Value != strconv.FormatInt(r.EarlyStopping.EstimateNs, 10) {
+			t.Errorf("estimate = %s, want %d", e.Value, r.EarlyStopping.EstimateNs)
+		}
+		if s.Processed != r.QueriesIssued {
+			t.Errorf("Processed = %d, want the %d queries issued", s.Processed, r.QueriesIssued)
+		}
+	}
+	if r.Tokens != nil && r.Effective.Scenario == inference.Server {
+		h, ok := s.Headline("Completed tokens per second")
+		if !ok {
+			t.Fatalf("no tokens headline in %v", s.Headlines)
+		}
+		if got, _ := s.Float(h); got-r.Tokens.CompletedTokensPerSec > 0.005 || r.Tokens.CompletedTokensPerSec-got > 0.005 {
+			t.Errorf("Completed tokens per second = %v, want %v", got, r.Tokens.CompletedTokensPerSec)
+		}
+	}
+	if s.Errors != len(r.Errors) || s.Warnings != len(r.Warnings) {
+		t.Errorf("Errors, Warnings = %d, %d; want %d, %d", s.Errors, s.Warnings, len(r.Errors), len(r.Warnings))
 	}
 }
 
