@@ -267,3 +267,25 @@ func TestRepsNeeded(t *testing.T) {
 		t.Error("one value per side has no spread to size from")
 	}
 }
+
+// BenchmarkEstimate measures the statistics of one scenario: a paired t
+// interval, and the bootstrap's 10000 resamples of 10 pairs.
+func BenchmarkEstimate(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var base, cand []float64
+	for range 10 {
+		base = append(base, math.Log(1000*(1+0.02*rng.NormFloat64())))
+		cand = append(cand, math.Log(960*(1+0.02*rng.NormFloat64())))
+	}
+	for _, method := range []string{IntervalT, IntervalBootstrap} {
+		b.Run(method, func(b *testing.B) {
+			in := estimateInput{Base: base, Cand: cand, Paired: true, Method: method, Confidence: 0.95, EquivConf: 0.9, MarginPct: 3, Seed: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := estimateRetained(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
