@@ -1,0 +1,99 @@
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gpuperf/gpuperf/gpu"
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/results/mlperflog"
+)
+
+// telemetryCSV is the per-tick series beside result.json.
+const telemetryCSV = "telemetry.csv"
+
+// runFile is one finished gpuperf run as the fairness check and the
+// attribution read it: result.json with its telemetry and GPU state
+// decoded.
+type runFile struct {
+	// Scenario is "benchmark Scenario"; Rep the run as compared.
+	Scenario string
+	Rep      Repetition
+	Dir      string // absolute run folder
+	Res      *inference.Result
+	// Tel is the telemetry summary (nil when the run has none); TelErr why
+	// it could not be decoded.
+	Tel    *gpu.Summary
+	TelErr string
+	// State is the GPU state the preflight recorded (nil when absent).
+	State *gpu.Preflight
+}
+
+// loadRuns reads the result.json of every finished run of one side of
+// the comparison's scenarios, in scenario order. Published MLPerf sides
+// have no result.json and give none. A run whose files cannot be read is
+// skipped: the comparison already read it once, so this only happens when
+// the tree changed underneath.
+func loadRuns(side Side, scenarios []ScenarioComparison, role string) []runFile {
+	if side.Format != FormatGpuperf {
+		return nil
+	}
+	var out []runFile
+	for _, sc := range scenarios {
+		sv := sc.Baseline
+		if role == RoleCandidate {
+			sv = sc.Candidate
+		}
+		for _, rep := range sv.Runs {
+			if rep.Status != StatusOK || rep.Dir == "" {
+				continue
+			}
+			dir := filepath.Join(side.Path, rep.Dir)
+			res, err := readResultFile(filepath.Join(dir, mlperflog.ResultFile))
+			if err != nil {
+				continue
+			}
+			rf := runFile{Scenario: sc.Benchmark + " " + sc.Scenario, Rep: rep, Dir: dir, Res: res}
+			if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
+				var s gpu.Summary
+				if err := json.Unmarshal(res.Telemetry, &s); err != nil {
+					rf.TelErr = fmt.Sprintf("telemetry in %s is not a telemetry summary: %v", filepath.Join(rep.Dir, mlperflog.ResultFile), err)
+				} else {
+					rf.Tel = &s
+				}
+			}
+			if len(res.GPUState) > 0 && string(res.GPUState) != "null" {
+				var p gpu.Preflight
+				if json.Unmarshal(res.GPUState, &p) == nil {
+					rf.State = &p
+				}
+			}
+			out = append(out, rf)
+		}
+	}
+	return out
+}
+
+func readResultFile(path string) (*inference.Result, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r inference.Result
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}
+
+// hostFingerprint decodes a gpuperf host's fingerprint; ok is false when
+// the host has none or it is not a gpuperf fingerprint.
+func hostFingerprint(h HostInfo) (gpu.Fingerprint, bool) {
+	var fp gpu.Fingerprint
+	if len(h.Fingerprint) == 0 || json.Unmarshal(h.Fingerprint, &fp) != nil {
+		return fp, false
+	}
+	return fp, fp.Schema != "" || len(fp.GPUs) > 0 || fp.Hostname != ""
+}
