@@ -46,6 +46,7 @@ Exit codes: 0 ok (or no NVML), 1 failure, 2 bad usage, 130 interrupted.`,
 	f.String("interval", "1s", "time between samples (at least 10ms)")
 	f.Int("count", 0, "samples to take; 0 runs until interrupted")
 	f.Bool("csv", false, "print CSV (telemetry.csv's columns) instead of columns")
+	f.Int("cost", 0, "time each NVML call the sampler makes this many times and print the cost per call, then exit")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runTelemetry(cmd, v) }
 	return cmd
@@ -70,6 +71,14 @@ func runTelemetry(cmd *cobra.Command, v *viper.Viper) error {
 	if len(n.Devices()) == 0 {
 		_, err := fmt.Fprintln(out, "telemetry unavailable: NVML sees no GPU")
 		return err
+	}
+	if calls := v.GetInt("cost"); calls > 0 {
+		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "GPU\tCALL\tWALL/CALL\tCPU/CALL\tRETURN")
+		for _, c := range n.CallCosts(calls) {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", c.Device, c.Call, c.Wall, c.CPU, c.Return)
+		}
+		return w.Flush()
 	}
 	snap := n.NewSnapshot()
 	infos := snap.Devices()
