@@ -25,7 +25,7 @@ import (
 // mockServer is an agent on a go-nvml mock DGX H100 of n GPUs.
 func mockServer(t *testing.T, cfg Config, rig *gputest.Rig) *Server {
 	t.Helper()
-	n := gpu.OpenLibrary(rig.Server, nil)
+	n := gpu.OpenLibrary(rig.Server, gpu.Options{})
 	t.Cleanup(func() { n.Close() })
 	srv, err := NewServer(cfg, "test-version", slog.New(slog.NewTextHandler(t.Output(), nil)), WithNVML(n))
 	if err != nil {

@@ -23,7 +23,7 @@ func BenchmarkSamplerTick(b *testing.B) {
 				n = unavailable("NVML library not found", nil)
 			} else {
 				r := gputest.NewRig(b, gpus)
-				n = OpenLibrary(r.Server, nil)
+				n = OpenLibrary(r.Server, Options{})
 				defer n.Close()
 			}
 			s := n.NewSampler(SamplerConfig{})
@@ -50,7 +50,7 @@ func BenchmarkSamplerTick(b *testing.B) {
 // its thread (ticker wake-ups included) as a share of one core.
 func BenchmarkSamplerWindow10Hz(b *testing.B) {
 	r := gputest.NewRig(b, 8)
-	n := OpenLibrary(r.Server, nil)
+	n := OpenLibrary(r.Server, Options{})
 	defer n.Close()
 	s := n.NewSampler(SamplerConfig{Interval: 100 * time.Millisecond})
 	var pct, ticks float64

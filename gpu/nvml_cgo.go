@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 )
@@ -21,12 +22,13 @@ func Open(opts Options) *NVML {
 	} else {
 		lib = nvml.New()
 	}
-	return OpenLibrary(lib, opts.Logger)
+	return OpenLibrary(lib, opts)
 }
 
 // OpenLibrary initialises lib (go-nvml's library, or one of its mocks) and
-// probes its devices.
-func OpenLibrary(lib nvml.Interface, log *slog.Logger) *NVML {
+// probes its devices; opts.LibraryPath is not used.
+func OpenLibrary(lib nvml.Interface, opts Options) *NVML {
+	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -72,7 +74,7 @@ func OpenLibrary(lib nvml.Interface, log *slog.Logger) *NVML {
 			continue
 		}
 		handles = append(handles, h)
-		n.devs = append(n.devs, probe(i, h, syms))
+		n.devs = append(n.devs, probe(i, h, syms, opts.CallBudget))
 	}
 	n.info.DeviceCount = len(n.devs)
 	if len(handles) > 0 {
@@ -183,7 +185,53 @@ type nvDevice struct {
 	tempV, memV2, eventReasons bool
 	mig                        bool
 	vgpu                       bool
-	numCPUs                    int
+	// pcieCounters: PCIe throughput from the cumulative byte counters
+	// (field values), not the 20 ms GetPcieThroughput.
+	pcieCounters bool
+	// cost is each metric's CPU per call, as the probe measured it;
+	// budget caps a metric's share of a core (negative: no cap).
+	cost   map[string]time.Duration
+	budget float64
+}
+
+// period is how often metric key may be read within the CPU budget; 0
+// means every tick.
+func (d *nvDevice) period(key string) int64 {
+	if d.budget < 0 {
+		return 0
+	}
+	return int64(float64(d.cost[key]) / d.budget)
+}
+
+// measured calls f (a probe of metric key) up to three times, recording
+// the cheapest CPU time: the first call of a function can pay one-off
+// costs. It returns the first call's result.
+func (d *nvDevice) measured(key string, f func() nvml.Return) nvml.Return {
+	if d.budget < 0 {
+		return f() // no cap: the cost does not matter
+	}
+	lockThread()
+	defer unlockThread()
+	var first nvml.Return
+	best := time.Duration(-1)
+	for i := range 3 {
+		c0, ok0 := threadCPU()
+		r := f()
+		c1, ok1 := threadCPU()
+		if i == 0 {
+			first = r
+		}
+		if ok0 && ok1 && (best < 0 || c1-c0 < best) {
+			best = c1 - c0
+		}
+		if r != nvml.SUCCESS {
+			break
+		}
+	}
+	if best >= 0 {
+		d.cost[key] = best
+	}
+	return first
 }
 
 func (d *nvDevice) info() DeviceInfo { return d.inf }
@@ -195,8 +243,11 @@ func isGoNVML(h nvml.Device) bool {
 }
 
 // probe reads a device's identity and tries each metric once.
-func probe(index int, h nvml.Device, syms *symbols) *nvDevice {
-	d := &nvDevice{h: h, syms: syms, numCPUs: 0}
+func probe(index int, h nvml.Device, syms *symbols, budget float64) *nvDevice {
+	if budget == 0 {
+		budget = DefaultCallBudget
+	}
+	d := &nvDevice{h: h, syms: syms, budget: budget, cost: map[string]time.Duration{}}
 	in := &d.inf
 	in.Index = index
 	in.Unavailable = map[string]string{}
@@ -358,14 +409,14 @@ func (d *nvDevice) probeMetrics() {
 			caps[m] = missing(api)
 			return
 		}
-		caps[m] = capOf(api, call())
+		caps[m] = capOf(api, d.measured(m, call))
 	}
 	try(SMClock.Name(), "nvmlDeviceGetClockInfo", func() nvml.Return { _, r := h.GetClockInfo(nvml.CLOCK_SM); return r })
 	try(MemClock.Name(), "nvmlDeviceGetClockInfo", func() nvml.Return { _, r := h.GetClockInfo(nvml.CLOCK_MEM); return r })
 	try(GPUUtil.Name(), "nvmlDeviceGetUtilizationRates", func() nvml.Return { _, r := h.GetUtilizationRates(); return r })
 	caps[MemUtil.Name()] = caps[GPUUtil.Name()]
 	if syms.has("nvmlDeviceGetSamples") {
-		_, _, r := h.GetSamples(nvml.GPU_UTILIZATION_SAMPLES, 0)
+		r := d.measured(CapUtilSamples, func() nvml.Return { _, _, r := h.GetSamples(nvml.GPU_UTILIZATION_SAMPLES, 0); return r })
 		if r == nvml.ERROR_NOT_FOUND {
 			r = nvml.SUCCESS // an idle GPU has no samples yet
 		}
@@ -389,8 +440,18 @@ func (d *nvDevice) probeMetrics() {
 	} else {
 		try(MemUsed.Name(), "nvmlDeviceGetMemoryInfo", func() nvml.Return { _, r := h.GetMemoryInfo(); return r })
 	}
-	try(PCIeTX.Name(), "nvmlDeviceGetPcieThroughput", func() nvml.Return { _, r := h.GetPcieThroughput(nvml.PCIE_UTIL_TX_BYTES); return r })
-	try(PCIeRX.Name(), "nvmlDeviceGetPcieThroughput", func() nvml.Return { _, r := h.GetPcieThroughput(nvml.PCIE_UTIL_RX_BYTES); return r })
+	// The cumulative byte counters are cheap, exact over any span, and do
+	// not block; GetPcieThroughput sleeps 20 ms per call.
+	const fieldsAPI = "nvmlDeviceGetFieldValues"
+	if syms.has(fieldsAPI) && d.measured(PCIeTX.Name(), func() nvml.Return { _, _, r := d.pcieBytes(); return r }) == nvml.SUCCESS {
+		d.pcieCounters = true
+		caps[PCIeTX.Name()] = Capability{Status: Supported, API: fieldsAPI + "(PCIE_COUNT_TX_BYTES)"}
+		caps[PCIeRX.Name()] = Capability{Status: Supported, API: fieldsAPI + "(PCIE_COUNT_RX_BYTES)"}
+		d.cost[PCIeRX.Name()] = 0
+	} else {
+		try(PCIeTX.Name(), "nvmlDeviceGetPcieThroughput", func() nvml.Return { _, r := h.GetPcieThroughput(nvml.PCIE_UTIL_TX_BYTES); return r })
+		try(PCIeRX.Name(), "nvmlDeviceGetPcieThroughput", func() nvml.Return { _, r := h.GetPcieThroughput(nvml.PCIE_UTIL_RX_BYTES); return r })
+	}
 	try(PCIeLinkGen.Name(), "nvmlDeviceGetCurrPcieLinkGeneration", func() nvml.Return { _, r := h.GetCurrPcieLinkGeneration(); return r })
 	try(PCIeLinkWidth.Name(), "nvmlDeviceGetCurrPcieLinkWidth", func() nvml.Return { _, r := h.GetCurrPcieLinkWidth(); return r })
 	if syms.has("nvmlDeviceGetCurrentClocksEventReasons") {

@@ -20,11 +20,51 @@ type nvReader struct {
 	// NVML's sample cursors: the newest timestamp seen per buffer, in
 	// NVML's own clock (not guaranteed to be epoch-based).
 	lastGPU, lastMem uint64
+	// next is when each dear metric is due again; empty after prime, so
+	// a window's first read reads everything.
+	next map[string]int64
+	// the PCIe byte counters at their last read
+	pcieTX, pcieRX uint64
+	pcieAt         int64
+	pcieOK         bool
+}
+
+// due reports whether metric key is to be read at instant at, and if so
+// schedules its next read within the CPU budget.
+func (r *nvReader) due(key string, at int64, final bool) bool {
+	p := r.d.period(key)
+	if p == 0 {
+		return true
+	}
+	if n, ok := r.next[key]; ok && at < n && !final {
+		return false
+	}
+	if r.next == nil {
+		r.next = map[string]int64{}
+	}
+	r.next[key] = at + p
+	return true
+}
+
+// pcieBytes reads the cumulative PCIe TX and RX byte counters.
+func (d *nvDevice) pcieBytes() (tx, rx uint64, ret nvml.Return) {
+	f := []nvml.FieldValue{{FieldId: nvml.FI_DEV_PCIE_COUNT_TX_BYTES}, {FieldId: nvml.FI_DEV_PCIE_COUNT_RX_BYTES}}
+	if ret = d.h.GetFieldValues(f); ret != nvml.SUCCESS {
+		return 0, 0, ret
+	}
+	for _, v := range f {
+		if r := nvml.Return(v.NvmlReturn); r != nvml.SUCCESS {
+			return 0, 0, r
+		}
+	}
+	return uint64(sampleValue(nvml.ValueType(f[0].ValueType), f[0].Value)), uint64(sampleValue(nvml.ValueType(f[1].ValueType), f[1].Value)), nvml.SUCCESS
 }
 
 func (d *nvDevice) newReader() deviceReader { return &nvReader{d: d} }
 
 func (r *nvReader) prime() {
+	clear(r.next)
+	r.pcieOK = false
 	if !r.d.inf.Capabilities[CapUtilSamples].OK() {
 		return
 	}
@@ -45,10 +85,10 @@ func (r *nvReader) newest(t nvml.SamplingType) uint64 {
 	return last
 }
 
-func (r *nvReader) read(out *Reading, raw *utilSamples) {
+func (r *nvReader) read(at int64, final bool, out *Reading, raw *utilSamples) {
 	d, caps := r.d, r.d.inf.Capabilities
 	h := d.h
-	ok := func(m Metric) bool { return caps[m.Name()].Status == Supported }
+	ok := func(m Metric) bool { return caps[m.Name()].Status == Supported && r.due(m.Name(), at, final) }
 	if ok(SMClock) {
 		if v, ret := h.GetClockInfo(nvml.CLOCK_SM); ret == nvml.SUCCESS {
 			out.Set(SMClock, float64(v))
@@ -59,7 +99,7 @@ func (r *nvReader) read(out *Reading, raw *utilSamples) {
 			out.Set(MemClock, float64(v))
 		}
 	}
-	r.readUtil(out, raw)
+	r.readUtil(at, final, out, raw)
 	if ok(Power) {
 		if v, ret := h.GetPowerUsage(); ret == nvml.SUCCESS {
 			out.Set(Power, float64(v)/1000)
@@ -85,12 +125,16 @@ func (r *nvReader) read(out *Reading, raw *utilSamples) {
 			out.Set(MemUsed, float64(m.Used)/(1<<20))
 		}
 	}
-	if ok(PCIeTX) {
+	if d.pcieCounters {
+		if ok(PCIeTX) {
+			r.readPCIeCounters(at, out)
+		}
+	} else if ok(PCIeTX) {
 		if v, ret := h.GetPcieThroughput(nvml.PCIE_UTIL_TX_BYTES); ret == nvml.SUCCESS {
 			out.Set(PCIeTX, float64(v))
 		}
 	}
-	if ok(PCIeRX) {
+	if !d.pcieCounters && ok(PCIeRX) {
 		if v, ret := h.GetPcieThroughput(nvml.PCIE_UTIL_RX_BYTES); ret == nvml.SUCCESS {
 			out.Set(PCIeRX, float64(v))
 		}
@@ -120,11 +164,28 @@ func (r *nvReader) read(out *Reading, raw *utilSamples) {
 	}
 }
 
+// readPCIeCounters sets the PCIe rates over the span since the counters'
+// last read (KB/s, as GetPcieThroughput reports); a decrease is a wrap or
+// a reset, and that span is skipped.
+func (r *nvReader) readPCIeCounters(at int64, out *Reading) {
+	tx, rx, ret := r.d.pcieBytes()
+	if ret != nvml.SUCCESS {
+		return
+	}
+	if r.pcieOK && at > r.pcieAt && tx >= r.pcieTX && rx >= r.pcieRX {
+		secs := float64(at-r.pcieAt) / 1e9
+		out.Set(PCIeTX, float64(tx-r.pcieTX)/secs/1000)
+		out.Set(PCIeRX, float64(rx-r.pcieRX)/secs/1000)
+	}
+	r.pcieTX, r.pcieRX, r.pcieAt, r.pcieOK = tx, rx, at, true
+}
+
 // readUtil reads GPU and memory utilization: the mean of NVML's samples
-// since the last read where it buffers them, else the current rate.
-func (r *nvReader) readUtil(out *Reading, raw *utilSamples) {
+// since the last read where it buffers them and the read is due, else the
+// current rate.
+func (r *nvReader) readUtil(at int64, final bool, out *Reading, raw *utilSamples) {
 	caps := r.d.inf.Capabilities
-	if caps[CapUtilSamples].OK() {
+	if caps[CapUtilSamples].OK() && r.due(CapUtilSamples, at, final) {
 		g, okG := r.samples(nvml.GPU_UTILIZATION_SAMPLES, &r.lastGPU, raw, false)
 		m, okM := r.samples(nvml.MEMORY_UTILIZATION_SAMPLES, &r.lastMem, raw, true)
 		if okG && okM {

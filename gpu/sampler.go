@@ -239,7 +239,7 @@ func (s *Sampler) sampleAt(at int64, final bool) {
 	w := s.w
 	tk := tick{at: at - w.start, devs: make([]Reading, len(s.readers))}
 	for i, r := range s.readers {
-		r.read(&tk.devs[i], &w.raw[i])
+		r.read(at, final, &tk.devs[i], &w.raw[i])
 	}
 	if s.n.xid != nil {
 		s.n.xid.drain(func(dev int, xid uint64) {

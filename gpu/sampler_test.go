@@ -22,7 +22,7 @@ const ms = int64(time.Millisecond)
 
 // openRig opens the rig through the production code path.
 func openRig(t testing.TB, r *gputest.Rig) *NVML {
-	n := OpenLibrary(r.Server, nil)
+	n := OpenLibrary(r.Server, Options{CallBudget: -1})
 	t.Cleanup(func() { n.Close() })
 	if !n.Available() {
 		t.Fatalf("OpenLibrary: unavailable: %s", n.Unavailable())
@@ -182,7 +182,7 @@ func TestVGPUGuest(t *testing.T) {
 	r := gputest.NewRig(t, 1)
 	g := r.GPUs[0]
 	g.Virt = nvml.GPU_VIRTUALIZATION_MODE_VGPU
-	for _, m := range []string{"GetPowerUsage", "GetTotalEnergyConsumption", "GetTemperature", "GetPcieThroughput",
+	for _, m := range []string{"GetPowerUsage", "GetTotalEnergyConsumption", "GetTemperature", "GetPcieThroughput", "GetFieldValues",
 		"GetTotalEccErrors", "GetEnforcedPowerLimit", "GetPowerManagementDefaultLimit"} {
 		g.NotSupported[m] = true
 	}
@@ -447,7 +447,7 @@ func TestWindowGoroutine(t *testing.T) {
 func TestNoLibrary(t *testing.T) {
 	t.Parallel()
 	lib := &mock.Interface{InitFunc: func() nvml.Return { return nvml.ERROR_LIBRARY_NOT_FOUND }}
-	n := OpenLibrary(lib, nil)
+	n := OpenLibrary(lib, Options{})
 	if n.Available() || n.Unavailable() != "NVML library not found" || len(n.Devices()) != 0 {
 		t.Fatalf("OpenLibrary without the library: %+v", n.Info())
 	}
@@ -473,5 +473,30 @@ func TestOpenWithoutDriver(t *testing.T) {
 	defer n.Close()
 	if n.Available() || n.Unavailable() != "NVML library not found" {
 		t.Errorf("Open(missing path) = %+v", n.Info())
+	}
+}
+
+// A call dearer than the CPU budget is read less often than every tick,
+// and always at the window's edges, so the energy over the window stays
+// exact.
+func TestCallBudget(t *testing.T) {
+	t.Parallel()
+	r := gputest.NewRig(t, 1)
+	g := r.GPUs[0]
+	g.Spin["GetTotalEnergyConsumption"] = 2 * time.Millisecond // 2 ms / 0.05% = a read every 4 s
+	// The probe measures three calls; then the window's first and last.
+	g.Energy = []uint64{0, 0, 0, 10_000, 50_000}
+	n := OpenLibrary(r.Server, Options{})
+	defer n.Close()
+	sum := drive(n.NewSampler(SamplerConfig{}), every(100*ms, 10)...)
+	if got := g.CallCount["GetTotalEnergyConsumption"]; got != 5 {
+		t.Errorf("GetTotalEnergyConsumption called %d times; want 3 by the probe and 2 at the edges", got)
+	}
+	if e := sum.Devices[0].Energy; e.Source != "counter" || !near(e.Joules, 40) {
+		t.Errorf("energy = %+v; want 40 J from the edges", e)
+	}
+	// Cheap calls still run every tick.
+	if got := g.CallCount["GetPowerUsage"]; got != 3+11 {
+		t.Errorf("GetPowerUsage called %d times; want 3 + 11 ticks", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock"
@@ -49,6 +50,12 @@ type FakeGPU struct {
 	Persistence                  nvml.EnableState
 	PState                       nvml.Pstates
 	AppSM, DefaultSM             uint32
+	// PCIeBytes are the cumulative PCIe TX and RX byte counters (field
+	// values 197 and 198); each GetFieldValues call advances them by
+	// PCIeStep, which the defaults make PCIeTX/PCIeRX KB/s at 10 Hz.
+	PCIeBytes, PCIeStep [2]uint64
+	// Spin makes a method burn this much CPU per call, to look dear.
+	Spin map[string]time.Duration
 	// CallCount counts calls per method name.
 	CallCount map[string]int
 }
@@ -56,8 +63,9 @@ type FakeGPU struct {
 // NewFakeGPU returns bare-metal H100 telemetry.
 func NewFakeGPU(t testing.TB) *FakeGPU {
 	return &FakeGPU{
-		t: t, NotSupported: map[string]bool{}, Forbidden: map[string]bool{}, CallCount: map[string]int{},
-		Virt: nvml.GPU_VIRTUALIZATION_MODE_NONE, SMClock: []uint32{1980}, MemClock: []uint32{2619},
+		t: t, NotSupported: map[string]bool{}, Forbidden: map[string]bool{}, CallCount: map[string]int{}, Spin: map[string]time.Duration{},
+		PCIeStep: [2]uint64{100_000, 200_000},
+		Virt:     nvml.GPU_VIRTUALIZATION_MODE_NONE, SMClock: []uint32{1980}, MemClock: []uint32{2619},
 		Util: nvml.Utilization{Gpu: 87, Memory: 41}, PowerMW: []uint32{350_000}, Energy: []uint64{1_000_000},
 		Temp: 55, MemUsed: 10 << 30, PCIeTX: 1000, PCIeRX: 2000, LinkGen: 5, LinkWidth: 16,
 		Reasons: []uint64{0}, Persistence: nvml.FEATURE_ENABLED, PState: nvml.PSTATE_0, AppSM: 1755, DefaultSM: 1755,
@@ -69,6 +77,10 @@ func (f *FakeGPU) Enter(name string) nvml.Return {
 	f.Lock()
 	defer f.Unlock()
 	f.CallCount[name]++
+	if d := f.Spin[name]; d > 0 {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+		}
+	}
 	if f.Forbidden[name] {
 		f.t.Errorf("%s called, but the driver lacks it (the process would die)", name)
 	}
@@ -179,6 +191,26 @@ func (f *FakeGPU) Install(d *server.Device, index int) {
 	d.GetTotalEnergyConsumptionFunc = func() (uint64, nvml.Return) {
 		r := f.Enter("GetTotalEnergyConsumption")
 		return next(f, "GetTotalEnergyConsumption", f.Energy), r
+	}
+	d.GetFieldValuesFunc = func(vals []nvml.FieldValue) nvml.Return {
+		if r := f.Enter("GetFieldValues"); r != nvml.SUCCESS {
+			return r
+		}
+		f.Lock()
+		defer f.Unlock()
+		f.PCIeBytes[0] += f.PCIeStep[0]
+		f.PCIeBytes[1] += f.PCIeStep[1]
+		for i := range vals {
+			v := &vals[i]
+			switch v.FieldId {
+			case nvml.FI_DEV_PCIE_COUNT_TX_BYTES, nvml.FI_DEV_PCIE_COUNT_RX_BYTES:
+				v.ValueType = uint32(nvml.VALUE_TYPE_UNSIGNED_LONG_LONG)
+				binary.LittleEndian.PutUint64(v.Value[:], f.PCIeBytes[v.FieldId-nvml.FI_DEV_PCIE_COUNT_TX_BYTES])
+			default:
+				v.NvmlReturn = uint32(nvml.ERROR_NOT_SUPPORTED)
+			}
+		}
+		return nvml.SUCCESS
 	}
 	d.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return f.Temp, f.Enter("GetTemperature") }
 	d.GetTemperatureVFunc = func() nvml.TemperatureHandler {
