@@ -64,6 +64,8 @@ step describe.txt "$BIN" describe
 step describe.json "$BIN" describe --json
 cat "$OUT/describe.txt" | tee -a "$LOG"
 
+step telemetry-cost.txt "$BIN" telemetry --cost 20
+cat "$OUT/telemetry-cost.txt" | tee -a "$LOG"
 step telemetry-idle.txt "$BIN" telemetry --interval 200ms --count 10
 cat "$OUT/telemetry-idle.txt" | tee -a "$LOG"
 
