@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -20,37 +21,53 @@ type planDisplay struct {
 	total int // runs in the plan, for the plain lines
 	reps  int
 
-	mu     sync.Mutex
-	done   int
-	p      *mpb.Progress
-	bars   map[string]*mpb.Bar
-	status map[string]string
+	mu   sync.Mutex
+	done int
+	p    *mpb.Progress
+	bars map[string]*mpb.Bar
+	// status holds each bar's text, read by its decorator while mpb draws:
+	// atomics, since mpb may draw while d.mu is held (AddBar waits for it).
+	status map[string]*atomic.Pointer[string]
 }
 
 func newPlanDisplay(w io.Writer, runs, reps int) *planDisplay {
-	d := &planDisplay{w: w, total: runs, reps: reps, bars: map[string]*mpb.Bar{}, status: map[string]string{}}
-	if isTerminal(w) {
-		d.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(24), mpb.WithRefreshRate(200*time.Millisecond))
+	return newPlanDisplayBars(w, runs, reps, isTerminal(w))
+}
+
+// newPlanDisplayBars draws bars when bars is set, whatever w is.
+func newPlanDisplayBars(w io.Writer, runs, reps int, bars bool) *planDisplay {
+	d := &planDisplay{w: w, total: runs, reps: reps, bars: map[string]*mpb.Bar{}, status: map[string]*atomic.Pointer[string]{}}
+	if bars {
+		// The line width is the terminal's; 120 columns when w is not one.
+		d.p = mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(120), mpb.WithRefreshRate(200*time.Millisecond))
 	}
 	return d
 }
 
+// barKey names the bar a run belongs to: one per agent and scenario, and
+// one per calibration run.
+func barKey(r results.RunRecord) string {
+	if r.Role == "calibration" {
+		return r.Host + " calibrate " + r.Scenario
+	}
+	return r.Host + " " + r.Scenario
+}
+
 func (d *planDisplay) bar(r results.RunRecord) *mpb.Bar {
-	key := r.Host + " " + r.Scenario
+	key := barKey(r)
 	if b, ok := d.bars[key]; ok {
 		return b
 	}
 	total := int64(d.reps)
 	if r.Role == "calibration" {
-		key, total = r.Host+" calibrate "+r.Scenario, 1
+		total = 1
 	}
-	b := d.p.AddBar(total,
+	st := new(atomic.Pointer[string])
+	st.Store(new(string))
+	d.status[key] = st
+	b := d.p.AddBar(total, mpb.BarWidth(24),
 		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%-28s", key)), decor.CountersNoUnit(" %d/%d runs")),
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-			d.mu.Lock()
-			defer d.mu.Unlock()
-			return d.status[key]
-		})),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return *st.Load() })),
 	)
 	d.bars[key] = b
 	return b
@@ -62,7 +79,7 @@ func (d *planDisplay) RunStarted(r results.RunRecord) {
 	}
 	d.mu.Lock()
 	d.bar(r)
-	d.status[r.Host+" "+r.Scenario] = "starting"
+	d.setStatus(r, "starting")
 	d.mu.Unlock()
 }
 
@@ -71,8 +88,8 @@ func (d *planDisplay) RunProgress(r results.RunRecord, p *gpuperfv1.Progress) {
 		return
 	}
 	d.mu.Lock()
-	d.status[r.Host+" "+r.Scenario] = fmt.Sprintf("run %d: %s %s/%s, %d queries", r.Repetition+1, p.Phase,
-		time.Duration(p.ElapsedNs).Round(time.Second), time.Duration(p.TargetNs), p.QueriesIssued)
+	d.setStatus(r, fmt.Sprintf("run %d: %s %s/%s, %d queries", r.Repetition+1, p.Phase,
+		time.Duration(p.ElapsedNs).Round(time.Second), time.Duration(p.TargetNs), p.QueriesIssued))
 	d.mu.Unlock()
 }
 
@@ -91,8 +108,14 @@ func (d *planDisplay) RunFinished(r results.RunRecord) {
 		}
 		return
 	}
-	d.status[r.Host+" "+r.Scenario] = line
 	d.bar(r).Increment()
+	d.setStatus(r, line)
+}
+
+// setStatus sets the text beside r's bar; d.mu must be held.
+func (d *planDisplay) setStatus(r results.RunRecord, text string) {
+	d.bar(r)
+	d.status[barKey(r)].Store(&text)
 }
 
 func runLine(r results.RunRecord) string {
@@ -108,17 +131,23 @@ func runLine(r results.RunRecord) string {
 	}
 }
 
-// Wait lets the bars draw their last state.
+// Wait lets the bars draw their last state. Bars of runs that never
+// finished (an interrupted plan) are aborted but kept on screen. The lock
+// is not held meanwhile: the status decorator takes it while drawing.
 func (d *planDisplay) Wait() {
 	if d.p == nil {
 		return
 	}
 	d.mu.Lock()
+	var open []*mpb.Bar
 	for _, b := range d.bars {
 		if !b.Completed() {
-			b.Abort(false)
+			open = append(open, b)
 		}
 	}
 	d.mu.Unlock()
+	for _, b := range open {
+		b.Abort(false)
+	}
 	d.p.Wait()
 }
