@@ -396,10 +396,15 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		if !(qps > 0) {
 			return fmt.Errorf("the Offline calibration measured no throughput")
 		}
-		m.Calibration["offline_expected_qps"] = qps
+		m.Calibration["offline_measured_qps"] = qps
 		if s, ok := settings[inference.Offline]; ok {
-			s.OfflineExpectedQPS = qps
+			// The Offline query holds 1.1 × min_duration × expected QPS
+			// samples; a candidate faster than that would finish before
+			// min_duration and be INVALID. Headroom lets a candidate up to
+			// 1.5 × the baseline's speed still run a valid, identical query.
+			s.OfflineExpectedQPS = qps * offlineHeadroom
 			settings[inference.Offline] = s
+			m.Calibration["offline_expected_qps"] = s.OfflineExpectedQPS
 		}
 		if s, ok := settings[inference.Server]; ok {
 			s.ServerTargetQPS = qps * r.Plan.Server.OfflineFraction
@@ -445,6 +450,10 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 	}
 	return nil
 }
+
+// offlineHeadroom scales the calibrated Offline throughput into the hint
+// both sides get, as the load generator's own warm-up hint does.
+const offlineHeadroom = 1.5
 
 func baselineOf(agents []*agentConn) *agentConn {
 	for _, a := range agents {

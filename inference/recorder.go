@@ -1,6 +1,7 @@
 package inference
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -10,6 +11,20 @@ import (
 // clock once, on entry, as LoadGen does; everything after that is bookkeeping.
 type Recorder struct {
 	cur atomic.Pointer[phase]
+	// calls counts Recorder calls in progress, so detach can wait for the
+	// last one that might still write into a phase.
+	calls atomic.Int64
+}
+
+// detach ends recording into the current phase and waits until no call is
+// still writing into it; the phase's arrays are then the caller's alone
+// (summarize sorts them in place, and a completion arriving after a drain
+// timeout must not race with that).
+func (r *Recorder) detach() {
+	r.cur.Store(nil)
+	for r.calls.Load() != 0 {
+		runtime.Gosched()
+	}
 }
 
 // epochShift puts a phase number in the top byte of every sample ID, so a
@@ -97,6 +112,8 @@ func (p *phase) query(slot uint64) uint64 {
 // Complete records one finished sample.
 func (r *Recorder) Complete(resp Response) {
 	now := nanotime()
+	r.calls.Add(1)
+	defer r.calls.Add(-1)
 	if p := r.cur.Load(); p != nil {
 		p.complete(now, resp)
 	}
@@ -106,6 +123,8 @@ func (r *Recorder) Complete(resp Response) {
 // one timestamp, as in LoadGen.
 func (r *Recorder) CompleteBatch(resps []Response) {
 	now := nanotime()
+	r.calls.Add(1)
+	defer r.calls.Add(-1)
 	p := r.cur.Load()
 	if p == nil {
 		return
@@ -122,6 +141,8 @@ func (r *Recorder) CompleteBatch(resps []Response) {
 // oracle it provides. A real backend must call Complete, so its latency
 // ends when LoadGen's would.
 func (r *Recorder) CompleteAt(at int64, resps []Response) {
+	r.calls.Add(1)
+	defer r.calls.Add(-1)
 	p := r.cur.Load()
 	if p == nil {
 		return
@@ -137,6 +158,8 @@ func Now() int64 { return nanotime() }
 // FirstToken records the arrival of a sample's first output token.
 func (r *Recorder) FirstToken(id uint64) {
 	now := nanotime()
+	r.calls.Add(1)
+	defer r.calls.Add(-1)
 	p := r.cur.Load()
 	if p == nil || p.firstToken == nil {
 		return

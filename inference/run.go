@@ -200,6 +200,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	if res.SamplesFailed > 0 {
 		res.Warnings = append(res.Warnings, fmt.Sprintf("%d samples failed in the backend; first error: %s", res.SamplesFailed, res.FirstError))
 	}
+	rec.detach()
 	summarize(res, p, pl, is, set)
 	if !drained {
 		missing := res.SamplesIssued - res.SamplesComplete
