@@ -788,6 +788,14 @@ func unavailableFindings(bRuns, cRuns []runFile, bs, cs sideInfo) []scored {
 		return nil
 	}
 	bo, co := observe(bRuns), observe(cRuns)
+	if noGPU(bo) && noGPU(co) {
+		why := fmt.Sprintf("baseline: %s; candidate: %s", bo.why["telemetry"], co.why["telemetry"])
+		if bo.why["telemetry"] == co.why["telemetry"] {
+			why = bo.why["telemetry"]
+		}
+		text := fmt.Sprintf("no GPU telemetry on either side (%s); a gap cannot be attributed to the GPU.", why)
+		return []scored{{Finding{Kind: FindingUnavailable, Metric: "telemetry", Text: text}, 0}}
+	}
 	var out []scored
 	for _, s := range []struct {
 		has, lacks sideObs
@@ -798,8 +806,7 @@ func unavailableFindings(bRuns, cRuns []runFile, bs, cs sideInfo) []scored {
 			guest = "vGPU guest: "
 		}
 		// No GPU telemetry at all on one side: one finding, not six.
-		if _, none := s.lacks.why["telemetry"]; none && s.lacks.vals[mSMClock] == nil && s.lacks.vals[mPower] == nil &&
-			(s.has.vals[mSMClock] != nil || s.has.vals[mPower] != nil) {
+		if noGPU(s.lacks) {
 			text := fmt.Sprintf("no GPU telemetry on the %s (%s%s); its side of the gap cannot be attributed to the GPU.", s.info.role, guest, s.lacks.why["telemetry"])
 			out = append(out, scored{Finding{Kind: FindingUnavailable, Metric: "telemetry", Text: text}, 0})
 		} else {
@@ -818,6 +825,12 @@ func unavailableFindings(bRuns, cRuns []runFile, bs, cs sideInfo) []scored {
 		}
 	}
 	return out
+}
+
+// noGPU: no run of the side recorded a GPU metric.
+func noGPU(o sideObs) bool {
+	_, none := o.why["telemetry"]
+	return none && o.vals[mSMClock] == nil && o.vals[mPower] == nil && o.vals[mUtil] == nil
 }
 
 func unavailable(m string, has, lacks sideObs, info sideInfo, guest string) Finding {

@@ -370,3 +370,13 @@ func TestBeyondNoise(t *testing.T) {
 		t.Error("one run per side must be judged on the floor")
 	}
 }
+
+// Neither side recorded telemetry: one finding says so.
+func TestAttributeNoTelemetryEitherSide(t *testing.T) {
+	c := fxTree(t, []fxHost{bm("baremetal"), vm("mig")}, fxPairs(2, nil, nil), Options{})
+	fs := Attribute(c)
+	if len(fs) != 1 || fs[0].Kind != FindingUnavailable ||
+		fs[0].Text != "no GPU telemetry on either side (result.json has no telemetry: sampling was off on the agent, or the agent predates it); a gap cannot be attributed to the GPU." {
+		t.Errorf("findings = %+v", fs)
+	}
+}

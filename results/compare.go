@@ -175,6 +175,8 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
 	}
+	c.Fairness = CheckFairness(c)
+	c.Findings = Attribute(c)
 	c.ApplyGate(Failures{})
 	return c, nil
 }

@@ -16,6 +16,10 @@ func WriteTable(w io.Writer, c *Comparison) error {
 	ew := &errWriter{w: w}
 	ew.printf("gpuperf compare: candidate %s vs baseline %s\n", sideTitle(c.Candidate), sideTitle(c.Baseline))
 	ew.printf("\n")
+	if c.Fairness != nil {
+		writeFairness(ew, c.Fairness)
+		ew.printf("\n")
+	}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	conf := fmt.Sprintf("%g%% CI", 100*c.Settings.Confidence)
 	fmt.Fprintf(tw, "BENCHMARK\tSCENARIO\tMETRIC\tBASELINE\tCANDIDATE\tRETAINED\t%s\t±\tREPS FOR ±%g%%\tVERDICT\tGATE\tLABELS\n", conf, c.Settings.MarginPct)
@@ -95,6 +99,7 @@ func WriteTable(w io.Writer, c *Comparison) error {
 			ew.printf("  %s\n", n)
 		}
 	}
+	writeFindings(ew, c)
 	d := c.Definitions
 	ew.printf("\nRetained: %s.\n", d.Retained)
 	ew.printf("Interval: %s. ±: %s.\n", d.Interval, d.HalfWidth)

@@ -56,13 +56,26 @@ func writeFairness(ew *errWriter, f *Fairness) {
 		tw.Flush()
 	}
 	if len(same) > 0 {
-		var parts []string
+		var parts, scenarios []string
+		at := -1
 		for _, it := range same {
+			// Identical LoadGen settings print once, with their scenarios.
+			if sc, ok := strings.CutPrefix(it.Key, "loadgen."); ok {
+				if at < 0 {
+					at = len(parts)
+					parts = append(parts, "")
+				}
+				scenarios = append(scenarios, sc)
+				continue
+			}
 			if utf8.RuneCountInString(it.Baseline) <= 24 {
 				parts = append(parts, fmt.Sprintf("%s (%s)", it.Label, it.Baseline))
 			} else {
 				parts = append(parts, it.Label)
 			}
+		}
+		if at >= 0 {
+			parts[at] = "LoadGen settings and seeds (" + strings.Join(scenarios, ", ") + ")"
 		}
 		ew.printf("%s", wrap("  Identical: "+strings.Join(parts, ", ")+".", 100, "    "))
 	}

@@ -172,6 +172,10 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 			return errors.Join(execErr, err)
 		}
 		c.ApplyGate(failures)
+		if err := refuseUnfair(cmd, v, c); err != nil {
+			fmt.Fprintf(stderr, "gpuperf: results in %s\n", tree.Root)
+			return err
+		}
 		if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
 			return err
 		}

@@ -24,6 +24,7 @@ func addComparisonFlags(cmd *cobra.Command) {
 	f.Bool("per-gpu", false, "divide throughputs by each side's GPU count")
 	f.String("interval", results.IntervalAuto, "interval method: auto (paired t for interleaved runs, else Welch), t, or bootstrap (seeded; needs 10 or more repetitions per side)")
 	f.Uint64("seed", results.DefaultBootstrapSeed, "the bootstrap's seed")
+	f.Bool("strict", false, "refuse to compare (exit 2) when the fairness preflight finds a material difference between the sides (another GPU, driver branch, backend, settings or seeds, power limit, ECC, MIG, an unlicensed vGPU)")
 }
 
 // comparisonOptions builds the comparison's options from flags (and
@@ -113,6 +114,9 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		if errors.As(err, &ie) {
 			return &exitError{code: exitUsage, err: err}
 		}
+		return err
+	}
+	if err := refuseUnfair(cmd, v, c); err != nil {
 		return err
 	}
 	if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
