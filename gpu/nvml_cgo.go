@@ -204,8 +204,9 @@ func (d *nvDevice) period(key string) int64 {
 }
 
 // measured calls f (a probe of metric key) up to three times, recording
-// the cheapest CPU time: the first call of a function can pay one-off
-// costs. It returns the first call's result.
+// the dearest CPU time: back-to-back calls can hit a driver cache that a
+// tick 100 ms later misses, so the cheapest would flatter. It returns the
+// first call's result.
 func (d *nvDevice) measured(key string, f func() nvml.Return) nvml.Return {
 	if d.budget < 0 {
 		return f() // no cap: the cost does not matter
@@ -221,7 +222,7 @@ func (d *nvDevice) measured(key string, f func() nvml.Return) nvml.Return {
 		if i == 0 {
 			first = r
 		}
-		if ok0 && ok1 && (best < 0 || c1-c0 < best) {
+		if ok0 && ok1 && c1-c0 > best {
 			best = c1 - c0
 		}
 		if r != nvml.SUCCESS {
@@ -417,6 +418,7 @@ func (d *nvDevice) probeMetrics() {
 	caps[MemUtil.Name()] = caps[GPUUtil.Name()]
 	if syms.has("nvmlDeviceGetSamples") {
 		r := d.measured(CapUtilSamples, func() nvml.Return { _, _, r := h.GetSamples(nvml.GPU_UTILIZATION_SAMPLES, 0); return r })
+		d.cost[CapUtilSamples] *= 2 // a read fetches GPU and memory samples
 		if r == nvml.ERROR_NOT_FOUND {
 			r = nvml.SUCCESS // an idle GPU has no samples yet
 		}
