@@ -103,8 +103,11 @@ func Attribute(c *Comparison) []Finding {
 		}
 		all = append(all, scenarioFindings(name, sc, b, k, bSide, cSide)...)
 	}
-	all = append(all, pcieCapFindings(bSide, cSide, bRuns, cRuns)...)
-	all = append(all, unavailableFindings(bRuns, cRuns, bSide, cSide)...)
+	bAll, cAll := observe(bRuns), observe(cRuns)
+	all = append(all, pcieCapFindings(bSide, cSide, bAll, cAll)...)
+	if len(bRuns) > 0 && len(cRuns) > 0 {
+		all = append(all, unavailableFindings(bAll, cAll, bSide, cSide)...)
+	}
 	slices.SortStableFunc(all, func(x, y scored) int { return cmp.Compare(y.score, x.score) })
 	out := make([]Finding, len(all))
 	for i, s := range all {
@@ -731,17 +734,17 @@ func pcieFinding(name string, b, c sideObs, bs, cs sideInfo) (Finding, float64, 
 // the PCIe link below its GPU's generation, when no run measured the link
 // under load (a VM's virtual root port may report less than the physical
 // link, so this stays a low-ranked hint).
-func pcieCapFindings(bs, cs sideInfo, bRuns, cRuns []runFile) []scored {
+func pcieCapFindings(bs, cs sideInfo, bAll, cAll sideObs) []scored {
 	var out []scored
 	for _, s := range []struct {
 		info, oth sideInfo
-		runs      []runFile
-	}{{bs, cs, bRuns}, {cs, bs, cRuns}} {
+		all       sideObs
+	}{{bs, cs, bAll}, {cs, bs, cAll}} {
 		i := s.info
 		if i.sysGen == 0 || i.maxGen == 0 || i.sysGen >= i.maxGen || (s.oth.sysGen > 0 && s.oth.sysGen <= i.sysGen) {
 			continue
 		}
-		if observe(s.runs).vals[mLinkGen] != nil {
+		if s.all.vals[mLinkGen] != nil {
 			continue
 		}
 		text := fmt.Sprintf("NVML reports that the %s's system caps the PCIe link at Gen%d while its GPU supports Gen%d; no link reading under load confirms it (a VM's virtual root port may report less than the physical link).",
@@ -783,11 +786,7 @@ var metricWords = map[string]string{
 // unavailableFindings name each metric one side reported in some run and
 // the other in none, over all scenarios, with the reason the other side
 // gave.
-func unavailableFindings(bRuns, cRuns []runFile, bs, cs sideInfo) []scored {
-	if len(bRuns) == 0 || len(cRuns) == 0 {
-		return nil
-	}
-	bo, co := observe(bRuns), observe(cRuns)
+func unavailableFindings(bo, co sideObs, bs, cs sideInfo) []scored {
 	if noGPU(bo) && noGPU(co) {
 		why := fmt.Sprintf("baseline: %s; candidate: %s", bo.why["telemetry"], co.why["telemetry"])
 		if bo.why["telemetry"] == co.why["telemetry"] {

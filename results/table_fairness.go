@@ -25,6 +25,10 @@ func writeFairness(ew *errWriter, f *Fairness) {
 	if f == nil {
 		return
 	}
+	if len(f.Items) == 0 {
+		ew.printf("Fairness preflight: neither side has a fingerprint to compare.\n")
+		return
+	}
 	word := "differences"
 	if f.MaterialDifferences == 1 {
 		word = "difference"
