@@ -92,7 +92,7 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	for _, a := range []*plot.Axis{&p.X, &p.Y} {
 		sans(&a.Label.TextStyle.Font, 10)
 		sans(&a.Tick.Label.Font, 9)
-		a.Tick.Marker = compactTicks{plot.DefaultTicks{}}
+		a.Tick.Marker = compactTicks{Ticker: plot.DefaultTicks{}}
 	}
 	sans(&p.Legend.TextStyle.Font, 9)
 	return p
@@ -106,11 +106,23 @@ func sans(f *font.Font, size float64) {
 }
 
 // compactTicks labels ticks with as few decimals as tell them apart:
-// "1225", "0.5", not gonum's "1225.00".
-type compactTicks struct{ plot.Ticker }
+// "1225", "0.5", not gonum's "1225.00". Each label is shortened on its own
+// when perLabel (log scales: "0.1", "1", "10").
+type compactTicks struct {
+	plot.Ticker
+	perLabel bool
+}
 
 func (c compactTicks) Ticks(min, max float64) []plot.Tick {
 	ts := c.Ticker.Ticks(min, max)
+	if c.perLabel {
+		for i := range ts {
+			if ts[i].Label != "" {
+				ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+			}
+		}
+		return ts
+	}
 	for prec := 0; prec <= 6; prec++ {
 		ok := true
 		for _, t := range ts {
@@ -386,26 +398,33 @@ type runDistribution struct {
 
 // cdfChart overlays the two sides' latency distributions, one line per
 // repetition, through LoadGen's reported percentiles. The x axis is
-// logarithmic when the latencies span more than a factor of 20.
-func cdfChart(title string, runs []runDistribution) (template.HTML, error) {
-	p := newPlot(title, "latency (ms)", "cumulative fraction")
+// logarithmic when the latencies span more than a factor of 20, unless
+// linear is set (Offline, whose completions spread evenly over the run).
+func cdfChart(title string, runs []runDistribution, linear bool) (template.HTML, error) {
+	p := newPlot(title, "", "cumulative fraction")
 	p.Add(grid())
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, r := range runs {
 		for _, pt := range r.d.Points {
 			if pt.Ns > 0 {
-				lo, hi = math.Min(lo, pt.Ns/1e6), math.Max(hi, pt.Ns/1e6)
+				lo, hi = math.Min(lo, pt.Ns), math.Max(hi, pt.Ns)
 			}
 		}
 	}
 	if math.IsInf(lo, 0) {
 		return "", nil
 	}
-	logX := hi/lo > 20
+	// Milliseconds, or seconds for the long Offline and LLM latencies.
+	unit, scale := "ms", 1e6
+	if hi >= 10e9 {
+		unit, scale = "s", 1e9
+	}
+	p.X.Label.Text = "latency (" + unit + ")"
+	logX := hi/lo > 20 && !linear
 	if logX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
-		p.X.Label.Text = "latency (ms, log scale)"
+		p.X.Tick.Marker = compactTicks{Ticker: plot.LogTicks{Prec: -1}, perLabel: true}
+		p.X.Label.Text = "latency (" + unit + ", log scale)"
 	}
 	legend := map[string]bool{}
 	for _, r := range runs {
@@ -414,7 +433,7 @@ func cdfChart(title string, runs []runDistribution) (template.HTML, error) {
 			if logX && pt.Ns <= 0 {
 				continue
 			}
-			xys = append(xys, plotter.XY{X: pt.Ns / 1e6, Y: pt.P})
+			xys = append(xys, plotter.XY{X: pt.Ns / scale, Y: pt.P})
 		}
 		if len(xys) == 0 {
 			continue
@@ -436,8 +455,9 @@ func cdfChart(title string, runs []runDistribution) (template.HTML, error) {
 	p.Y.Scale = tailScale{}
 	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "min"}, {Value: 0.5, Label: "p50"}, {Value: 0.9, Label: "p90"},
 		{Value: 0.99, Label: "p99"}, {Value: 0.999, Label: "p99.9"}, {Value: 1, Label: "max"}})
-	p.Legend.Top, p.Legend.Left = false, false
-	p.Legend.YOffs = vg.Points(8)
+	// A CDF climbs to the right: its top left is empty.
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(-4)
 	return svg(vg.Points(330), vg.Points(220), p.Draw)
 }
 

@@ -54,7 +54,7 @@ func f64(v float64) *float64 { return &v }
 func intp(v int) *int        { return &v }
 
 // reps builds one side's repetitions from values, the counted ones VALID.
-func reps(host, scenario string, values []float64, unit string) results.SideValues {
+func reps(host, scenario string, values []float64) results.SideValues {
 	var sv results.SideValues
 	logs := 0.0
 	for i, v := range values {
@@ -107,8 +107,8 @@ func fixedComparison() *results.Comparison {
 	off := results.ScenarioComparison{
 		Benchmark: "resnet50", Scenario: "Offline", Status: results.StatusCompared, Pairing: results.PairingPaired,
 		Metric:      results.Metric{Name: "result_samples_per_second", Label: "samples/s", Unit: "samples/s", HigherIsBetter: true},
-		Baseline:    reps("metal-a100", "Offline", []float64{2501, 2490, 2512, 2498, 2505}, "samples/s"),
-		Candidate:   reps("vm-a100", "Offline", []float64{2468, 2455, 2480, 2462, 2470}, "samples/s"),
+		Baseline:    reps("metal-a100", "Offline", []float64{2501, 2490, 2512, 2498, 2505}),
+		Candidate:   reps("vm-a100", "Offline", []float64{2468, 2455, 2480, 2462, 2470}),
 		RetainedPct: f64(98.6), RepsNeeded: intp(3), Verdict: results.VerdictEquivalent,
 		Interval:            &results.Interval{Method: results.MethodPairedT, Confidence: 0.95, LowPct: 98.2, HighPct: 99.0, HalfWidthPct: 0.4, DF: 4, N: 5},
 		EquivalenceInterval: &results.Interval{Method: results.MethodPairedT, Confidence: 0.90, LowPct: 98.3, HighPct: 98.9, HalfWidthPct: 0.3, DF: 4, N: 5},
@@ -117,8 +117,8 @@ func fixedComparison() *results.Comparison {
 		Benchmark: "resnet50", Scenario: "Server", Status: results.StatusCompared, Pairing: results.PairingPaired,
 		Metric:      results.Metric{Name: "result_completed_samples_per_sec", Label: "completed samples/s at the peak VALID QPS (confirmation run)", Unit: "samples/s", HigherIsBetter: true},
 		Labels:      []string{results.LabelPeakSearch},
-		Baseline:    reps("metal-a100", "Server", []float64{2100, 2080, 2110, 2095, 2090}, "samples/s"),
-		Candidate:   reps("vm-a100", "Server", []float64{1910, 1895, 1930, 1900, 1920}, "samples/s"),
+		Baseline:    reps("metal-a100", "Server", []float64{2100, 2080, 2110, 2095, 2090}),
+		Candidate:   reps("vm-a100", "Server", []float64{1910, 1895, 1930, 1900, 1920}),
 		RetainedPct: f64(91.3), RepsNeeded: intp(4), Verdict: results.VerdictLower,
 		Interval:            &results.Interval{Method: results.MethodPairedT, Confidence: 0.95, LowPct: 90.2, HighPct: 92.4, HalfWidthPct: 1.1, DF: 4, N: 5},
 		EquivalenceInterval: &results.Interval{Method: results.MethodPairedT, Confidence: 0.90, LowPct: 90.5, HighPct: 92.1, HalfWidthPct: 0.8, DF: 4, N: 5},
@@ -132,8 +132,8 @@ func fixedComparison() *results.Comparison {
 		Benchmark: "resnet50", Scenario: "SingleStream", Status: results.StatusCompared, Pairing: results.PairingPaired,
 		Metric:      results.Metric{Name: "early_stopping_latency_ss", Label: "p90 early-stopping latency", Unit: "ns", HigherIsBetter: false},
 		Labels:      []string{results.LabelLatencyInverted},
-		Baseline:    reps("metal-a100", "SingleStream", []float64{1.21e6, 1.19e6, 1.24e6, 1.20e6, 1.22e6}, "ns"),
-		Candidate:   reps("vm-a100", "SingleStream", []float64{1.22e6, 1.18e6, 1.27e6, 1.21e6, 1.25e6}, "ns"),
+		Baseline:    reps("metal-a100", "SingleStream", []float64{1.21e6, 1.19e6, 1.24e6, 1.20e6, 1.22e6}),
+		Candidate:   reps("vm-a100", "SingleStream", []float64{1.22e6, 1.18e6, 1.27e6, 1.21e6, 1.25e6}),
 		RetainedPct: f64(99.1), RepsNeeded: intp(12), Verdict: results.VerdictInconclusive,
 		Interval:            &results.Interval{Method: results.MethodPairedT, Confidence: 0.95, LowPct: 96.7, HighPct: 101.6, HalfWidthPct: 2.45, DF: 4, N: 5},
 		EquivalenceInterval: &results.Interval{Method: results.MethodPairedT, Confidence: 0.90, LowPct: 97.3, HighPct: 100.9, HalfWidthPct: 1.8, DF: 4, N: 5},
@@ -143,8 +143,8 @@ func fixedComparison() *results.Comparison {
 		Benchmark: "resnet50", Scenario: "MultiStream", Status: results.StatusVoid, Pairing: results.PairingPaired,
 		Metric:    results.Metric{Name: "early_stopping_latency_ms", Label: "p99 early-stopping latency", Unit: "ns"},
 		Labels:    []string{results.LabelLatencyInverted},
-		Baseline:  reps("metal-a100", "MultiStream", []float64{8.1e6, 8.3e6}, "ns"),
-		Candidate: reps("vm-a100", "MultiStream", []float64{8.4e6, 8.2e6}, "ns"),
+		Baseline:  reps("metal-a100", "MultiStream", []float64{8.1e6, 8.3e6}),
+		Candidate: reps("vm-a100", "MultiStream", []float64{8.4e6, 8.2e6}),
 		Verdict:   results.VerdictNone, Void: "the baseline's 2 runs are INVALID (min duration not met)",
 	}
 	for i := range ms.Baseline.Runs {

@@ -130,10 +130,15 @@ var percentileLabel = regexp.MustCompile(`^(\d+(?:\.\d+)?) percentile (latency|f
 // tokens "Min First Token latency (ns)" and "Min Time to Output Token
 // (ns)" likewise.
 func summaryDistributions(s *mlperflog.Summary) []Distribution {
-	kinds := []struct{ name, key, min, max string }{
-		{"latency", "latency", "Min latency (ns)", "Max latency (ns)"},
-		{"first token latency", "first token latency", "Min First Token latency (ns)", "Max First Token latency (ns)"},
-		{"time per output token", "time to output token", "Min Time to Output Token (ns)", "Max Time to Output Token (ns)"},
+	kinds := []struct {
+		name, key string
+		min, max  []string
+	}{
+		{"latency", "latency", []string{"Min latency (ns)"}, []string{"Max latency (ns)"}},
+		{"first token latency", "first token latency", []string{"Min First Token latency (ns)"}, []string{"Max First Token latency (ns)"}},
+		// LoadGen has printed both "Time to" and "Time per".
+		{"time per output token", "time to output token",
+			[]string{"Min Time to Output Token (ns)", "Min Time per Output Token (ns)"}, []string{"Max Time to Output Token (ns)", "Max Time per Output Token (ns)"}},
 	}
 	byKind := map[string][]LatencyPoint{}
 	for label, f := range s.Fields {
@@ -154,11 +159,17 @@ func summaryDistributions(s *mlperflog.Summary) []Distribution {
 		if len(pts) == 0 {
 			continue
 		}
-		if v, ok := fieldFloat(s, k.min); ok {
-			pts = append(pts, LatencyPoint{P: 0, Ns: v})
+		for _, label := range k.min {
+			if v, ok := fieldFloat(s, label); ok {
+				pts = append(pts, LatencyPoint{P: 0, Ns: v})
+				break
+			}
 		}
-		if v, ok := fieldFloat(s, k.max); ok {
-			pts = append(pts, LatencyPoint{P: 1, Ns: v})
+		for _, label := range k.max {
+			if v, ok := fieldFloat(s, label); ok {
+				pts = append(pts, LatencyPoint{P: 1, Ns: v})
+				break
+			}
 		}
 		slices.SortFunc(pts, func(a, b LatencyPoint) int {
 			switch {
