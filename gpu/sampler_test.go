@@ -101,8 +101,10 @@ func TestBareMetalH100(t *testing.T) {
 	s.sample(0)
 	// Samples arrive while the window runs.
 	g.Lock()
-	g.GPUSamples = append(g.GPUSamples, gputest.U32Sample(300, 90), gputest.U32Sample(400, 100))
-	g.MemSamples = append(g.MemSamples, gputest.U32Sample(300, 40), gputest.U32Sample(400, 50))
+	for ts := uint64(300); ts < 900; ts += 200 {
+		g.GPUSamples = append(g.GPUSamples, gputest.U32Sample(ts, 90), gputest.U32Sample(ts+100, 100))
+		g.MemSamples = append(g.MemSamples, gputest.U32Sample(ts, 40), gputest.U32Sample(ts+100, 50))
+	}
 	g.Unlock()
 	for _, at := range []int64{100 * ms, 200 * ms, 300 * ms} {
 		s.sample(at)
@@ -121,9 +123,10 @@ func TestBareMetalH100(t *testing.T) {
 		sm.Stats.P5 != 1410 || sm.Stats.P95 != 1980 || sm.Unit != "MHz" {
 		t.Errorf("sm clock = %+v %+v", sm, sm.Stats)
 	}
-	// Utilization: only the samples newer than the window's start (90, 100).
+	// Utilization: only the six samples newer than the window's start
+	// (90, 100, ...), finer than the five ticks.
 	gu := ds.Metrics["gpu_util_pct"]
-	if gu.Source != "nvml_samples" || gu.Stats == nil || gu.Stats.N != 2 || gu.Stats.Mean != 95 || gu.Stats.Min != 90 {
+	if gu.Source != "nvml_samples" || gu.Stats == nil || gu.Stats.N != 6 || gu.Stats.Mean != 95 || gu.Stats.Min != 90 {
 		t.Errorf("gpu util = %+v %+v", gu, gu.Stats)
 	}
 	if mu := ds.Metrics["mem_util_pct"]; mu.Stats == nil || mu.Stats.Mean != 45 {

@@ -198,8 +198,9 @@ func summarizeDevice(i int, info DeviceInfo, w *window) DeviceSummary {
 			if m == MemUtil {
 				raw = w.raw[i].mem
 			}
-			if fromSamples && len(raw) > 0 {
-				// NVML's own samples are finer than the ticks.
+			if fromSamples && len(raw) >= len(vals) {
+				// NVML's own samples are finer than the ticks, unless their
+				// reads were spaced out for cost and the buffer overflowed.
 				vals, ms.Source = append(vals[:0], raw...), "nvml_samples"
 			}
 		}
