@@ -79,8 +79,9 @@ const (
 // on the per-run values; with one run per side, the floor alone).
 //
 // Findings are ranked by a score that estimates how much of a throughput
-// gap the delta can explain: the relative SM-clock drop (power capping,
-// thermal, unexplained clocks; weight 1), the drop in GPU utilization in
+// gap the delta can explain: the relative SM-clock drop (power capping and
+// thermal, or half the throttle share's growth when larger or when the
+// clock is unreadable: weight 1; an unexplained drop 0.8), the drop in GPU utilization in
 // points/100 (0.9), CPU steal in points/100 (1), the lost PCIe bandwidth
 // share (0.6), the issue delay's growth as a share of the scenario's
 // percentile latency (0.9, at most 1), GPU errors 0.5; metrics one side

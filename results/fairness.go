@@ -364,6 +364,12 @@ func mergeHosts(fs *sideFacts, per []*sideFacts) {
 		fs.serials = append(fs.serials, h.serials...)
 		fs.hasGPUs = fs.hasGPUs || h.hasGPUs
 		fs.vgpuGuest = fs.vgpuGuest || h.vgpuGuest
+		for _, k := range h.extra {
+			if !slices.Contains(fs.extra, k) {
+				fs.extra = append(fs.extra, k)
+			}
+			fs.labels[k], fs.rules[k] = h.labels[k], h.rules[k]
+		}
 	}
 	for k := range keys {
 		var vs []string

@@ -515,3 +515,46 @@ func dumpFairness(f *Fairness) string {
 	_ = WriteFairness(&b, f)
 	return b.String()
 }
+
+// Two candidate hosts: their values join, their GPU counts add up, and a
+// MIG host among them is a material difference.
+func TestFairnessSeveralHosts(t *testing.T) {
+	serving := func(model string) func(*gpu.Fingerprint) {
+		return func(fp *gpu.Fingerprint) {
+			fp.Serving = map[string]map[string]string{"triton": {"server_version": "2.50.0", "model_name": model}}
+		}
+	}
+	hosts := []fxHost{
+		{name: "bm", role: RoleBaseline, fingerprint: "baremetal", edit: serving("resnet50")},
+		{name: "vm", role: RoleCandidate, fingerprint: "passthrough", edit: serving("resnet50")},
+		{name: "vm2", role: RoleCandidate, fingerprint: "mig", edit: serving("resnet50-int8")},
+	}
+	var runs []fxRun
+	for k := range 2 {
+		for _, h := range []string{"bm", "vm", "vm2"} {
+			runs = append(runs, fxRun{host: h, sc: inference.Offline, rep: k, value: 1000 - float64(k)})
+		}
+	}
+	c := fxTree(t, hosts, runs, Options{})
+	f := c.Fairness
+	if f == nil {
+		t.Fatal("Compare left the fairness preflight out")
+	}
+	for key, want := range map[string][2]string{
+		"gpu.count":                     {"1", "2"},
+		"gpu.mig":                       {"disabled", "disabled | enabled"},
+		"gpu.serial":                    {"1322021000001", "1322021000001 | 1322021000777"},
+		"serving.triton.model_name":     {"resnet50", "resnet50 | resnet50-int8"},
+		"serving.triton.server_version": {"2.50.0", "2.50.0"},
+	} {
+		if it, ok := item(f, key); !ok || it.Baseline != want[0] || it.Candidate != want[1] {
+			t.Errorf("%s = %q | %q (present %v), want %q | %q", key, it.Baseline, it.Candidate, ok, want[0], want[1])
+		}
+	}
+	if got, want := materialKeys(f), []string{"gpu.count", "gpu.mig", "serving.triton.model_name"}; !slices.Equal(got, want) {
+		t.Errorf("material = %v, want %v\n%s", got, want, dumpFairness(f))
+	}
+	if f.SamePhysicalGPU != SameGPUNo {
+		t.Errorf("same physical GPU = %s", f.SamePhysicalGPU)
+	}
+}
