@@ -27,6 +27,7 @@ import argparse
 import ctypes
 import json
 import queue
+import signal
 import sys
 import threading
 import warnings
@@ -529,10 +530,13 @@ def serve(args):
         sys.exit("oip_server: cannot listen on %s" % addr)
     server.start()
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "cpu"
+    # SIGTERM or SIGINT stops the server (a shell starts background jobs
+    # with SIGINT ignored, so scripts send SIGTERM).
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     print("ready on %s: model %s (%s, %s, %s), max batch %d" % (addr, args.model_name, platform, name, args.precision, args.max_batch), flush=True)
-    try:
-        server.wait_for_termination()
-    except KeyboardInterrupt:
+    while not stop.wait(1):
         pass
     server.stop(grace=1).wait()
     batcher.close()
