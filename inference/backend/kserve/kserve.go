@@ -33,10 +33,11 @@ type Backend struct {
 	// below.
 	mu   sync.Mutex
 	sess *session
-	// data caches the input data by the model's input metadata, so a
-	// restart (a peak-search probe) does not generate or read it again.
-	dataKey string
-	data    *dataset
+	// spec and data are the request layout and input data prepared for
+	// the model metadata preparedFor describes (see prepare).
+	preparedFor string
+	spec        *spec
+	data        *dataset
 }
 
 var (
@@ -291,9 +292,14 @@ func (c *Config) transport() string {
 }
 
 // prepare resolves the request layout for the model's metadata and
-// returns it with the input data, from the cache when the metadata's
-// inputs are unchanged. The caller holds b.mu.
+// returns it with the input data. Both are kept while the metadata stays
+// the same, so a restart (a peak-search probe) neither generates nor reads
+// the data again. The caller holds b.mu.
 func (b *Backend) prepare(md *inferencev2.ModelMetadataResponse) (*spec, *dataset, error) {
+	key := tensors(md.GetInputs()) + " -> " + tensors(md.GetOutputs())
+	if b.data != nil && b.preparedFor == key {
+		return b.spec, b.data, nil
+	}
 	c := b.cfg
 	sp, err := newSpec(md, c)
 	if err != nil {
@@ -309,19 +315,13 @@ func (b *Backend) prepare(md *inferencev2.ModelMetadataResponse) (*spec, *datase
 			}
 		}
 		if err == nil {
-			key := sp.String()
-			if b.data != nil && b.dataKey == key {
-				return sp, b.data, nil
-			}
 			d, err = generate(sp, c.Inputs, c.Seed, c.Samples)
 		}
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("model %q: %w", c.Model, err)
 	}
-	if c.Files == nil {
-		b.dataKey, b.data = sp.String(), d
-	}
+	b.preparedFor, b.spec, b.data = key, sp, d
 	return sp, d, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -282,10 +283,18 @@ func TestInputs(t *testing.T) {
 }
 
 // TestRestart starts the backend three times, as the peak search does,
-// and checks that the input data is generated once.
+// and checks that the input data is generated (or read) once.
 func TestRestart(t *testing.T) {
+	npy := filepath.Join(t.TempDir(), "x.npy")
+	writeNPY(t, npy, "<f4", []int64{2, 16}, make([]byte, 128))
+	for _, inputs := range []string{"random", npy} {
+		t.Run(filepath.Base(inputs), func(t *testing.T) { testRestart(t, "inputs="+inputs) })
+	}
+}
+
+func testRestart(t *testing.T, kv ...string) {
 	srv := kservetest.New(t, kservetest.Options{})
-	b := newBackend(t, srv)
+	b := newBackend(t, srv, kv...)
 	var data *dataset
 	for i := range 3 {
 		f := backendtest.Start(t, b)
