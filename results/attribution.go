@@ -66,7 +66,7 @@ const (
 	weightClock      = 1.0
 	weightUtil       = 0.9
 	weightSteal      = 1.0
-	weightPCIe       = 0.6
+	weightPCIeBlind  = 0.3 // a lost bandwidth share when the traffic is unknown
 	weightIssueDelay = 0.9
 	scoreGPUErrors   = 0.5
 )
@@ -83,7 +83,7 @@ const (
 // thermal, or half the throttle share's growth when larger or when the
 // clock is unreadable: weight 1; an unexplained drop 0.8), the drop in GPU utilization in
 // points/100 (0.9), CPU steal in points/100 (1), the lost PCIe bandwidth
-// share (0.6), the issue delay's growth as a share of the scenario's
+// share times how busy the slower link was (0.3 without traffic readings), the issue delay's growth as a share of the scenario's
 // percentile latency (0.9, at most 1), GPU errors 0.5; metrics one side
 // could not read rank last (score 0).
 func Attribute(c *Comparison) []Finding {
@@ -179,6 +179,7 @@ const (
 	mTemp       = "gpu_temp_c"
 	mLinkGen    = "pcie_link_gen"
 	mLinkWidth  = "pcie_link_width"
+	mPCIeGBps   = "pcie_traffic_gbps"
 	mCapShare   = "power_cap_share_pct"
 	mThermShare = "thermal_share_pct"
 	mSteal      = "host_steal_pct"
@@ -283,6 +284,10 @@ var gpuMetrics = []string{mPower, mSMClock, mUtil, "clock_event_reasons", mTemp,
 func observeDevices(o *sideObs, tel *gpu.Summary, put func(string, float64)) {
 	means := map[string][]float64{}
 	for _, d := range tel.Devices {
+		if tx, rx := d.Metrics["pcie_tx_kbps"], d.Metrics["pcie_rx_kbps"]; tx.Stats != nil && rx.Stats != nil {
+			// NVML's PCIe throughput is in KB/s; the busier direction.
+			means[mPCIeGBps] = append(means[mPCIeGBps], math.Max(tx.Stats.Mean, rx.Stats.Mean)/1e6)
+		}
 		for _, m := range []string{mSMClock, mMemClock, mUtil, mPower, mTemp, mLinkGen, mLinkWidth} {
 			ms, ok := d.Metrics[m]
 			switch {
@@ -682,7 +687,23 @@ func pcieFinding(name string, b, c sideObs, bs, cs sideInfo) (Finding, float64, 
 		}
 		return ""
 	}
-	mk := func(text string, lostShare float64) (Finding, float64, bool) {
+	// The lost bandwidth explains only as much as the traffic needed: the
+	// score is the lost share times how busy the slower link was (the
+	// busier direction's mean over its capacity, at most 1), or a blind
+	// 0.3 times the lost share without traffic readings.
+	traffic := func(role string, capacity float64) (float64, string) {
+		o := b
+		if role == RoleCandidate {
+			o = c
+		}
+		t, ok := o.get(mPCIeGBps)
+		if !ok || capacity <= 0 {
+			return weightPCIeBlind, ""
+		}
+		busy := math.Min(1, t.mean/capacity)
+		return busy, fmt.Sprintf("; the %s's link carried %.2f GB/s, %.0f%% of its capacity", role, t.mean, 100*busy)
+	}
+	mk := func(text string, lostShare, weight float64) (Finding, float64, bool) {
 		f := Finding{Scenario: name, Kind: FindingPCIe, Metric: "pcie_link_bandwidth", Unit: "GB/s", Text: text}
 		if bOK {
 			v := pcieGBps(bg.mean, bw.mean)
@@ -696,7 +717,7 @@ func pcieFinding(name string, b, c sideObs, bs, cs sideInfo) (Finding, float64, 
 			d := 100 * (*f.Candidate - *f.Baseline) / *f.Baseline
 			f.DeltaPct = &d
 		}
-		return f, weightPCIe * lostShare, true
+		return f, weight * lostShare, true
 	}
 	switch {
 	case bOK && cOK:
@@ -710,9 +731,10 @@ func pcieFinding(name string, b, c sideObs, bs, cs sideInfo) (Finding, float64, 
 			lo, loLink, hiLink, loInfo = RoleBaseline, link(bg.mean, bw.mean), link(cg.mean, cw.mean), bs
 			loBW, hiBW = bb, cb
 		}
-		text := fmt.Sprintf("the %s's PCIe link ran at %s under load, the %s's at %s%s: %.0f%% of the bandwidth (%.1f vs %.1f GB/s per direction)",
-			lo, loLink, other(lo), hiLink, supports(loInfo), 100*loBW/hiBW, loBW, hiBW)
-		return mk(text+".", 1-loBW/hiBW)
+		w, busy := traffic(lo, loBW)
+		text := fmt.Sprintf("the %s's PCIe link ran at %s under load, the %s's at %s%s: %.0f%% of the bandwidth (%.1f vs %.1f GB/s per direction)%s",
+			lo, loLink, other(lo), hiLink, supports(loInfo), 100*loBW/hiBW, loBW, hiBW, busy)
+		return mk(text+".", 1-loBW/hiBW, w)
 	case bOK != cOK:
 		// One side has link telemetry: judge it against its GPU's maximum.
 		role, g, w, info := RoleBaseline, bg.mean, bw.mean, bs
@@ -724,9 +746,10 @@ func pcieFinding(name string, b, c sideObs, bs, cs sideInfo) (Finding, float64, 
 		if full == 0 || got >= full {
 			return Finding{}, 0, false
 		}
-		text := fmt.Sprintf("the %s's PCIe link ran at %s under load%s (%.0f%% of its bandwidth); the %s reports no link to compare",
-			role, link(g, w), supports(info), 100*got/full, other(role))
-		return mk(text+".", 1-got/full)
+		wt, busy := traffic(role, got)
+		text := fmt.Sprintf("the %s's PCIe link ran at %s under load%s (%.0f%% of its bandwidth)%s; the %s reports no link to compare",
+			role, link(g, w), supports(info), 100*got/full, busy, other(role))
+		return mk(text+".", 1-got/full, wt)
 	}
 	return Finding{}, 0, false
 }

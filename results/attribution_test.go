@@ -17,6 +17,8 @@ type tel struct {
 	capShare, thermShare  float64
 	linkGen, linkWidth    float64
 	steal                 float64
+	// pcieKBps is the busier direction's PCIe traffic (0: not read).
+	pcieKBps float64
 	// unavailable names metrics the GPU could not read, with the reason.
 	unavailable map[string]string
 	xids        []uint64
@@ -36,6 +38,10 @@ func (t tel) summary() *gpu.Summary {
 		"pcie_link_gen":   {Unit: "", Stats: link(t.linkGen)},
 		"pcie_link_width": {Unit: "lanes", Stats: link(t.linkWidth)},
 	}}
+	if t.pcieKBps > 0 {
+		d.Metrics["pcie_tx_kbps"] = gpu.MetricSummary{Unit: "KB/s", Stats: st(t.pcieKBps)}
+		d.Metrics["pcie_rx_kbps"] = gpu.MetricSummary{Unit: "KB/s", Stats: st(t.pcieKBps / 4)}
+	}
 	if t.capShare > 0 {
 		d.Throttle.Reasons = append(d.Throttle.Reasons, gpu.ReasonShare{Reason: "sw_power_cap", Bit: 0x4, SharePct: t.capShare})
 	}
@@ -378,5 +384,23 @@ func TestAttributeNoTelemetryEitherSide(t *testing.T) {
 	if len(fs) != 1 || fs[0].Kind != FindingUnavailable ||
 		fs[0].Text != "no GPU telemetry on either side (result.json has no telemetry: sampling was off on the agent, or the agent predates it); a gap cannot be attributed to the GPU." {
 		t.Errorf("findings = %+v", fs)
+	}
+}
+
+// A link trained down that carried little traffic explains little: it
+// ranks below an 11% clock drop, and says how busy it was.
+func TestAttributePCIeByTraffic(t *testing.T) {
+	base := healthy
+	base.pcieKBps = 1.5e6
+	cand := tel{sm: 1250, util: 95, power: 300, temp: 60, capShare: 40, linkGen: 3, linkWidth: 16, steal: 0.1, pcieKBps: 1.575e6}
+	c := fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")},
+		fxPairs(4, withTel(func(k int) tel { return wobble(base, k) }), withTel(func(k int) tel { return wobble(cand, k) })), Options{})
+	fs := Attribute(c)
+	if fmt.Sprint(kinds(fs)) != fmt.Sprint([]string{FindingPowerCapping, FindingPCIe}) {
+		t.Fatalf("findings %v:\n%+v", kinds(fs), fs)
+	}
+	// Gen3 x16 carries 15.75 GB/s; 1.575 GB/s is 10% of it.
+	if !strings.Contains(fs[1].Text, "the candidate's link carried 1.57 GB/s, 10% of its capacity") {
+		t.Errorf("text %q", fs[1].Text)
 	}
 }
