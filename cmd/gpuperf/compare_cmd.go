@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +42,11 @@ repetitions the equivalence margin needs, and an equivalence verdict.
                                     <benchmark> or <Scenario> folder of it);
                                     A is the baseline, B the candidate
 
+Reports: a plan writes report.json (the comparison, docs/comparison-schema.md),
+report.md and report.html into its result tree; --format prints json, md,
+html or junit instead of the table; --report-dir writes the three reports into
+a folder; gpuperf report DIR renders a stored comparison again.
+
 Gates: --gate regression (the default with --plan or --min-retained) exits 4
 when a scenario's 95% interval lies wholly below --min-retained (or the
 plan's thresholds.min_retained_pct); --gate qualify needs the whole interval
@@ -61,6 +65,7 @@ several apply, the first of 2, 1, 3, 4, 5 wins.`,
 	}
 	addPlanFlags(cmd)
 	addComparisonFlags(cmd)
+	addReportFlags(cmd)
 	cmd.Flags().String("baseline", "", "a stored result tree to compare against: with a plan, stands in for its baseline agents; with one CANDIDATE folder, is the baseline")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -176,11 +181,8 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 			fmt.Fprintf(stderr, "gpuperf: results in %s\n", tree.Root)
 			return err
 		}
-		if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
+		if err := writeReports(cmd, v, c, tree.Root); err != nil {
 			return err
-		}
-		if js, err := json.MarshalIndent(c, "", "  "); err == nil {
-			_ = tree.WriteFile("report.json", append(js, '\n'))
 		}
 	}
 	fmt.Fprintf(stderr, "gpuperf: results in %s\n", tree.Root)

@@ -119,7 +119,7 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	if err := refuseUnfair(cmd, v, c); err != nil {
 		return err
 	}
-	if err := results.WriteTable(cmd.OutOrStdout(), c); err != nil {
+	if err := writeReports(cmd, v, c, ""); err != nil {
 		return err
 	}
 	return gateError(c)

@@ -64,8 +64,12 @@ func WriteMarkdown(w io.Writer, c *results.Comparison, o Options) error {
 			if f.Scenario != "" {
 				scope = md(f.Scenario) + ": "
 			}
-			p("%d. %s%s <sub>(%s: %s → %s, %s)</sub>\n", i+1, scope, md(f.Text), md(f.Metric),
-				md(findingValue(f.Baseline, f.Unit)), md(findingValue(f.Candidate, f.Unit)), findingDelta(f.DeltaPct))
+			values := ""
+			if f.Baseline != nil || f.Candidate != nil {
+				values = fmt.Sprintf(" <sub>(%s: %s → %s, %s)</sub>", md(f.Metric),
+					md(findingValue(f.Baseline, f.Unit)), md(findingValue(f.Candidate, f.Unit)), findingDelta(f.DeltaPct))
+			}
+			p("%d. %s%s%s\n", i+1, scope, md(f.Text), values)
 		}
 		p("\n")
 	}
