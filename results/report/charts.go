@@ -157,27 +157,42 @@ func grid() *plotter.Grid {
 // retainedChart is retained % per scenario, one row each: the point, its
 // 95% interval as whiskers and its 90% (equivalence) interval as a thick
 // bar, coloured by verdict, over the equivalence band and the gate's
-// threshold.
-func retainedChart(c *results.Comparison) (template.HTML, error) {
+// threshold. An interval far wider than the points' spread (two noisy
+// repetitions give [25, 409]) would squash the rest, so the axis spans the
+// points, the band and the threshold, widened by that span (at least 5
+// points) each way; whiskers beyond are cut at the edge, and clipped says
+// so. The labels give every interval whole.
+func retainedChart(c *results.Comparison) (svgText template.HTML, clipped bool, err error) {
 	n := len(c.Scenarios)
 	if n == 0 {
-		return "", nil
+		return "", false, nil
 	}
 	p := newPlot("Retained performance per scenario (candidate / baseline)", "retained %", "")
 	m := c.Settings.MarginPct
 	thr := c.Settings.MinRetainedPct
-	lo, hi := math.Min(100-m, thr), 100+m
+	coreLo, coreHi := math.Min(100-m, thr), math.Max(100+m, thr)
 	names := make([]string, n)
 	for i, s := range c.Scenarios {
 		names[n-1-i] = scenarioName(s) // the first scenario on top
 		if s.RetainedPct != nil {
-			lo, hi = math.Min(lo, *s.RetainedPct), math.Max(hi, *s.RetainedPct)
+			coreLo, coreHi = math.Min(coreLo, *s.RetainedPct), math.Max(coreHi, *s.RetainedPct)
 		}
+	}
+	w := math.Max(5, coreHi-coreLo)
+	winLo, winHi := coreLo-w, coreHi+w
+	lo, hi := coreLo, coreHi
+	for _, s := range c.Scenarios {
 		for _, iv := range []*results.Interval{s.Interval, s.EquivalenceInterval} {
 			if iv != nil {
-				lo, hi = math.Min(lo, iv.LowPct), math.Max(hi, iv.HighPct)
+				lo, hi = math.Min(lo, math.Max(iv.LowPct, winLo)), math.Max(hi, math.Min(iv.HighPct, winHi))
 			}
 		}
+	}
+	clip := func(v float64) float64 {
+		if v < lo || v > hi {
+			clipped = true
+		}
+		return math.Min(math.Max(v, lo), hi)
 	}
 	pad := math.Max(1, (hi-lo)*0.08)
 	p.X.Min, p.X.Max = lo-pad, hi+pad
@@ -189,21 +204,21 @@ func retainedChart(c *results.Comparison) (template.HTML, error) {
 
 	band, err := plotter.NewPolygon(plotter.XYs{{X: 100 - m, Y: p.Y.Min}, {X: 100 + m, Y: p.Y.Min}, {X: 100 + m, Y: p.Y.Max}, {X: 100 - m, Y: p.Y.Max}})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	band.Color = colorBand
 	band.LineStyle.Width = 0
 	p.Add(band)
 	parity, err := plotter.NewLine(plotter.XYs{{X: 100, Y: p.Y.Min}, {X: 100, Y: p.Y.Max}})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	parity.Color = colorNeutral
 	parity.Width = vg.Points(0.7)
 	p.Add(parity)
 	threshold, err := plotter.NewLine(plotter.XYs{{X: thr, Y: p.Y.Min}, {X: thr, Y: p.Y.Max}})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	threshold.Color = colorThreshold
 	threshold.Width = vg.Points(1.2)
@@ -221,9 +236,9 @@ func retainedChart(c *results.Comparison) (template.HTML, error) {
 		}
 		v := *s.RetainedPct
 		if iv := s.EquivalenceInterval; iv != nil {
-			bar, err := plotter.NewLine(plotter.XYs{{X: iv.LowPct, Y: y}, {X: iv.HighPct, Y: y}})
+			bar, err := plotter.NewLine(plotter.XYs{{X: clip(iv.LowPct), Y: y}, {X: clip(iv.HighPct), Y: y}})
 			if err != nil {
-				return "", err
+				return "", false, err
 			}
 			c := color.NRGBAModel.Convert(col).(color.NRGBA)
 			c.A = 120
@@ -233,19 +248,19 @@ func retainedChart(c *results.Comparison) (template.HTML, error) {
 		}
 		right := v
 		if iv := s.Interval; iv != nil {
-			eb, err := plotter.NewXErrorBars(intervalBar{x: v, y: y, low: v - iv.LowPct, high: iv.HighPct - v})
+			eb, err := plotter.NewXErrorBars(intervalBar{x: v, y: y, low: v - clip(iv.LowPct), high: clip(iv.HighPct) - v})
 			if err != nil {
-				return "", err
+				return "", false, err
 			}
 			eb.Color = col
 			eb.Width = vg.Points(1.3)
 			eb.CapWidth = vg.Points(8)
 			p.Add(eb)
-			right = iv.HighPct
+			right = clip(iv.HighPct)
 		}
 		pt, err := plotter.NewScatter(plotter.XYs{{X: v, Y: y}})
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		pt.Color = col
 		pt.Radius = vg.Points(4)
@@ -260,7 +275,7 @@ func retainedChart(c *results.Comparison) (template.HTML, error) {
 	}
 	lab, err := plotter.NewLabels(labels)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	lab.Offset = vg.Point{X: vg.Points(6)}
 	for i := range lab.TextStyle {
@@ -269,7 +284,8 @@ func retainedChart(c *results.Comparison) (template.HTML, error) {
 	}
 	p.Add(lab)
 	h := vg.Points(70 + 34*float64(n))
-	return svg(vg.Points(620), h, p.Draw)
+	svgText, err = svg(vg.Points(620), h, p.Draw)
+	return svgText, clipped, err
 }
 
 func retainedLabel(s results.ScenarioComparison) string {
@@ -540,13 +556,15 @@ func telemetryCharts(base, cand *Telemetry, title [2]string) ([2]template.HTML, 
 				}
 			}
 		}
+		nonNegative := yr[i].lo >= 0
 		if yr[i].lo == yr[i].hi {
 			d := math.Max(1, math.Abs(yr[i].lo)*0.05)
 			yr[i].lo, yr[i].hi = yr[i].lo-d, yr[i].hi+d
 		}
 		pad := (yr[i].hi - yr[i].lo) * 0.08
 		yr[i].lo, yr[i].hi = yr[i].lo-pad, yr[i].hi+pad
-		if yr[i].lo < 0 && yr[i].lo+pad >= 0 {
+		if nonNegative && yr[i].lo < 0 {
+			// A share, power or clock is never negative: keep the axis so.
 			yr[i].lo = 0
 		}
 	}

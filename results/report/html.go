@@ -144,12 +144,20 @@ func buildPage(c *results.Comparison, runs RunReader) *page {
 			GateMark: htmlMark(s.Gate.Outcome), Labels: labelsText(s),
 		})
 	}
-	pg.Retained = chart("", func() (template.HTML, error) { return retainedChart(c) })
+	clipped := false
+	pg.Retained = chart("", func() (template.HTML, error) {
+		svg, cut, err := retainedChart(c)
+		clipped = cut
+		return svg, err
+	})
 	pg.RetainedCaption = fmt.Sprintf("Dot: retained %% (hollow when one repetition per side allows no interval). Whiskers: the %g%% interval. "+
 		"Thick bar: the %g%% interval the equivalence verdict uses, coloured by verdict (green equivalent, red lower, blue higher, grey inconclusive). "+
 		"Green band: equivalence margin %g%% ± %g. Dashed red line: the gate's min retained %g%% (%s; gate %s).",
 		100*c.Settings.Confidence, 100*c.Settings.EquivalenceConfidence, 100.0, c.Settings.MarginPct, c.Settings.MinRetainedPct,
 		c.Settings.MinRetainedFrom, c.Settings.Gate)
+	if clipped {
+		pg.RetainedCaption += " Intervals much wider than the rest run off the chart: their whiskers are cut at its edge, and their labels give them whole."
+	}
 	for i, f := range rankedFindings(c) {
 		rank := f.Rank
 		if rank <= 0 {
@@ -317,6 +325,9 @@ func buildSection(c *results.Comparison, i int, s results.ScenarioComparison, ru
 		sec.Telemetry.Sides[k].Caption = fmt.Sprintf("%s: repetition %d%s, the median of its runs; %s.", upperFirst(side.side.Role), r.Repetition, hostPart(r), t.File)
 		if n := deviceCount(t); n > 1 {
 			sec.Telemetry.Sides[k].Caption += fmt.Sprintf(" One line per GPU (%d), lighter for higher indices.", n)
+		}
+		if t.NoGPU != "" {
+			sec.Telemetry.Sides[k].Caption += " No GPU telemetry: " + t.NoGPU + "."
 		}
 	}
 	if tel[0] == nil && tel[1] == nil {

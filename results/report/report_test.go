@@ -383,3 +383,17 @@ func TestHTMLAllUnavailable(t *testing.T) {
 		t.Errorf("%d charts, want the retained chart and the four repetition charts (the MultiStream runs left out are drawn as crosses)", n)
 	}
 }
+
+// BenchmarkWriteHTML renders the fixed comparison's page: 15 charts,
+// telemetry of two GPUs at 600 ticks per side.
+func BenchmarkWriteHTML(b *testing.B) {
+	c := fixedComparison()
+	var buf bytes.Buffer
+	for b.Loop() {
+		buf.Reset()
+		if err := WriteHTML(&buf, c, Options{Runs: fakeRuns{}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len()), "bytes/page")
+}

@@ -49,6 +49,9 @@ type LatencyPoint struct {
 type Telemetry struct {
 	File   string
 	Series []Series
+	// NoGPU says why there are host series only, when result.json says
+	// (NVML unavailable, say); empty otherwise.
+	NoGPU string
 }
 
 // Series is one metric of one device (or of the host) over the run's
@@ -225,6 +228,9 @@ func (f Folders) Telemetry(side results.Side, rep results.Repetition) (*Telemetr
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t.File = filepath.Join(rep.Dir, TelemetryFile)
+	if deviceCount(t) == 0 {
+		t.NoGPU = nvmlUnavailable(dir)
+	}
 	if len(t.Series) == 0 {
 		if why := nvmlUnavailable(dir); why != "" {
 			return nil, fmt.Errorf("%s (%s has no samples)", why, t.File)

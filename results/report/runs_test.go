@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -130,6 +131,22 @@ func TestFoldersTelemetry(t *testing.T) {
 	}
 	if tel.File != filepath.Join("ok", TelemetryFile) {
 		t.Errorf("file %q", tel.File)
+	}
+
+	// Host columns only, NVML unavailable: the host series, and why there
+	// is no GPU series.
+	hostOnly := strings.Join(gpu.CSVHeader(), ",") + "\n"
+	for k := range 3 {
+		hostOnly += fmt.Sprintf("%d%s,0.5,0.1\n", k*100000000, strings.Repeat(",", len(gpu.CSVHeader())-3))
+	}
+	write("hostonly", TelemetryFile, hostOnly)
+	write("hostonly", "result.json", `{"telemetry": {"nvml": {"available": false, "unavailable": "NVML library not found"}}}`)
+	tel, err = Folders{}.Telemetry(side, results.Repetition{Dir: "hostonly"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tel.Series) != 2 || tel.Series[0].Device != "host" || len(tel.Series[0].V) != 3 || tel.NoGPU != "NVML unavailable: NVML library not found" {
+		t.Errorf("host-only telemetry: %+v", tel)
 	}
 
 	// No telemetry.csv: result.json says why.
