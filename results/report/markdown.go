@@ -103,8 +103,7 @@ func WriteMarkdown(w io.Writer, c *results.Comparison, o Options) error {
 	p("\n</details>\n\n")
 
 	if f := c.Fairness; f != nil && len(f.Items) > 0 {
-		_, differing := materialItems(f)
-		material, _ := materialItems(f)
+		material, differing := materialItems(f)
 		p("<details><summary>Fairness preflight: %d items, %d material, %d other differences</summary>\n\n", len(f.Items), len(material), len(differing))
 		p("| Item | Baseline | Candidate | |\n|:--|:--|:--|:--|\n")
 		for _, it := range f.Items {

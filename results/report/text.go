@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -203,16 +204,13 @@ func orNone(s string) string {
 // rankedFindings are the findings in rank order (rank 0, unranked, last).
 func rankedFindings(c *results.Comparison) []results.Finding {
 	fs := slices.Clone(c.Findings)
-	slices.SortStableFunc(fs, func(a, b results.Finding) int {
-		ra, rb := a.Rank, b.Rank
-		if ra <= 0 {
-			ra = math.MaxInt
+	rank := func(f results.Finding) int {
+		if f.Rank <= 0 {
+			return math.MaxInt
 		}
-		if rb <= 0 {
-			rb = math.MaxInt
-		}
-		return ra - rb
-	})
+		return f.Rank
+	}
+	slices.SortStableFunc(fs, func(a, b results.Finding) int { return cmp.Compare(rank(a), rank(b)) })
 	return fs
 }
 
