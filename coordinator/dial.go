@@ -49,6 +49,11 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 		if !offered {
 			return agents, fmt.Errorf("agent %s (%s) does not offer backend %q (it offers %s)", spec.Name, spec.Address, r.Plan.Workload.Backend, strings.Join(names, ", "))
 		}
+		if spec.Hypervisor != nil {
+			if a.hyper, err = dialHypervisor(ctx, spec); err != nil {
+				return agents, err
+			}
+		}
 	}
 	return agents, nil
 }

@@ -69,6 +69,25 @@ type AgentSpec struct {
 	Insecure bool `mapstructure:"insecure"`
 	// Neighbours overrides the plan's neighbours for this candidate.
 	Neighbours string `mapstructure:"neighbours"`
+	// Hypervisor is a gpuperf agent on the vGPU hypervisor host beneath
+	// this candidate: during each of the candidate's timed runs it records
+	// every vGPU's share of the physical GPU and the scheduler's state.
+	Hypervisor *HypervisorSpec `mapstructure:"hypervisor"`
+}
+
+// HypervisorSpec is how to reach the agent on a candidate's hypervisor
+// host; the fields mean what they mean for an agent.
+type HypervisorSpec struct {
+	Address   string   `mapstructure:"address"`
+	TokenFile string   `mapstructure:"token_file"`
+	TLS       *TLSSpec `mapstructure:"tls"`
+	Insecure  bool     `mapstructure:"insecure"`
+}
+
+// Spec returns the hypervisor agent as an AgentSpec of candidate a, for
+// dialling.
+func (h *HypervisorSpec) Spec(a AgentSpec) AgentSpec {
+	return AgentSpec{Name: a.Name + "-hypervisor", Address: h.Address, Role: "hypervisor", TokenFile: h.TokenFile, TLS: h.TLS, Insecure: h.Insecure}
 }
 
 // TLSSpec configures TLS to an agent. Cert and Key, given together, are the
@@ -331,6 +350,14 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 		}
 		if a.Host == "" {
 			a.Host = defaultHost(a.Address)
+		}
+		if h := a.Hypervisor; h != nil {
+			h.TokenFile = resolve(h.TokenFile)
+			if h.TLS != nil {
+				h.TLS.CA = resolve(h.TLS.CA)
+				h.TLS.Cert = resolve(h.TLS.Cert)
+				h.TLS.Key = resolve(h.TLS.Key)
+			}
 		}
 	}
 }
@@ -738,6 +765,9 @@ func (p *Plan) checkAgents(c *checker) {
 			c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", a.Address)
 		}
 		c.neighbours(field+".neighbours", a.Neighbours, true)
+		if h := a.Hypervisor; h != nil {
+			c.hypervisor(field+".hypervisor", a.Role, h)
+		}
 	}
 	if candidates == 0 {
 		c.add("agents", "at least one agent with role candidate is needed")
@@ -1026,6 +1056,33 @@ func (c *checker) percent(field string, v float64) {
 
 // exists checks that a path the plan names is a regular file; an empty
 // path is left to the other rules.
+// hypervisor checks a candidate's hypervisor agent as an agent's address,
+// token and TLS are checked.
+func (c *checker) hypervisor(field, role string, h *HypervisorSpec) {
+	if role != RoleCandidate {
+		c.add(field, "only a candidate runs on a vGPU hypervisor host")
+	}
+	host, port, err := net.SplitHostPort(h.Address)
+	n, perr := strconv.Atoi(port)
+	if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+		c.add(field+".address", "must be host:port, got %q", h.Address)
+	} else if h.TLS == nil && !h.Insecure && !isLoopback(host) {
+		c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", h.Address)
+	}
+	c.exists(field+".token_file", h.TokenFile)
+	if h.TLS != nil {
+		if (h.TLS.Cert == "") != (h.TLS.Key == "") {
+			c.add(field+".tls", "cert and key go together (a client certificate needs its key)")
+		}
+		c.exists(field+".tls.ca", h.TLS.CA)
+		c.exists(field+".tls.cert", h.TLS.Cert)
+		c.exists(field+".tls.key", h.TLS.Key)
+		if h.Insecure {
+			c.add(field+".insecure", "cannot be combined with tls")
+		}
+	}
+}
+
 func (c *checker) exists(field, path string) {
 	if path == "" {
 		return

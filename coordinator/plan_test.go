@@ -149,7 +149,7 @@ func TestBrokenPlans(t *testing.T) {
 		{name: "unknown agent field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, colour: red}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
-			want: "agents[0].colour: unknown field (known: name, address, role, host, token_file, tls, insecure, neighbours)"},
+			want: "agents[0].colour: unknown field (known: name, address, role, host, token_file, tls, insecure, neighbours, hypervisor)"},
 		{name: "unknown tls field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, tls: {ca: ca.pem, pin: abc}}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},

@@ -49,6 +49,8 @@ type agentConn struct {
 	conn   *grpc.ClientConn
 	client gpuperfv1.AgentClient
 	desc   *gpuperfv1.DescribeResponse
+	// hyper is the agent on a candidate's vGPU hypervisor host, if any.
+	hyper *hypervisorConn
 }
 
 // ErrRunsFailed reports that some runs failed after their retries; the rest
@@ -74,6 +76,9 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	defer func() {
 		for _, a := range agents {
 			a.conn.Close()
+			if a.hyper != nil {
+				a.hyper.conn.Close()
+			}
 		}
 	}()
 	if err != nil {
@@ -311,6 +316,10 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 	if err != nil {
 		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, err)
 	}
+	var watch *vgpuWatch
+	if j.agent.hyper != nil && !autoHint {
+		defer func() { watch.cancel() }()
+	}
 	for {
 		ev, err := stream.Recv()
 		if err == io.EOF {
@@ -320,6 +329,11 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, describeStatus(err))
 		}
 		if p := ev.GetProgress(); p != nil {
+			// The hypervisor's window opens with the timed run, at its
+			// first progress event, which the agent sends as it starts.
+			if j.agent.hyper != nil && !autoHint && watch == nil && p.Phase != "warm-up" {
+				watch = j.agent.hyper.start(ctx, req.RunId, r.Logger)
+			}
 			r.display().RunProgress(rec, p)
 			continue
 		}
@@ -331,7 +345,11 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		if err := json.Unmarshal(out.ResultJson, &res); err != nil {
 			return nil, results.RunFiles{}, fmt.Errorf("%s: result.json: %w", j.agent.spec.Name, err)
 		}
-		return &res, results.RunFiles{Result: out.ResultJson, Summary: out.SummaryLog, Detail: out.DetailLog, Telemetry: out.TelemetryCsv}, nil
+		files := results.RunFiles{Result: out.ResultJson, Summary: out.SummaryLog, Detail: out.DetailLog, Telemetry: out.TelemetryCsv}
+		if watch != nil {
+			files.VGPUHost = watch.finish()
+		}
+		return &res, files, nil
 	}
 }
 

@@ -18,14 +18,14 @@ import (
 
 // startAgents serves n in-process agents with the built-in backends on
 // ephemeral loopback ports (real gRPC) until the test ends.
-func startAgents(t *testing.T, n int) []string {
+func startAgents(t *testing.T, n int, opts ...agent.Option) []string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	var addrs []string
 	for range n {
-		srv, err := agent.NewServer(agent.DefaultConfig(), "test", slog.New(slog.DiscardHandler))
+		srv, err := agent.NewServer(agent.DefaultConfig(), "test", slog.New(slog.DiscardHandler), opts...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -498,7 +498,26 @@ func (is *issuer) waitDrain() bool {
 	}
 }
 
+// report calls fn once as the timed run starts, so a watcher knows at
+// once, then about once a second.
 func (is *issuer) report(fn func(Progress), stop <-chan struct{}) {
+	emit := func() {
+		base := is.p.base.Load()
+		ph, _ := is.phase.Load().(string)
+		if ph == "" {
+			ph = "run"
+		}
+		var el time.Duration
+		if base != 0 {
+			el = time.Duration(nanotime() - base)
+		}
+		fn(Progress{
+			Phase: ph, Elapsed: el,
+			Issued: is.issuedNow.Load(), Completed: is.p.completed.Load(),
+			Total: uint64(is.pl.queries), Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
+		})
+	}
+	emit()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -506,17 +525,7 @@ func (is *issuer) report(fn func(Progress), stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			base := is.p.base.Load()
-			ph, _ := is.phase.Load().(string)
-			var el time.Duration
-			if base != 0 {
-				el = time.Duration(nanotime() - base)
-			}
-			fn(Progress{
-				Phase: ph, Elapsed: el,
-				Issued: is.issuedNow.Load(), Completed: is.p.completed.Load(),
-				Total: uint64(is.pl.queries), Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
-			})
+			emit()
 		}
 	}
 }

@@ -147,12 +147,19 @@ func RunDir(host, model string, sc inference.Scenario, rep int) string {
 	return filepath.Join(host, model, sc.String(), "performance", fmt.Sprintf("run_%d", rep+1))
 }
 
+// VGPUHostFile holds, in a candidate's run folder, what its hypervisor
+// host's agent saw (gpu.VGPUHostSummary).
+const VGPUHostFile = "vgpu_host.json"
+
 // RunFiles are the files one run produced.
 type RunFiles struct {
 	Result    []byte // result.json
 	Summary   []byte
 	Detail    []byte
 	Telemetry []byte // telemetry.csv; may be empty
+	// VGPUHost is what the candidate's hypervisor host saw during the run
+	// (vgpu_host.json); nil without a hypervisor agent.
+	VGPUHost []byte
 }
 
 // WriteRun stores one run's files atomically, file by file.
@@ -166,6 +173,7 @@ func (t *Tree) WriteRun(rel string, f RunFiles) error {
 		{mlperflog.DetailFile, f.Detail},
 		{mlperflog.ResultFile, f.Result},
 		{"telemetry.csv", f.Telemetry},
+		{VGPUHostFile, f.VGPUHost},
 	} {
 		if file.data == nil {
 			continue

@@ -24,6 +24,135 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type WatchVgpuRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The candidate's run being watched, for logs.
+	RunId         string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchVgpuRequest) Reset() {
+	*x = WatchVgpuRequest{}
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchVgpuRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchVgpuRequest) ProtoMessage() {}
+
+func (x *WatchVgpuRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchVgpuRequest.ProtoReflect.Descriptor instead.
+func (*WatchVgpuRequest) Descriptor() ([]byte, []int) {
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *WatchVgpuRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+type WatchVgpuEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*WatchVgpuEvent_Started
+	//	*WatchVgpuEvent_SummaryJson
+	Event         isWatchVgpuEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchVgpuEvent) Reset() {
+	*x = WatchVgpuEvent{}
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchVgpuEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchVgpuEvent) ProtoMessage() {}
+
+func (x *WatchVgpuEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchVgpuEvent.ProtoReflect.Descriptor instead.
+func (*WatchVgpuEvent) Descriptor() ([]byte, []int) {
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *WatchVgpuEvent) GetEvent() isWatchVgpuEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *WatchVgpuEvent) GetStarted() bool {
+	if x != nil {
+		if x, ok := x.Event.(*WatchVgpuEvent_Started); ok {
+			return x.Started
+		}
+	}
+	return false
+}
+
+func (x *WatchVgpuEvent) GetSummaryJson() []byte {
+	if x != nil {
+		if x, ok := x.Event.(*WatchVgpuEvent_SummaryJson); ok {
+			return x.SummaryJson
+		}
+	}
+	return nil
+}
+
+type isWatchVgpuEvent_Event interface {
+	isWatchVgpuEvent_Event()
+}
+
+type WatchVgpuEvent_Started struct {
+	// The window started.
+	Started bool `protobuf:"varint,1,opt,name=started,proto3,oneof"`
+}
+
+type WatchVgpuEvent_SummaryJson struct {
+	// gpu.VGPUHostSummary as JSON (schema gpuperf.vgpu-host/v1).
+	SummaryJson []byte `protobuf:"bytes,2,opt,name=summary_json,json=summaryJson,proto3,oneof"`
+}
+
+func (*WatchVgpuEvent_Started) isWatchVgpuEvent_Event() {}
+
+func (*WatchVgpuEvent_SummaryJson) isWatchVgpuEvent_Event() {}
+
 type DescribeRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -32,7 +161,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -44,7 +173,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -57,7 +186,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 type DescribeResponse struct {
@@ -80,7 +209,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -92,7 +221,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -105,7 +234,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DescribeResponse) GetAgentVersion() string {
@@ -177,7 +306,7 @@ type BackendInfo struct {
 
 func (x *BackendInfo) Reset() {
 	*x = BackendInfo{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -189,7 +318,7 @@ func (x *BackendInfo) String() string {
 func (*BackendInfo) ProtoMessage() {}
 
 func (x *BackendInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -202,7 +331,7 @@ func (x *BackendInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendInfo.ProtoReflect.Descriptor instead.
 func (*BackendInfo) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *BackendInfo) GetName() string {
@@ -252,7 +381,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -264,7 +393,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -277,7 +406,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RunRequest) GetRunId() string {
@@ -356,7 +485,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -368,7 +497,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -381,7 +510,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -439,7 +568,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +580,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +593,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Progress) GetPhase() string {
@@ -524,7 +653,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +665,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +678,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunResult) GetResultJson() []byte {
@@ -585,7 +714,13 @@ var File_proto_gpuperf_v1_agent_proto protoreflect.FileDescriptor
 const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x1cproto/gpuperf/v1/agent.proto\x12\n" +
-	"gpuperf.v1\"\x11\n" +
+	"gpuperf.v1\")\n" +
+	"\x10WatchVgpuRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"Z\n" +
+	"\x0eWatchVgpuEvent\x12\x1a\n" +
+	"\astarted\x18\x01 \x01(\bH\x00R\astarted\x12#\n" +
+	"\fsummary_json\x18\x02 \x01(\fH\x00R\vsummaryJsonB\a\n" +
+	"\x05event\"\x11\n" +
 	"\x0fDescribeRequest\"\x8b\x02\n" +
 	"\x10DescribeResponse\x12#\n" +
 	"\ragent_version\x18\x01 \x01(\tR\fagentVersion\x12\x1a\n" +
@@ -633,10 +768,11 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"summaryLog\x12\x1d\n" +
 	"\n" +
 	"detail_log\x18\x03 \x01(\fR\tdetailLog\x12#\n" +
-	"\rtelemetry_csv\x18\x04 \x01(\fR\ftelemetryCsv2\x85\x01\n" +
+	"\rtelemetry_csv\x18\x04 \x01(\fR\ftelemetryCsv2\xd0\x01\n" +
 	"\x05Agent\x12E\n" +
 	"\bDescribe\x12\x1b.gpuperf.v1.DescribeRequest\x1a\x1c.gpuperf.v1.DescribeResponse\x125\n" +
-	"\x03Run\x12\x16.gpuperf.v1.RunRequest\x1a\x14.gpuperf.v1.RunEvent0\x01B7Z5github.com/gpuperf/gpuperf/proto/gpuperf/v1;gpuperfv1b\x06proto3"
+	"\x03Run\x12\x16.gpuperf.v1.RunRequest\x1a\x14.gpuperf.v1.RunEvent0\x01\x12I\n" +
+	"\tWatchVgpu\x12\x1c.gpuperf.v1.WatchVgpuRequest\x1a\x1a.gpuperf.v1.WatchVgpuEvent(\x010\x01B7Z5github.com/gpuperf/gpuperf/proto/gpuperf/v1;gpuperfv1b\x06proto3"
 
 var (
 	file_proto_gpuperf_v1_agent_proto_rawDescOnce sync.Once
@@ -650,28 +786,32 @@ func file_proto_gpuperf_v1_agent_proto_rawDescGZIP() []byte {
 	return file_proto_gpuperf_v1_agent_proto_rawDescData
 }
 
-var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_proto_gpuperf_v1_agent_proto_goTypes = []any{
-	(*DescribeRequest)(nil),  // 0: gpuperf.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 1: gpuperf.v1.DescribeResponse
-	(*BackendInfo)(nil),      // 2: gpuperf.v1.BackendInfo
-	(*RunRequest)(nil),       // 3: gpuperf.v1.RunRequest
-	(*RunEvent)(nil),         // 4: gpuperf.v1.RunEvent
-	(*Progress)(nil),         // 5: gpuperf.v1.Progress
-	(*RunResult)(nil),        // 6: gpuperf.v1.RunResult
-	nil,                      // 7: gpuperf.v1.BackendInfo.OptionsEntry
+	(*WatchVgpuRequest)(nil), // 0: gpuperf.v1.WatchVgpuRequest
+	(*WatchVgpuEvent)(nil),   // 1: gpuperf.v1.WatchVgpuEvent
+	(*DescribeRequest)(nil),  // 2: gpuperf.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 3: gpuperf.v1.DescribeResponse
+	(*BackendInfo)(nil),      // 4: gpuperf.v1.BackendInfo
+	(*RunRequest)(nil),       // 5: gpuperf.v1.RunRequest
+	(*RunEvent)(nil),         // 6: gpuperf.v1.RunEvent
+	(*Progress)(nil),         // 7: gpuperf.v1.Progress
+	(*RunResult)(nil),        // 8: gpuperf.v1.RunResult
+	nil,                      // 9: gpuperf.v1.BackendInfo.OptionsEntry
 }
 var file_proto_gpuperf_v1_agent_proto_depIdxs = []int32{
-	2, // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
-	7, // 1: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
-	5, // 2: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
-	6, // 3: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
-	0, // 4: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
-	3, // 5: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
-	1, // 6: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
-	4, // 7: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
-	6, // [6:8] is the sub-list for method output_type
-	4, // [4:6] is the sub-list for method input_type
+	4, // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
+	9, // 1: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
+	7, // 2: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
+	8, // 3: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
+	2, // 4: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
+	5, // 5: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
+	0, // 6: gpuperf.v1.Agent.WatchVgpu:input_type -> gpuperf.v1.WatchVgpuRequest
+	3, // 7: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
+	6, // 8: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
+	1, // 9: gpuperf.v1.Agent.WatchVgpu:output_type -> gpuperf.v1.WatchVgpuEvent
+	7, // [7:10] is the sub-list for method output_type
+	4, // [4:7] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
 	4, // [4:4] is the sub-list for extension extendee
 	0, // [0:4] is the sub-list for field type_name
@@ -682,7 +822,11 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 	if File_proto_gpuperf_v1_agent_proto != nil {
 		return
 	}
-	file_proto_gpuperf_v1_agent_proto_msgTypes[4].OneofWrappers = []any{
+	file_proto_gpuperf_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
+		(*WatchVgpuEvent_Started)(nil),
+		(*WatchVgpuEvent_SummaryJson)(nil),
+	}
+	file_proto_gpuperf_v1_agent_proto_msgTypes[6].OneofWrappers = []any{
 		(*RunEvent_Progress)(nil),
 		(*RunEvent_Result)(nil),
 	}
@@ -692,7 +836,7 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_gpuperf_v1_agent_proto_rawDesc), len(file_proto_gpuperf_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

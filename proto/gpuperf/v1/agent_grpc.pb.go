@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Agent_Describe_FullMethodName = "/gpuperf.v1.Agent/Describe"
-	Agent_Run_FullMethodName      = "/gpuperf.v1.Agent/Run"
+	Agent_Describe_FullMethodName  = "/gpuperf.v1.Agent/Describe"
+	Agent_Run_FullMethodName       = "/gpuperf.v1.Agent/Run"
+	Agent_WatchVgpu_FullMethodName = "/gpuperf.v1.Agent/WatchVgpu"
 )
 
 // AgentClient is the client API for Agent service.
@@ -39,6 +40,13 @@ type AgentClient interface {
 	// drains what is in flight and is idle again. A second Run while one is
 	// in progress fails with FAILED_PRECONDITION naming the run.
 	Run(ctx context.Context, in *RunRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RunEvent], error)
+	// WatchVgpu is served by an agent on a vGPU hypervisor host. The
+	// coordinator opens it around a candidate's timed run: the first request
+	// starts the window (the agent answers started), closing the send side
+	// ends it, and the agent answers with what it saw: every vGPU's share of
+	// the physical GPU and the scheduler's state. FAILED_PRECONDITION when
+	// no GPU of the host runs in vGPU host mode.
+	WatchVgpu(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchVgpuRequest, WatchVgpuEvent], error)
 }
 
 type agentClient struct {
@@ -78,6 +86,19 @@ func (c *agentClient) Run(ctx context.Context, in *RunRequest, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_RunClient = grpc.ServerStreamingClient[RunEvent]
 
+func (c *agentClient) WatchVgpu(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchVgpuRequest, WatchVgpuEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[1], Agent_WatchVgpu_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchVgpuRequest, WatchVgpuEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WatchVgpuClient = grpc.BidiStreamingClient[WatchVgpuRequest, WatchVgpuEvent]
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -91,6 +112,13 @@ type AgentServer interface {
 	// drains what is in flight and is idle again. A second Run while one is
 	// in progress fails with FAILED_PRECONDITION naming the run.
 	Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error
+	// WatchVgpu is served by an agent on a vGPU hypervisor host. The
+	// coordinator opens it around a candidate's timed run: the first request
+	// starts the window (the agent answers started), closing the send side
+	// ends it, and the agent answers with what it saw: every vGPU's share of
+	// the physical GPU and the scheduler's state. FAILED_PRECONDITION when
+	// no GPU of the host runs in vGPU host mode.
+	WatchVgpu(grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]) error
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -106,6 +134,9 @@ func (UnimplementedAgentServer) Describe(context.Context, *DescribeRequest) (*De
 }
 func (UnimplementedAgentServer) Run(*RunRequest, grpc.ServerStreamingServer[RunEvent]) error {
 	return status.Error(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedAgentServer) WatchVgpu(grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]) error {
+	return status.Error(codes.Unimplemented, "method WatchVgpu not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -157,6 +188,13 @@ func _Agent_Run_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_RunServer = grpc.ServerStreamingServer[RunEvent]
 
+func _Agent_WatchVgpu_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).WatchVgpu(&grpc.GenericServerStream[WatchVgpuRequest, WatchVgpuEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_WatchVgpuServer = grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -174,6 +212,12 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Run",
 			Handler:       _Agent_Run_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchVgpu",
+			Handler:       _Agent_WatchVgpu_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "proto/gpuperf/v1/agent.proto",
