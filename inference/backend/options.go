@@ -88,6 +88,20 @@ func Int(opts map[string]string, key string, def int) (int, error) {
 	return n, nil
 }
 
+// Bool returns option key as true or false (or any other form
+// strconv.ParseBool reads: 1, 0, t, f), or def when it is not set.
+func Bool(opts map[string]string, key string, def bool) (bool, error) {
+	v, ok := opts[key]
+	if !ok {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("option %s=%q: want true or false: %w", key, v, err)
+	}
+	return b, nil
+}
+
 // Float returns option key as a floating-point number, or def when it is
 // not set.
 func Float(opts map[string]string, key string, def float64) (float64, error) {

@@ -59,7 +59,7 @@ func TestCheckKnown(t *testing.T) {
 }
 
 func TestTypedOptions(t *testing.T) {
-	opts := map[string]string{"d": "1.5ms", "i": "42", "f": "0.25", "s": "x", "bad": "nope", "nan": "NaN"}
+	opts := map[string]string{"d": "1.5ms", "i": "42", "f": "0.25", "s": "x", "b": "true", "bad": "nope", "nan": "NaN"}
 	if got, err := backend.Duration(opts, "d", time.Second); err != nil || got != 1500*time.Microsecond {
 		t.Errorf("Duration(d) = %v, %v; want 1.5ms", got, err)
 	}
@@ -78,6 +78,12 @@ func TestTypedOptions(t *testing.T) {
 	if got, err := backend.Float(opts, "missing", 0.5); err != nil || got != 0.5 {
 		t.Errorf("Float(missing) = %v, %v; want 0.5", got, err)
 	}
+	if got, err := backend.Bool(opts, "b", false); err != nil || !got {
+		t.Errorf("Bool(b) = %v, %v; want true", got, err)
+	}
+	if got, err := backend.Bool(opts, "missing", true); err != nil || !got {
+		t.Errorf("Bool(missing) = %v, %v; want the default true", got, err)
+	}
 	if got := backend.String(opts, "s", "def"); got != "x" {
 		t.Errorf("String(s) = %q; want x", got)
 	}
@@ -88,6 +94,7 @@ func TestTypedOptions(t *testing.T) {
 		"Duration": func() error { _, err := backend.Duration(opts, "bad", 0); return err },
 		"Int":      func() error { _, err := backend.Int(opts, "bad", 0); return err },
 		"Float":    func() error { _, err := backend.Float(opts, "bad", 0); return err },
+		"Bool":     func() error { _, err := backend.Bool(opts, "bad", false); return err },
 	} {
 		err := call()
 		if err == nil || !strings.HasPrefix(err.Error(), `option bad="nope": `) {

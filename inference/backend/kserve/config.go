@@ -146,7 +146,7 @@ func ParseConfig(opts map[string]string) (Config, error) {
 	var err error
 	c.Timeout, err = backend.Duration(opts, OptTimeout, c.Timeout)
 	add(err)
-	c.Stream, err = boolOption(opts, OptStream, false)
+	c.Stream, err = backend.Bool(opts, OptStream, false)
 	add(err)
 	if v, ok := opts[OptShape]; ok {
 		c.Shapes, err = parseShapes(v)
@@ -199,18 +199,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("kserve: %w", err)
 	}
 	return nil
-}
-
-func boolOption(opts map[string]string, key string, def bool) (bool, error) {
-	v, ok := opts[key]
-	if !ok {
-		return def, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("option %s=%q: want true or false", key, v)
-	}
-	return b, nil
 }
 
 // parseShapes reads "3x224x224" (the model's only input) or
@@ -269,7 +257,7 @@ func parseFiles(v string) ([]FileEntry, error) {
 // tlsConfig builds the client's TLS configuration from tls, ca, cert, key
 // and server_name; any of the last four turns TLS on unless tls=false.
 func tlsConfig(opts map[string]string) (*tls.Config, error) {
-	on, err := boolOption(opts, OptTLS, false)
+	on, err := backend.Bool(opts, OptTLS, false)
 	if err != nil {
 		return nil, err
 	}
