@@ -748,20 +748,8 @@ func (p *Plan) checkAgents(c *checker) {
 			c.add(field+".role", "must be baseline or candidate, got %q", a.Role)
 		}
 
-		if a.TokenFile != "" {
-			c.exists(field+".token_file", a.TokenFile)
-		}
-		if a.TLS != nil {
-			if (a.TLS.Cert == "") != (a.TLS.Key == "") {
-				c.add(field+".tls", "cert and key go together (a client certificate needs its key)")
-			}
-			c.exists(field+".tls.ca", a.TLS.CA)
-			c.exists(field+".tls.cert", a.TLS.Cert)
-			c.exists(field+".tls.key", a.TLS.Key)
-			if a.Insecure {
-				c.add(field+".insecure", "cannot be combined with tls")
-			}
-		} else if !loopback && !a.Insecure && a.Address != "" {
+		c.credentials(field, a.TokenFile, a.TLS, a.Insecure)
+		if a.TLS == nil && !loopback && !a.Insecure && a.Address != "" {
 			c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", a.Address)
 		}
 		c.neighbours(field+".neighbours", a.Neighbours, true)
@@ -1069,17 +1057,23 @@ func (c *checker) hypervisor(field, role string, h *HypervisorSpec) {
 	} else if h.TLS == nil && !h.Insecure && !isLoopback(host) {
 		c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", h.Address)
 	}
-	c.exists(field+".token_file", h.TokenFile)
-	if h.TLS != nil {
-		if (h.TLS.Cert == "") != (h.TLS.Key == "") {
-			c.add(field+".tls", "cert and key go together (a client certificate needs its key)")
-		}
-		c.exists(field+".tls.ca", h.TLS.CA)
-		c.exists(field+".tls.cert", h.TLS.Cert)
-		c.exists(field+".tls.key", h.TLS.Key)
-		if h.Insecure {
-			c.add(field+".insecure", "cannot be combined with tls")
-		}
+	c.credentials(field, h.TokenFile, h.TLS, h.Insecure)
+}
+
+// credentials checks an endpoint's token file and TLS files.
+func (c *checker) credentials(field, tokenFile string, t *TLSSpec, insecure bool) {
+	c.exists(field+".token_file", tokenFile)
+	if t == nil {
+		return
+	}
+	if (t.Cert == "") != (t.Key == "") {
+		c.add(field+".tls", "cert and key go together (a client certificate needs its key)")
+	}
+	c.exists(field+".tls.ca", t.CA)
+	c.exists(field+".tls.cert", t.Cert)
+	c.exists(field+".tls.key", t.Key)
+	if insecure {
+		c.add(field+".insecure", "cannot be combined with tls")
 	}
 }
 

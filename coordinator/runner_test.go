@@ -213,3 +213,28 @@ func TestStoredBaseline(t *testing.T) {
 	}
 
 }
+
+func TestHypervisorValidation(t *testing.T) {
+	for _, tc := range []struct{ agents, want string }{
+		{`
+  - {name: bm, address: "127.0.0.1:1", role: baseline, hypervisor: {address: "127.0.0.1:3"}}
+  - {name: vm, address: "127.0.0.1:2", role: candidate}`, "agents[0].hypervisor: only a candidate runs on a vGPU hypervisor host"},
+		{`
+  - {name: bm, address: "127.0.0.1:1", role: baseline}
+  - {name: vm, address: "127.0.0.1:2", role: candidate, hypervisor: {address: "10.0.0.9:7070"}}`, "agents[1].hypervisor.address: 10.0.0.9:7070 is not a loopback address"},
+		{`
+  - {name: bm, address: "127.0.0.1:1", role: baseline}
+  - {name: vm, address: "127.0.0.1:2", role: candidate, hypervisor: {address: "nohost"}}`, `agents[1].hypervisor.address: must be host:port, got "nohost"`},
+		{`
+  - {name: bm, address: "127.0.0.1:1", role: baseline}
+  - {name: vm, address: "127.0.0.1:2", role: candidate, hypervisor: {address: "127.0.0.1:3", token_file: missing.token}}`, "agents[1].hypervisor.token_file: "},
+	} {
+		p, err := ParsePlan(filepath.Join(t.TempDir(), "plan.yaml"), []byte(nullPlan(t.TempDir(), tc.agents, "")))
+		if err == nil {
+			err = p.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v; want %q", err, tc.want)
+		}
+	}
+}
