@@ -531,7 +531,9 @@ func (s *Server) zeroBytes(n int64) []byte {
 	return b.([]byte)
 }
 
-// sizeOf returns the size of a datatype's element, 0 for BYTES.
+// sizeOf returns the size of a datatype's element, 0 for BYTES. The server
+// keeps its own table, apart from the client's, so a mistake in one shows
+// up as a rejected request instead of passing both.
 func sizeOf(dtype string) (int, bool) {
 	switch dtype {
 	case "BOOL", "UINT8", "INT8":
