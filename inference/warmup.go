@@ -67,7 +67,8 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 			q++
 			continue
 		}
-		for uint64(q*spq)-p.completed.Load() >= warmupAllowed(p.completed.Load(), nanotime()-base, d) && nanotime() < deadline {
+		// A chunk goes out only when all of it fits under the bound.
+		for uint64(q*spq)-p.completed.Load()+uint64(spq) > warmupAllowed(p.completed.Load(), nanotime()-base, d) && nanotime() < deadline {
 			time.Sleep(100 * time.Microsecond)
 		}
 		p.origin[q] = nanotime() - base
