@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -144,9 +143,9 @@ func ParseConfig(opts map[string]string) (Config, error) {
 	var err error
 	c.MaxTokens, err = backend.Int(opts, OptMaxTokens, c.MaxTokens)
 	add(err)
-	c.Stream, err = boolOpt(opts, OptStream, c.Stream)
+	c.Stream, err = backend.Bool(opts, OptStream, c.Stream)
 	add(err)
-	c.FixedLength, err = boolOpt(opts, OptFixedLength, c.FixedLength)
+	c.FixedLength, err = backend.Bool(opts, OptFixedLength, c.FixedLength)
 	add(err)
 	c.InputTokens, err = backend.Int(opts, OptInputTokens, c.InputTokens)
 	add(err)
@@ -182,19 +181,6 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-// boolOpt reads a true/false option.
-func boolOpt(opts map[string]string, key string, def bool) (bool, error) {
-	v, ok := opts[key]
-	if !ok {
-		return def, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("option %s=%q: want true or false", key, v)
-	}
-	return b, nil
 }
 
 // Validate reports every problem with c, naming each option.
