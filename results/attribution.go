@@ -49,6 +49,7 @@ const (
 	FindingGeneratorLag = "generator-lag"
 	FindingGPUErrors    = "gpu-errors"
 	FindingUnavailable  = "unavailable"
+	FindingNeighbours   = "vgpu-neighbours"
 )
 
 // Noise floors: a delta at or below its floor is never a finding, however
@@ -104,6 +105,7 @@ func Attribute(c *Comparison) []Finding {
 		}
 		all = append(all, scenarioFindings(name, sc, b, k, bSide, cSide)...)
 	}
+	all = append(all, neighbourFindings(c, cRuns)...)
 	bAll, cAll := observe(bRuns), observe(cRuns)
 	all = append(all, pcieCapFindings(bSide, cSide, bAll, cAll)...)
 	if len(bRuns) > 0 && len(cRuns) > 0 {

@@ -1,0 +1,138 @@
+package results
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/gpuperf/gpuperf/gpu"
+)
+
+// floorNeighbourPts is the neighbours' SM share, in points of the physical
+// GPU, at or below which they are not a finding.
+const floorNeighbourPts = 5.0
+
+// neighbourFindings reads what the candidate's hypervisor agent saw
+// (vgpu_host.json) and reports, per scenario, how much of the physical GPU
+// other vGPUs used during the candidate's timed runs: on a time-sliced
+// vGPU, busy neighbours take time the candidate would otherwise get. The
+// candidate's own vGPU is the instance whose UUID its fingerprint lists;
+// without a match, the busiest instance is taken to be the candidate's
+// (it ran a benchmark). Score: the neighbours' share /100 × 0.9.
+func neighbourFindings(c *Comparison, runs []runFile) []scored {
+	own := map[string]bool{}
+	for _, h := range c.Candidate.Hosts {
+		if fp, ok := hostFingerprint(h); ok {
+			for _, d := range fp.GPUs {
+				own[d.UUID] = true
+			}
+		}
+	}
+	type acc struct {
+		share  []float64
+		policy string
+	}
+	per := map[string]*acc{}
+	var order []string
+	for _, r := range runs {
+		b, err := os.ReadFile(filepath.Join(r.Dir, VGPUHostFile))
+		if err != nil {
+			continue
+		}
+		var sum gpu.VGPUHostSummary
+		if json.Unmarshal(b, &sum) != nil {
+			continue
+		}
+		share, policy, ok := neighbourShare(sum, own)
+		if !ok && len(own) > 0 {
+			// The guest's UUIDs matched no instance: fall back to the
+			// busiest instance as the candidate's.
+			share, policy, ok = neighbourShare(sum, nil)
+		}
+		if !ok {
+			continue
+		}
+		a, seen := per[r.Scenario]
+		if !seen {
+			a = &acc{}
+			per[r.Scenario] = a
+			order = append(order, r.Scenario)
+		}
+		a.share = append(a.share, share)
+		a.policy = policy
+	}
+	var out []scored
+	for _, name := range order {
+		a := per[name]
+		mean := 0.0
+		for _, v := range a.share {
+			mean += v
+		}
+		mean /= float64(len(a.share))
+		if mean <= floorNeighbourPts {
+			continue
+		}
+		v := mean
+		text := fmt.Sprintf("other vGPUs on the candidate's physical GPU used %.0f%% of its SM during the candidate's timed runs (mean of %d, seen by the hypervisor's agent", mean, len(a.share))
+		if a.policy != "" {
+			text += "; vGPU scheduler " + a.policy
+		}
+		text += "): the neighbours, not virtualization itself, may account for the gap"
+		out = append(out, scored{
+			f:     Finding{Scenario: name, Kind: FindingNeighbours, Metric: "neighbour_sm_util_pct", Candidate: &v, Unit: "%", Text: text},
+			score: mean / 100 * 0.9,
+		})
+	}
+	return out
+}
+
+// neighbourShare is the summed mean SM utilization of every vGPU but the
+// candidate's on the physical GPU that carries the candidate's vGPU, and
+// that GPU's scheduler policy at the window's start.
+func neighbourShare(sum gpu.VGPUHostSummary, own map[string]bool) (share float64, policy string, ok bool) {
+	for _, d := range sum.Devices {
+		mine := -1
+		busiest, most := -1, -1.0
+		for i, in := range d.Instances {
+			if own[in.UUID] {
+				mine = i
+			}
+			if in.SM != nil && in.SM.Mean > most {
+				busiest, most = i, in.SM.Mean
+			}
+		}
+		if mine < 0 && len(own) > 0 && anyUUID(d.Instances) {
+			continue // the candidate is not on this GPU
+		}
+		if mine < 0 {
+			mine = busiest
+		}
+		if mine < 0 {
+			continue
+		}
+		for i, in := range d.Instances {
+			if i != mine && in.SM != nil {
+				share += in.SM.Mean
+			}
+		}
+		if d.SchedulerStart != nil {
+			policy = strings.ReplaceAll(d.SchedulerStart.Policy, "_", "-")
+			if d.SchedulerStart.TimesliceUs > 0 {
+				policy += fmt.Sprintf(", time slice %d µs", d.SchedulerStart.TimesliceUs)
+			}
+		}
+		return share, policy, true
+	}
+	return 0, "", false
+}
+
+func anyUUID(ins []gpu.VGPUInstance) bool {
+	for _, in := range ins {
+		if in.UUID != "" {
+			return true
+		}
+	}
+	return false
+}
