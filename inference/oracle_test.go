@@ -5,6 +5,7 @@ package inference_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -101,25 +102,47 @@ func TestOracleServerMD1(t *testing.T) {
 	cfg.Settings.MinDurationMs = 8000
 	cfg.Settings.ServerTargetQPS = qps
 	cfg.Settings.ServerTargetLatencyNs = 50e6
-	res := runOrFail(t, newSim(t, map[string]string{"latency": "500us"}), cfg)
-	if !res.Validity.Valid {
-		t.Fatalf("INVALID: %s", res.Validity.InvalidReason)
-	}
 	rho := qps * float64(service) / 1e9
 	theory := rho * float64(service) / (2 * (1 - rho))
-	// Latency = the generator's lateness + the queueing wait + service; the
-	// lateness is reported apart (generator health), so the wait is what
-	// remains. On a quiet host the lateness is well under a microsecond.
-	measured := float64(res.Latency.MeanNs - service - res.Health.IssueDelay.MeanNs)
-	t.Logf("mean latency %d ns, mean issue delay %d ns", res.Latency.MeanNs, res.Health.IssueDelay.MeanNs)
-	if !within(measured, theory, 0.05) {
-		t.Fatalf("mean wait %.0f ns; M/D/1 says %.0f (within 5%%)", measured, theory)
-	}
-	// And against this exact arrival sequence, which the seed fixes.
 	path := lindleyMeanWait(inference.ServerSchedule(cfg.Settings.ScheduleRNGSeed, qps, 8*time.Second, cfg.Settings.MinQueryCount), service)
-	if !within(measured, path, 0.05) {
-		t.Fatalf("mean wait %.0f ns; the Lindley recursion on the same schedule gives %.0f", measured, path)
+	retryTiming(t, 3, func() error {
+		res := runOrFail(t, newSim(t, map[string]string{"latency": "500us"}), cfg)
+		if !res.Validity.Valid {
+			t.Fatalf("INVALID: %s", res.Validity.InvalidReason)
+		}
+		// Latency = the generator's lateness + the queueing wait + service;
+		// the lateness is reported apart (generator health), so the wait is
+		// what remains. On a quiet host the lateness is well under a
+		// microsecond.
+		measured := float64(res.Latency.MeanNs - service - res.Health.IssueDelay.MeanNs)
+		t.Logf("mean latency %d ns, mean issue delay %d ns", res.Latency.MeanNs, res.Health.IssueDelay.MeanNs)
+		if !within(measured, theory, 0.05) {
+			return fmt.Errorf("mean wait %.0f ns; M/D/1 says %.0f (within 5%%)", measured, theory)
+		}
+		// And against this exact arrival sequence, which the seed fixes.
+		if !within(measured, path, 0.05) {
+			return fmt.Errorf("mean wait %.0f ns; the Lindley recursion on the same schedule gives %.0f", measured, path)
+		}
+		return nil
+	})
+}
+
+// retryTiming runs an oracle check up to n times and fails with the last
+// error only if every attempt failed. The oracles compare measured time
+// with theory; on a shared 2-core host another process can delay the
+// generator's issues (it reports the lateness, but late issues also
+// reshape the queue), so one failure is not yet a broken generator, while
+// a broken one fails every attempt.
+func retryTiming(t *testing.T, n int, check func() error) {
+	t.Helper()
+	var err error
+	for i := range n {
+		if err = check(); err == nil {
+			return
+		}
+		t.Logf("attempt %d of %d: %v", i+1, n, err)
 	}
+	t.Fatal(err)
 }
 
 func TestOracleServerOverCapacityIsInvalid(t *testing.T) {
