@@ -264,6 +264,7 @@ var fairCatalog = []fairSpec{
 	{"gpu.memory", "GPU memory", ruleGPUMemory},
 	{"gpu.attachment", "GPU attachment (vGPU profile)", nil},
 	{"gpu.license", "vGPU license", ruleLicense},
+	{"vgpu.scheduler", "vGPU scheduler (seen by the hypervisor's agent)", nil},
 	{"gpu.serial", "GPU serial", nil},
 	{"driver.version", "NVIDIA driver (guest driver in a VM)", ruleDriver},
 	{"driver.cuda", "CUDA (driver API)", nil},
@@ -344,7 +345,9 @@ func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideF
 			per = append(per, hf)
 		}
 		mergeHosts(fs, per)
-		runFacts(fs, loadRuns(side, scenarios, role))
+		runs := loadRuns(side, scenarios, role)
+		runFacts(fs, runs)
+		fs.set("vgpu.scheduler", vgpuSchedulers(runs))
 	}
 	return fs
 }

@@ -117,13 +117,7 @@ func neighbourShare(sum gpu.VGPUHostSummary, own map[string]bool) (share float64
 				share += in.SM.Mean
 			}
 		}
-		if d.SchedulerStart != nil {
-			policy = strings.ReplaceAll(d.SchedulerStart.Policy, "_", "-")
-			if d.SchedulerStart.TimesliceUs > 0 {
-				policy += fmt.Sprintf(", time slice %d µs", d.SchedulerStart.TimesliceUs)
-			}
-		}
-		return share, policy, true
+		return share, schedulerText(d.SchedulerStart), true
 	}
 	return 0, "", false
 }
@@ -135,4 +129,38 @@ func anyUUID(ins []gpu.VGPUInstance) bool {
 		}
 	}
 	return false
+}
+
+// vgpuSchedulers lists the vGPU scheduler states the hypervisor's agent
+// recorded in a side's runs (vgpu_host.json), or "" when none did.
+func vgpuSchedulers(runs []runFile) string {
+	var seen []string
+	for _, r := range runs {
+		b, err := os.ReadFile(filepath.Join(r.Dir, VGPUHostFile))
+		if err != nil {
+			continue
+		}
+		var sum gpu.VGPUHostSummary
+		if json.Unmarshal(b, &sum) != nil {
+			continue
+		}
+		for _, d := range sum.Devices {
+			if st := schedulerText(d.SchedulerStart); st != "" {
+				seen = append(seen, st)
+			}
+		}
+	}
+	return joinDistinct(seen, ", ")
+}
+
+// schedulerText is a scheduler state as the reports print it.
+func schedulerText(st *gpu.VGPUScheduler) string {
+	if st == nil || st.Policy == "" {
+		return ""
+	}
+	s := strings.ReplaceAll(st.Policy, "_", "-")
+	if st.TimesliceUs > 0 {
+		s += fmt.Sprintf(", time slice %d µs", st.TimesliceUs)
+	}
+	return s
 }

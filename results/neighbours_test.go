@@ -76,3 +76,21 @@ func TestNeighbourShareByUUID(t *testing.T) {
 		t.Errorf("share %v ok %v; want 70 from the candidate's GPU only", share, ok)
 	}
 }
+
+func TestVGPUSchedulersFact(t *testing.T) {
+	sched := func(policy string, ts uint32) gpu.VGPUHostSummary {
+		return gpu.VGPUHostSummary{Devices: []gpu.VGPUHostDevice{{SchedulerStart: &gpu.VGPUScheduler{Policy: policy, TimesliceUs: ts}}}}
+	}
+	runs := []runFile{
+		{Dir: writeVGPUHost(t, sched("best_effort", 0))},
+		{Dir: writeVGPUHost(t, sched("best_effort", 0))},
+		{Dir: writeVGPUHost(t, sched("fixed_share", 1000))},
+		{Dir: t.TempDir()},
+	}
+	if got, want := vgpuSchedulers(runs), "best-effort, fixed-share, time slice 1000 µs"; got != want {
+		t.Errorf("vgpuSchedulers = %q; want %q", got, want)
+	}
+	if got := vgpuSchedulers(runs[3:]); got != "" {
+		t.Errorf("without vgpu_host.json: %q", got)
+	}
+}
