@@ -314,7 +314,17 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 		}
 	}
 	if !paired {
-		bv, cv = logsOf(bRuns, metric.HigherIsBetter), logsOf(cRuns, metric.HigherIsBetter)
+		var bHosts, cHosts int
+		bv, bHosts = hostLogs(bRuns, metric.HigherIsBetter)
+		cv, cHosts = hostLogs(cRuns, metric.HigherIsBetter)
+		for _, side := range []struct {
+			role  string
+			hosts int
+		}{{RoleBaseline, bHosts}, {RoleCandidate, cHosts}} {
+			if side.hosts > 1 {
+				sc.Notes = append(sc.Notes, fmt.Sprintf("%s: %d hosts, each host's repetitions averaged (geometric mean): hosts, not runs, are the unit of analysis", side.role, side.hosts))
+			}
+		}
 	}
 	if len(bv) == 0 || len(cv) == 0 {
 		switch {
@@ -408,6 +418,35 @@ func logsOf(runs []runData, higher bool) []float64 {
 		}
 	}
 	return out
+}
+
+// hostLogs is logsOf with hosts as the unit of analysis: when a side's
+// counted runs come from several hosts, each host contributes the mean of
+// its runs' logs (its geometric mean), so the interval reflects the spread
+// between machines rather than counting one machine's repetitions as
+// independent evidence about the host type. hosts is how many hosts
+// contributed.
+func hostLogs(runs []runData, higher bool) (vals []float64, hosts int) {
+	sums := map[string]float64{}
+	counts := map[string]int{}
+	var order []string
+	for _, r := range runs {
+		if !r.Rep.Counted {
+			continue
+		}
+		if counts[r.Rep.Host] == 0 {
+			order = append(order, r.Rep.Host)
+		}
+		sums[r.Rep.Host] += orient(r.Rep.Value, higher)
+		counts[r.Rep.Host]++
+	}
+	if len(order) <= 1 {
+		return logsOf(runs, higher), len(order)
+	}
+	for _, h := range order {
+		vals = append(vals, sums[h]/float64(counts[h]))
+	}
+	return vals, len(order)
 }
 
 // pairUp matches counted runs by repetition number; dropped counts the

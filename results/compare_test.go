@@ -62,6 +62,15 @@ func buildTree(t *testing.T, order string, hosts map[string]string, runs []run) 
 			t.Fatal(err)
 		}
 	}
+	// Hosts beyond bm and vm (several hosts per role) come from the runs.
+	for _, r := range runs {
+		if !slices.ContainsFunc(m.Hosts, func(h Host) bool { return h.Name == r.host }) {
+			m.Hosts = append(m.Hosts, Host{Name: r.host, Role: r.role})
+			if err := tree.WriteHost(r.host, hostJSON(t, hosts[r.host])); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	for i, r := range runs {
 		rec := RunRecord{Host: r.host, Role: r.role, Scenario: r.sc.String(), Repetition: r.rep, Sequence: i, Status: StatusOK}
 		if r.failed {
@@ -486,5 +495,54 @@ func TestCompareTreeEverythingFailed(t *testing.T) {
 	s = only(t, compareTree(t, "interleaved", nil, runs, Options{}))
 	if s.Status != StatusNoData || slices.Contains(s.Labels, LabelLatencyInverted) {
 		t.Errorf("every run failed: status %s, labels %q", s.Status, s.Labels)
+	}
+}
+
+// TestCompareTreeHostsAreTheUnit: with several hosts per role, each host's
+// repetitions collapse to their geometric mean and the interval is Welch's
+// over hosts, not over the pooled runs.
+func TestCompareTreeHostsAreTheUnit(t *testing.T) {
+	var runs []run
+	add := func(host, role string, vals ...float64) {
+		for k, v := range vals {
+			runs = append(runs, run{host: host, role: role, sc: inference.Offline, rep: k, value: v})
+		}
+	}
+	// bm and vm are in every tree; here they are one host of each side.
+	add("bm", RoleBaseline, 1000, 1010, 990)
+	add("bm2", RoleBaseline, 1100, 1090, 1110)
+	add("bm3", RoleBaseline, 1050, 1040, 1060)
+	add("vm", RoleCandidate, 950, 960, 940)
+	add("vm2", RoleCandidate, 1020, 1030, 1010)
+	add("vm3", RoleCandidate, 990, 985, 995)
+	s := only(t, compareTree(t, "sequential", nil, runs, Options{}))
+	hostMean := func(vals ...float64) float64 {
+		var sum float64
+		for _, v := range vals {
+			sum += math.Log(v)
+		}
+		return sum / float64(len(vals))
+	}
+	want, err := estimateRetained(estimateInput{
+		Base:   []float64{hostMean(1000, 1010, 990), hostMean(1100, 1090, 1110), hostMean(1050, 1040, 1060)},
+		Cand:   []float64{hostMean(950, 960, 940), hostMean(1020, 1030, 1010), hostMean(990, 985, 995)},
+		Method: IntervalAuto, Confidence: 0.95, EquivConf: 0.90, MarginPct: 3,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Interval == nil || s.Interval.Method != MethodWelchT {
+		t.Fatalf("interval %+v", s.Interval)
+	}
+	near(t, "retained", *s.RetainedPct, want.RetainedPct, 1e-9)
+	near(t, "low", s.Interval.LowPct, want.Interval.LowPct, 1e-9)
+	near(t, "df", s.Interval.DF, want.Interval.DF, 1e-9)
+	// Three hosts a side: Welch's df is at most 4, where nine pooled runs
+	// a side would give about 16.
+	if s.Interval.DF > 4 {
+		t.Errorf("df %v: the runs were pooled", s.Interval.DF)
+	}
+	if !strings.Contains(strings.Join(s.Notes, "|"), "baseline: 3 hosts") || !strings.Contains(strings.Join(s.Notes, "|"), "candidate: 3 hosts") {
+		t.Errorf("notes %q", s.Notes)
 	}
 }
