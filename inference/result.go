@@ -2,6 +2,8 @@ package inference
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -232,4 +234,22 @@ type Series struct {
 	// LoadedSet is the performance sample set in load order
 	// (loaded_qsl_set in the detail log).
 	LoadedSet []uint32
+}
+
+// InvalidExplanation says why a run is INVALID, in one line. LoadGen's
+// result_invalid_reason leaves out early stopping, so a run that failed
+// only that gets its lines.
+func (res *Result) InvalidExplanation() string {
+	why := strings.TrimSpace(res.Validity.InvalidReason)
+	if es := res.EarlyStopping; es.Applies && !es.Met {
+		var lines []string
+		for _, l := range slices.Concat(es.Lines, es.TTFTLines, es.TPOTLines) {
+			lines = append(lines, strings.TrimPrefix(strings.TrimSpace(l), "* "))
+		}
+		why = strings.TrimSpace(why + " early stopping not met: " + strings.Join(lines, " "))
+	}
+	if why == "" {
+		why = "see the summary's recommendations"
+	}
+	return why
 }

@@ -150,3 +150,16 @@ func TestServerMetricIsCompletedNotWallTime(t *testing.T) {
 		t.Fatalf("metric %+v", r.Metric)
 	}
 }
+
+func TestInvalidExplanation(t *testing.T) {
+	var res Result
+	res.Validity.InvalidReason = "Reduce target QPS to improve latency. "
+	if got := res.InvalidExplanation(); got != "Reduce target QPS to improve latency." {
+		t.Errorf("got %q", got)
+	}
+	res.Validity.InvalidReason = ""
+	res.EarlyStopping = EarlyStopping{Applies: true, Lines: []string{" * Only processed 10 queries.", " * Need to process at least 64 queries for early stopping."}}
+	if got, want := res.InvalidExplanation(), "early stopping not met: Only processed 10 queries. Need to process at least 64 queries for early stopping."; got != want {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}

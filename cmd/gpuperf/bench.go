@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -261,23 +260,9 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 		return err
 	}
 	if !res.Validity.Valid {
-		return &exitError{code: exitInvalidRun, err: fmt.Errorf("the run is INVALID: %s", invalidText(res))}
+		return &exitError{code: exitInvalidRun, err: fmt.Errorf("the run is INVALID: %s", res.InvalidExplanation())}
 	}
 	return nil
-}
-
-// invalidText says why a run is INVALID. LoadGen's result_invalid_reason
-// leaves out early stopping, so a run that failed only that gets its lines.
-func invalidText(res *inference.Result) string {
-	why := strings.TrimSpace(res.Validity.InvalidReason)
-	if es := res.EarlyStopping; es.Applies && !es.Met {
-		lines := strings.TrimSpace(strings.Join(append(append(es.Lines, es.TTFTLines...), es.TPOTLines...), " "))
-		why = strings.TrimSpace(why + " early stopping not met: " + strings.ReplaceAll(lines, " * ", ""))
-	}
-	if why == "" {
-		why = "see the summary's recommendations"
-	}
-	return why
 }
 
 func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
