@@ -219,7 +219,7 @@ func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 	if !finished.Load() {
 		t.Error("Stop returned before the worker's Infer call did")
 	}
-	waitGone(t, "backend.(*async).work")
+	waitGone(t, "backend.(*Pool).work")
 	if n := f.Len(); n != 0 {
 		t.Errorf("%d completions; want 0 (the cancelled batch is incomplete, the queue dropped)", n)
 	}
@@ -258,8 +258,17 @@ func TestAsyncParentCancelStopsWorkers(t *testing.T) {
 	if err := b.(backend.Starter).StartWith(ctx, f); err != nil {
 		t.Fatal(err)
 	}
+	// The name waitGone looks for is the workers' (so it cannot pass by
+	// looking for a function that no longer exists).
+	for deadline := time.Now().Add(time.Second); backendtest.Goroutines("backend.(*Pool).work") < 3; {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("no 3 workers running after 1s")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
-	waitGone(t, "backend.(*async).work")
+	waitGone(t, "backend.(*Pool).work")
 	if err := b.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)
 	}

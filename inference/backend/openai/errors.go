@@ -28,10 +28,6 @@ var (
 	ErrNoUsage = errors.New("no usage in the response")
 )
 
-// errStopped cancels the requests in flight when the backend stops; their
-// samples are dropped, not reported.
-var errStopped = errors.New("backend stopped")
-
 // StatusError is a response with an HTTP status other than 200.
 type StatusError struct {
 	Method, Path string

@@ -14,11 +14,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend"
-	"github.com/gpuperf/gpuperf/inference/backend/internal/ring"
 )
-
-// keepQueue is the queue capacity, in samples, that survives Stop.
-const keepQueue = 1 << 16
 
 // Backend is the openai backend. Create it with New or NewWithConfig.
 type Backend struct {
@@ -28,17 +24,8 @@ type Backend struct {
 	base    string // the URL, without a trailing slash
 	tr      *http.Transport
 	client  *http.Client
-
-	// mu protects the fields below, and wake waits on it.
-	mu      sync.Mutex
-	wake    sync.Cond
-	queue   ring.Ring[inference.Sample]
-	idle    int // workers waiting on wake
-	running bool
-	stopped bool   // tells the workers to return
-	gen     uint64 // counts runs, so a late AfterFunc cannot stop the next
-	cancel  context.CancelCauseFunc
-	wg      sync.WaitGroup
+	pool    *backend.Pool
+	decs    sync.Pool // *decoder
 
 	facts facts
 }
@@ -105,10 +92,13 @@ func NewWithConfig(c Config) (*Backend, error) {
 		// Compression would make the server buffer the event stream.
 		DisableCompression: true,
 	}
-	return &Backend{
+	b := &Backend{
 		cfg: c, prompts: p, apiKey: key, base: c.URL, tr: tr,
 		client: &http.Client{Transport: tr},
-	}, nil
+	}
+	// One request per sample: the API has no batches.
+	b.pool = backend.NewPool(requester{b}, c.MaxInflight, 1)
+	return b, nil
 }
 
 // Config returns the backend's configuration.
@@ -130,63 +120,20 @@ func (b *Backend) Start(ctx context.Context, rec *inference.Recorder) error {
 // c also has FirstToken(id uint64), as *inference.Recorder has, each
 // sample's first token is stamped through it.
 func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
-	b.mu.Lock()
-	running := b.running
-	b.mu.Unlock()
-	if running {
-		return errors.New("openai: start: already started")
-	}
 	if _, err := b.checkModel(ctx); err != nil {
 		return fmt.Errorf("openai: start: %w", err)
 	}
-
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.running {
-		return errors.New("openai: start: already started")
+	if err := b.pool.StartWith(ctx, c); err != nil {
+		return err
 	}
-	if b.wake.L == nil {
-		b.wake.L = &b.mu
-	}
+	// No sample can have been issued yet, so no worker has added a fact.
 	b.facts.reset()
-	ctx, cancel := context.WithCancelCause(ctx)
-	b.running, b.stopped, b.cancel = true, false, cancel
-	b.gen++
-	gen := b.gen
-	ft, _ := c.(firstTokener)
-	b.wg.Add(b.cfg.MaxInflight)
-	for range b.cfg.MaxInflight {
-		go b.work(ctx, c, ft)
-	}
-	// A cancelled parent context stops the workers as Stop does; Stop
-	// still has to be called to wait for them.
-	context.AfterFunc(ctx, func() {
-		b.mu.Lock()
-		if b.gen == gen {
-			b.stopped = true
-			b.wake.Broadcast()
-		}
-		b.mu.Unlock()
-	})
 	return nil
 }
 
 // IssueQuery queues the samples and returns; a free worker sends each as
 // its own request. Before Start and after Stop it drops them.
-func (b *Backend) IssueQuery(samples []inference.Sample) {
-	b.mu.Lock()
-	if b.running && !b.stopped {
-		b.queue.PushSlice(samples)
-		if b.idle > 0 {
-			if len(samples) == 1 {
-				b.wake.Signal()
-			} else {
-				b.wake.Broadcast()
-			}
-		}
-	}
-	b.mu.Unlock()
-}
+func (b *Backend) IssueQuery(samples []inference.Sample) { b.pool.IssueQuery(samples) }
 
 // FlushQueries does nothing: every sample is sent as soon as a worker is
 // free.
@@ -195,54 +142,28 @@ func (b *Backend) FlushQueries() {}
 // Stop cancels the requests in flight and waits for the workers. Their
 // samples, and those still queued, are dropped: incomplete, not failed.
 func (b *Backend) Stop() error {
-	b.mu.Lock()
-	if !b.running {
-		b.mu.Unlock()
-		return nil
-	}
-	b.running = false
-	b.stopped = true
-	b.cancel(errStopped)
-	b.wake.Broadcast()
-	b.mu.Unlock()
-
-	b.wg.Wait()
-
-	b.mu.Lock()
-	b.queue.Reset(keepQueue)
-	b.mu.Unlock()
+	err := b.pool.Stop()
 	b.tr.CloseIdleConnections()
-	return nil
+	return err
 }
 
 // Annotations reports what the last run learned (see facts.annotations):
 // where token counts came from, chiefly.
 func (b *Backend) Annotations() map[string]string { return b.facts.annotations(b.cfg.Stream) }
 
-// work serves samples, one request at a time, until the backend stops.
-func (b *Backend) work(ctx context.Context, c backend.Completer, ft firstTokener) {
-	defer b.wg.Done()
-	var s [1]inference.Sample
-	dec := new(decoder)
-	for {
-		b.mu.Lock()
-		for b.queue.Len() == 0 && !b.stopped {
-			b.idle++
-			b.wake.Wait()
-			b.idle--
-		}
-		if b.stopped {
-			b.mu.Unlock()
-			return
-		}
-		b.queue.Pop(s[:])
-		b.mu.Unlock()
+// requester is the pool's model call: one request per sample.
+type requester struct{ *Backend }
 
-		b.serve(ctx, s[0], c, ft, dec)
-		if ctx.Err() != nil {
-			return
-		}
+func (r requester) Serve(ctx context.Context, batch []inference.Sample, c backend.Completer) {
+	ft, _ := c.(firstTokener)
+	dec, _ := r.decs.Get().(*decoder)
+	if dec == nil {
+		dec = new(decoder)
 	}
+	for _, s := range batch {
+		r.serve(ctx, s, c, ft, dec)
+	}
+	r.decs.Put(dec)
 }
 
 // serve sends one sample's request and reports it, unless the backend
