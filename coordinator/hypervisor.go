@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -18,6 +19,8 @@ type hypervisorConn struct {
 	spec   AgentSpec
 	conn   *grpc.ClientConn
 	client gpuperfv1.AgentClient
+	// timeout bounds each answer; watchTimeout unless a test shortens it.
+	timeout time.Duration
 }
 
 // watchTimeout bounds the hypervisor's answers (started, and the summary
@@ -33,7 +36,7 @@ func dialHypervisor(ctx context.Context, a AgentSpec) (*hypervisorConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: hypervisor %s: %w", a.Name, spec.Address, err)
 	}
-	h := &hypervisorConn{spec: spec, conn: conn, client: gpuperfv1.NewAgentClient(conn)}
+	h := &hypervisorConn{spec: spec, conn: conn, client: gpuperfv1.NewAgentClient(conn), timeout: watchTimeout}
 	w := h.start(ctx, "probe", nil)
 	if w.err == nil {
 		_, w.err = w.summary()
@@ -48,25 +51,26 @@ func dialHypervisor(ctx context.Context, a AgentSpec) (*hypervisorConn, error) {
 
 // vgpuWatch is one open window on the hypervisor.
 type vgpuWatch struct {
-	stream grpc.BidiStreamingClient[gpuperfv1.WatchVgpuRequest, gpuperfv1.WatchVgpuEvent]
-	stop   context.CancelFunc
-	err    error
-	log    *slog.Logger
-	runID  string
+	stream  grpc.BidiStreamingClient[gpuperfv1.WatchVgpuRequest, gpuperfv1.WatchVgpuEvent]
+	stop    context.CancelFunc
+	timeout time.Duration
+	err     error
+	log     *slog.Logger
+	runID   string
 }
 
 // start opens a window and waits for the hypervisor to confirm it. A
 // failure is kept in the watch: the candidate's run goes on without it.
 func (h *hypervisorConn) start(ctx context.Context, runID string, log *slog.Logger) *vgpuWatch {
 	ctx, stop := context.WithCancel(ctx)
-	w := &vgpuWatch{stop: stop, log: log, runID: runID}
+	w := &vgpuWatch{stop: stop, timeout: h.timeout, log: log, runID: runID}
 	w.stream, w.err = h.client.WatchVgpu(ctx)
 	if w.err == nil {
 		w.err = w.stream.Send(&gpuperfv1.WatchVgpuRequest{RunId: runID})
 	}
 	if w.err == nil {
 		var ev *gpuperfv1.WatchVgpuEvent
-		if ev, w.err = recvWithin(ctx, w.stream); w.err == nil && !ev.GetStarted() {
+		if ev, w.err = w.recv(); w.err == nil && !ev.GetStarted() {
 			w.err = errors.New("the hypervisor agent did not start its window")
 		}
 	}
@@ -81,7 +85,7 @@ func (w *vgpuWatch) summary() ([]byte, error) {
 	if err := w.stream.CloseSend(); err != nil {
 		return nil, err
 	}
-	ev, err := recvWithin(w.stream.Context(), w.stream)
+	ev, err := w.recv()
 	if err != nil {
 		return nil, err
 	}
@@ -111,30 +115,22 @@ func (w *vgpuWatch) cancel() {
 	}
 }
 
-// recvWithin receives one event, giving up after watchTimeout. On a
-// timeout the receiving goroutine ends when the caller cancels the stream,
-// which every caller does.
-func recvWithin(ctx context.Context, s grpc.BidiStreamingClient[gpuperfv1.WatchVgpuRequest, gpuperfv1.WatchVgpuEvent]) (*gpuperfv1.WatchVgpuEvent, error) {
-	type got struct {
-		ev  *gpuperfv1.WatchVgpuEvent
-		err error
+// recv receives one event, giving up after the watch's timeout. A timeout
+// cancels the stream, which ends the Recv: the watch is lost either way,
+// and no goroutine is left waiting on a silent hypervisor.
+func (w *vgpuWatch) recv() (*gpuperfv1.WatchVgpuEvent, error) {
+	var timedOut atomic.Bool
+	t := time.AfterFunc(w.timeout, func() {
+		timedOut.Store(true)
+		w.stop()
+	})
+	ev, err := w.stream.Recv()
+	t.Stop()
+	switch {
+	case timedOut.Load():
+		return nil, fmt.Errorf("no answer from the hypervisor agent within %s", w.timeout)
+	case err == io.EOF:
+		return nil, errors.New("the hypervisor agent closed the watch")
 	}
-	ch := make(chan got, 1)
-	go func() {
-		ev, err := s.Recv()
-		if err == io.EOF {
-			err = errors.New("the hypervisor agent closed the watch")
-		}
-		ch <- got{ev, err}
-	}()
-	t := time.NewTimer(watchTimeout)
-	defer t.Stop()
-	select {
-	case g := <-ch:
-		return g.ev, g.err
-	case <-t.C:
-		return nil, fmt.Errorf("no answer from the hypervisor agent within %s", watchTimeout)
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return ev, err
 }
