@@ -53,68 +53,93 @@ func CheckKnown(opts map[string]string, known ...string) error {
 	return fmt.Errorf("%w %s (known: %s)", ErrUnknownOption, strings.Join(unknown, ", "), want)
 }
 
-// String returns option key, or def when it is not set.
-func String(opts map[string]string, key, def string) string {
-	if v, ok := opts[key]; ok {
-		return v
-	}
-	return def
+// Reader reads a backend's options into the fields of its Config. A field
+// keeps its value (the default) when its option is not set. Every problem
+// is collected, so one error names every bad option; Err returns them.
+type Reader struct {
+	opts map[string]string
+	errs []error
 }
 
-// Duration returns option key as a Go duration ("2ms", "1.5s"), or def when
-// it is not set.
-func Duration(opts map[string]string, key string, def time.Duration) (time.Duration, error) {
-	v, ok := opts[key]
-	if !ok {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, fmt.Errorf("option %s=%q: want a duration such as 2ms: %w", key, v, err)
-	}
-	return d, nil
+// NewReader reads opts.
+func NewReader(opts map[string]string) *Reader { return &Reader{opts: opts} }
+
+// Has reports whether option key is set.
+func (r *Reader) Has(key string) bool {
+	_, ok := r.opts[key]
+	return ok
 }
 
-// Int returns option key as a decimal integer, or def when it is not set.
-func Int(opts map[string]string, key string, def int) (int, error) {
-	v, ok := opts[key]
-	if !ok {
-		return def, nil
-	}
-	n, err := strconv.Atoi(v)
+// Fail adds err to the problems found, unless it is nil.
+func (r *Reader) Fail(err error) {
 	if err != nil {
-		return 0, fmt.Errorf("option %s=%q: want an integer: %w", key, v, err)
+		r.errs = append(r.errs, err)
 	}
-	return n, nil
 }
 
-// Bool returns option key as true or false (or any other form
-// strconv.ParseBool reads: 1, 0, t, f), or def when it is not set.
-func Bool(opts map[string]string, key string, def bool) (bool, error) {
-	v, ok := opts[key]
+// Err returns every problem found, joined, or nil.
+func (r *Reader) Err() error { return errors.Join(r.errs...) }
+
+// get returns option key's value parsed by parse, and whether it was set
+// and parsed; a parse error names the option and what it wants.
+func get[T any](r *Reader, key, want string, parse func(string) (T, error)) (T, bool) {
+	var zero T
+	v, ok := r.opts[key]
 	if !ok {
-		return def, nil
+		return zero, false
 	}
-	b, err := strconv.ParseBool(v)
+	x, err := parse(v)
 	if err != nil {
-		return false, fmt.Errorf("option %s=%q: want true or false: %w", key, v, err)
+		r.Fail(fmt.Errorf("option %s=%q: want %s: %w", key, v, want, err))
+		return zero, false
 	}
-	return b, nil
+	return x, true
 }
 
-// Float returns option key as a floating-point number, or def when it is
-// not set.
-func Float(opts map[string]string, key string, def float64) (float64, error) {
-	v, ok := opts[key]
-	if !ok {
-		return def, nil
+// String sets *dst to option key.
+func (r *Reader) String(key string, dst *string) {
+	if v, ok := r.opts[key]; ok {
+		*dst = v
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return 0, fmt.Errorf("option %s=%q: want a number: %w", key, v, err)
+}
+
+// Duration sets *dst to option key, a Go duration ("2ms", "1.5s").
+func (r *Reader) Duration(key string, dst *time.Duration) {
+	if d, ok := get(r, key, "a duration such as 2ms", time.ParseDuration); ok {
+		*dst = d
 	}
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("option %s=%q: want a finite number", key, v)
+}
+
+// Int sets *dst to option key, a decimal integer.
+func (r *Reader) Int(key string, dst *int) {
+	if n, ok := get(r, key, "an integer", strconv.Atoi); ok {
+		*dst = n
 	}
-	return f, nil
+}
+
+// Seed sets *dst to option key, a decimal integer of 0 or more.
+func (r *Reader) Seed(key string, dst *uint64) {
+	if n, ok := get(r, key, "a seed of 0 or more", func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) }); ok {
+		*dst = n
+	}
+}
+
+// Bool sets *dst to option key: true or false (or any other form
+// strconv.ParseBool reads: 1, 0, t, f).
+func (r *Reader) Bool(key string, dst *bool) {
+	if b, ok := get(r, key, "true or false", strconv.ParseBool); ok {
+		*dst = b
+	}
+}
+
+// Float sets *dst to option key, a finite number.
+func (r *Reader) Float(key string, dst *float64) {
+	f, ok := get(r, key, "a number", func(v string) (float64, error) { return strconv.ParseFloat(v, 64) })
+	if ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+		r.Fail(fmt.Errorf("option %s=%q: want a finite number", key, r.opts[key]))
+		return
+	}
+	if ok {
+		*dst = f
+	}
 }

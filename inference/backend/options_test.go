@@ -3,6 +3,7 @@ package backend_test
 import (
 	"errors"
 	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,53 +59,69 @@ func TestCheckKnown(t *testing.T) {
 	}
 }
 
-func TestTypedOptions(t *testing.T) {
-	opts := map[string]string{"d": "1.5ms", "i": "42", "f": "0.25", "s": "x", "b": "true", "bad": "nope", "nan": "NaN"}
-	if got, err := backend.Duration(opts, "d", time.Second); err != nil || got != 1500*time.Microsecond {
-		t.Errorf("Duration(d) = %v, %v; want 1.5ms", got, err)
+func TestReader(t *testing.T) {
+	opts := map[string]string{"d": "1.5ms", "i": "42", "f": "0.25", "s": "x", "b": "true", "seed": "7"}
+	d, i, f, str, b, seed := time.Second, 1, 1.0, "def", false, uint64(3)
+	md, mi, mf, ms, mb, mseed := time.Second, 7, 0.5, "def", true, uint64(3)
+	r := backend.NewReader(opts)
+	r.Duration("d", &d)
+	r.Int("i", &i)
+	r.Float("f", &f)
+	r.String("s", &str)
+	r.Bool("b", &b)
+	r.Seed("seed", &seed)
+	r.Duration("missing", &md)
+	r.Int("missing", &mi)
+	r.Float("missing", &mf)
+	r.String("missing", &ms)
+	r.Bool("missing", &mb)
+	r.Seed("missing", &mseed)
+	if err := r.Err(); err != nil {
+		t.Fatalf("Err() = %v", err)
 	}
-	if got, err := backend.Duration(opts, "missing", time.Second); err != nil || got != time.Second {
-		t.Errorf("Duration(missing) = %v, %v; want the default 1s", got, err)
+	if d != 1500*time.Microsecond || i != 42 || f != 0.25 || str != "x" || !b || seed != 7 {
+		t.Errorf("set: %v %v %v %q %v %v", d, i, f, str, b, seed)
 	}
-	if got, err := backend.Int(opts, "i", 1); err != nil || got != 42 {
-		t.Errorf("Int(i) = %v, %v; want 42", got, err)
+	if md != time.Second || mi != 7 || mf != 0.5 || ms != "def" || !mb || mseed != 3 {
+		t.Errorf("defaults changed: %v %v %v %q %v %v", md, mi, mf, ms, mb, mseed)
 	}
-	if got, err := backend.Int(opts, "missing", 7); err != nil || got != 7 {
-		t.Errorf("Int(missing) = %v, %v; want 7", got, err)
+	if !r.Has("d") || r.Has("missing") {
+		t.Error("Has: wrong")
 	}
-	if got, err := backend.Float(opts, "f", 1); err != nil || got != 0.25 {
-		t.Errorf("Float(f) = %v, %v; want 0.25", got, err)
+}
+
+func TestReaderCollectsEveryProblem(t *testing.T) {
+	opts := map[string]string{"bad": "nope", "nan": "NaN", "neg": "-1"}
+	d, i, f, b, nan, seed := time.Second, 1, 1.0, true, 2.0, uint64(5)
+	r := backend.NewReader(opts)
+	r.Duration("bad", &d)
+	r.Int("bad", &i)
+	r.Float("bad", &f)
+	r.Bool("bad", &b)
+	r.Float("nan", &nan)
+	r.Seed("neg", &seed)
+	r.Fail(nil)
+	err := r.Err()
+	if err == nil {
+		t.Fatal("Err() = nil")
 	}
-	if got, err := backend.Float(opts, "missing", 0.5); err != nil || got != 0.5 {
-		t.Errorf("Float(missing) = %v, %v; want 0.5", got, err)
-	}
-	if got, err := backend.Bool(opts, "b", false); err != nil || !got {
-		t.Errorf("Bool(b) = %v, %v; want true", got, err)
-	}
-	if got, err := backend.Bool(opts, "missing", true); err != nil || !got {
-		t.Errorf("Bool(missing) = %v, %v; want the default true", got, err)
-	}
-	if got := backend.String(opts, "s", "def"); got != "x" {
-		t.Errorf("String(s) = %q; want x", got)
-	}
-	if got := backend.String(opts, "missing", "def"); got != "def" {
-		t.Errorf("String(missing) = %q; want def", got)
-	}
-	for name, call := range map[string]func() error{
-		"Duration": func() error { _, err := backend.Duration(opts, "bad", 0); return err },
-		"Int":      func() error { _, err := backend.Int(opts, "bad", 0); return err },
-		"Float":    func() error { _, err := backend.Float(opts, "bad", 0); return err },
-		"Bool":     func() error { _, err := backend.Bool(opts, "bad", false); return err },
+	for _, want := range []string{
+		`option bad="nope": want a duration such as 2ms: `, `option bad="nope": want an integer: `,
+		`option bad="nope": want a number: `, `option bad="nope": want true or false: `,
+		`option nan="NaN": want a finite number`, `option neg="-1": want a seed of 0 or more`,
 	} {
-		err := call()
-		if err == nil || !strings.HasPrefix(err.Error(), `option bad="nope": `) {
-			t.Errorf("%s(bad) = %v; want an error naming the option", name, err)
-		}
-		if errors.Unwrap(err) == nil {
-			t.Errorf("%s(bad) = %v; want a wrapped parse error", name, err)
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Err() = %v; want it to contain %q", err, want)
 		}
 	}
-	if _, err := backend.Float(opts, "nan", 0); err == nil {
-		t.Error("Float(NaN) = nil error; want one")
+	if got := len(strings.Split(err.Error(), "\n")); got != 6 {
+		t.Errorf("Err() has %d lines; want 6:\n%v", got, err)
+	}
+	if d != time.Second || i != 1 || f != 1 || !b || nan != 2 || seed != 5 {
+		t.Errorf("a bad value changed its field: %v %v %v %v %v %v", d, i, f, b, nan, seed)
+	}
+	var numErr *strconv.NumError
+	if !errors.As(err, &numErr) {
+		t.Errorf("Err() = %v; want the parse errors wrapped", err)
 	}
 }

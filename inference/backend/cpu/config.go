@@ -45,30 +45,14 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("cpu: %w", err)
 	}
 	c := DefaultConfig()
-	var errs []error
-	for _, o := range []struct {
-		key string
-		dst *int
-	}{
-		{OptLayers, &c.Layers}, {OptWidth, &c.Width}, {OptInput, &c.Input},
-		{OptBatch, &c.Batch}, {OptWorkers, &c.Workers},
-	} {
-		v, err := backend.Int(opts, o.key, *o.dst)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		*o.dst = v
-	}
-	seed, err := backend.Int(opts, OptSeed, int(c.Seed))
-	switch {
-	case err != nil:
-		errs = append(errs, err)
-	case seed < 0:
-		errs = append(errs, fmt.Errorf("option %s=%d: want a seed of 0 or more", OptSeed, seed))
-	default:
-		c.Seed = uint64(seed)
-	}
-	if err := errors.Join(errs...); err != nil {
+	r := backend.NewReader(opts)
+	r.Int(OptLayers, &c.Layers)
+	r.Int(OptWidth, &c.Width)
+	r.Int(OptInput, &c.Input)
+	r.Int(OptBatch, &c.Batch)
+	r.Int(OptWorkers, &c.Workers)
+	r.Seed(OptSeed, &c.Seed)
+	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("cpu: %w", err)
 	}
 	if err := c.Validate(); err != nil {

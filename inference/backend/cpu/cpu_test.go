@@ -177,7 +177,7 @@ func TestParseConfig(t *testing.T) {
 	for opts, want := range map[string]string{
 		"layers=0":        "layers=0: want at least 1",
 		"width=x":         `option width="x"`,
-		"seed=-2":         "seed=-2",
+		"seed=-2":         `seed="-2": want a seed of 0 or more`,
 		"workers=0":       "workers=0",
 		"width=100000":    "weights; want at most",
 		"depth=3":         `unknown option "depth"`,

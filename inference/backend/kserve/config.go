@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -116,49 +115,30 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("kserve: %w", err)
 	}
 	c := DefaultConfig()
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	c.Endpoint = backend.String(opts, OptEndpoint, c.Endpoint)
-	c.Model = backend.String(opts, OptModel, c.Model)
-	c.ModelVersion = backend.String(opts, OptModelVersion, c.ModelVersion)
-	c.Inputs = backend.String(opts, OptInputs, c.Inputs)
-	for _, o := range []struct {
-		key string
-		dst *int
-	}{
-		{OptSamples, &c.Samples}, {OptBatch, &c.Batch}, {OptConnections, &c.Connections}, {OptMaxInflight, &c.MaxInflight},
-	} {
-		v, err := backend.Int(opts, o.key, *o.dst)
-		add(err)
-		*o.dst = v
-	}
-	if v, ok := opts[OptSeed]; ok {
-		seed, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			add(fmt.Errorf("option %s=%q: want a seed of 0 or more", OptSeed, v))
-		}
-		c.Seed = seed
-	}
+	r := backend.NewReader(opts)
+	r.String(OptEndpoint, &c.Endpoint)
+	r.String(OptModel, &c.Model)
+	r.String(OptModelVersion, &c.ModelVersion)
+	r.String(OptInputs, &c.Inputs)
+	r.Int(OptSamples, &c.Samples)
+	r.Int(OptBatch, &c.Batch)
+	r.Int(OptConnections, &c.Connections)
+	r.Int(OptMaxInflight, &c.MaxInflight)
+	r.Seed(OptSeed, &c.Seed)
+	r.Duration(OptTimeout, &c.Timeout)
+	r.Bool(OptStream, &c.Stream)
 	var err error
-	c.Timeout, err = backend.Duration(opts, OptTimeout, c.Timeout)
-	add(err)
-	c.Stream, err = backend.Bool(opts, OptStream, false)
-	add(err)
 	if v, ok := opts[OptShape]; ok {
 		c.Shapes, err = parseShapes(v)
-		add(err)
+		r.Fail(err)
 	}
 	if c.Inputs != InputsRandom && c.Inputs != InputsZeros {
 		c.Files, err = parseFiles(c.Inputs)
-		add(err)
+		r.Fail(err)
 	}
 	c.TLS, err = tlsConfig(opts)
-	add(err)
-	if err := errors.Join(errs...); err != nil {
+	r.Fail(err)
+	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("kserve: %w", err)
 	}
 	if err := c.Validate(); err != nil {
@@ -257,8 +237,10 @@ func parseFiles(v string) ([]FileEntry, error) {
 // tlsConfig builds the client's TLS configuration from tls, ca, cert, key
 // and server_name; any of the last four turns TLS on unless tls=false.
 func tlsConfig(opts map[string]string) (*tls.Config, error) {
-	on, err := backend.Bool(opts, OptTLS, false)
-	if err != nil {
+	on := false
+	r := backend.NewReader(opts)
+	r.Bool(OptTLS, &on)
+	if err := r.Err(); err != nil {
 		return nil, err
 	}
 	var given []string

@@ -128,53 +128,35 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("openai: %w", err)
 	}
 	c := DefaultConfig()
-	var errs []error
-	add := func(err error) {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	c.URL = strings.TrimRight(backend.String(opts, OptURL, ""), "/")
-	c.Model = backend.String(opts, OptModel, "")
-	c.API = API(backend.String(opts, OptAPI, string(c.API)))
-	c.Prompts = backend.String(opts, OptPrompts, "")
-	c.APIKeyEnv = backend.String(opts, OptAPIKeyEnv, "")
-	c.CAFile = backend.String(opts, OptCAFile, "")
-	var err error
-	c.MaxTokens, err = backend.Int(opts, OptMaxTokens, c.MaxTokens)
-	add(err)
-	c.Stream, err = backend.Bool(opts, OptStream, c.Stream)
-	add(err)
-	c.FixedLength, err = backend.Bool(opts, OptFixedLength, c.FixedLength)
-	add(err)
-	c.InputTokens, err = backend.Int(opts, OptInputTokens, c.InputTokens)
-	add(err)
-	c.InputStddev, err = backend.Float(opts, OptInputStddev, c.InputStddev)
-	add(err)
-	seed, err := backend.Int(opts, OptSeed, 0)
-	add(err)
-	if err == nil && seed < 0 {
-		add(fmt.Errorf("option %s=%d: want a seed of 0 or more", OptSeed, seed))
-	}
-	c.Seed = uint64(max(seed, 0))
-	c.MaxInflight, err = backend.Int(opts, OptMaxInflight, c.MaxInflight)
-	add(err)
-	c.Connections, err = backend.Int(opts, OptConnections, c.Connections)
-	add(err)
-	c.RequestTimeout, err = backend.Duration(opts, OptRequestTimeout, c.RequestTimeout)
-	add(err)
-	c.StallTimeout, err = backend.Duration(opts, OptStallTimeout, c.StallTimeout)
-	add(err)
-	c.ConnectTimeout, err = backend.Duration(opts, OptConnectTimeout, c.ConnectTimeout)
-	add(err)
+	r := backend.NewReader(opts)
+	r.String(OptURL, &c.URL)
+	c.URL = strings.TrimRight(c.URL, "/")
+	r.String(OptModel, &c.Model)
+	api := string(c.API)
+	r.String(OptAPI, &api)
+	c.API = API(api)
+	r.String(OptPrompts, &c.Prompts)
+	r.String(OptAPIKeyEnv, &c.APIKeyEnv)
+	r.String(OptCAFile, &c.CAFile)
+	r.Int(OptMaxTokens, &c.MaxTokens)
+	r.Bool(OptStream, &c.Stream)
+	r.Bool(OptFixedLength, &c.FixedLength)
+	r.Int(OptInputTokens, &c.InputTokens)
+	r.Float(OptInputStddev, &c.InputStddev)
+	r.Seed(OptSeed, &c.Seed)
+	r.Int(OptMaxInflight, &c.MaxInflight)
+	r.Int(OptConnections, &c.Connections)
+	r.Duration(OptRequestTimeout, &c.RequestTimeout)
+	r.Duration(OptStallTimeout, &c.StallTimeout)
+	r.Duration(OptConnectTimeout, &c.ConnectTimeout)
 	if c.Prompts != "" {
 		for _, k := range []string{OptInputTokens, OptInputStddev, OptSeed} {
-			if _, ok := opts[k]; ok {
-				add(fmt.Errorf("option %s applies only to synthetic prompts, not with %s", k, OptPrompts))
+			if r.Has(k) {
+				r.Fail(fmt.Errorf("option %s applies only to synthetic prompts, not with %s", k, OptPrompts))
 			}
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("openai: %w", err)
 	}
 	if err := c.Validate(); err != nil {

@@ -70,7 +70,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad fixed_length", base(OptFixedLength, "2"), `fixed_length="2"`},
 		{"zero input_tokens", base(OptInputTokens, "0"), "input_tokens=0"},
 		{"negative stddev", base(OptInputStddev, "-1"), "input_stddev=-1"},
-		{"negative seed", base(OptSeed, "-1"), "seed=-1"},
+		{"negative seed", base(OptSeed, "-1"), `seed="-1": want a seed of 0 or more`},
 		{"zero max_inflight", base(OptMaxInflight, "0"), "max_inflight=0"},
 		{"negative connections", base(OptConnections, "-1"), "connections=-1"},
 		{"zero stall timeout", base(OptStallTimeout, "0s"), "stall_timeout=0s"},

@@ -60,39 +60,21 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, fmt.Errorf("sim: %w", err)
 	}
 	c := DefaultConfig()
-	var errs []error
-	var err error
-	if c.Servers, err = backend.Int(opts, OptServers, c.Servers); err != nil {
-		errs = append(errs, err)
+	r := backend.NewReader(opts)
+	r.Int(OptServers, &c.Servers)
+	r.Duration(OptLatency, &c.Latency)
+	dist := string(c.Dist)
+	r.String(OptDist, &dist)
+	c.Dist = Dist(dist)
+	r.Float(OptSigma, &c.Sigma)
+	if r.Has(OptSigma) && c.Dist != Lognormal {
+		r.Fail(fmt.Errorf("option %s applies only to %s=%s", OptSigma, OptDist, Lognormal))
 	}
-	if c.Latency, err = backend.Duration(opts, OptLatency, c.Latency); err != nil {
-		errs = append(errs, err)
-	}
-	c.Dist = Dist(backend.String(opts, OptDist, string(c.Dist)))
-	if c.Sigma, err = backend.Float(opts, OptSigma, c.Sigma); err != nil {
-		errs = append(errs, err)
-	}
-	if _, ok := opts[OptSigma]; ok && c.Dist != Lognormal {
-		errs = append(errs, fmt.Errorf("option %s applies only to %s=%s", OptSigma, OptDist, Lognormal))
-	}
-	if c.Batch, err = backend.Int(opts, OptBatch, c.Batch); err != nil {
-		errs = append(errs, err)
-	}
-	seed, err := backend.Int(opts, OptSeed, int(c.Seed))
-	if err != nil {
-		errs = append(errs, err)
-	} else if seed < 0 {
-		errs = append(errs, fmt.Errorf("option %s=%d: want a seed of 0 or more", OptSeed, seed))
-	} else {
-		c.Seed = uint64(seed)
-	}
-	if c.Stall, err = backend.Duration(opts, OptStall, c.Stall); err != nil {
-		errs = append(errs, err)
-	}
-	if c.StallEvery, err = backend.Int(opts, OptStallEvery, c.StallEvery); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	r.Int(OptBatch, &c.Batch)
+	r.Seed(OptSeed, &c.Seed)
+	r.Duration(OptStall, &c.Stall)
+	r.Int(OptStallEvery, &c.StallEvery)
+	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("sim: %w", err)
 	}
 	if err := c.Validate(); err != nil {

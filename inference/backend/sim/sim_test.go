@@ -326,7 +326,7 @@ func TestParseConfig(t *testing.T) {
 		{map[string]string{"sigma": "1"}, "sigma applies only to dist=lognormal"},
 		{map[string]string{"dist": "lognormal", "sigma": "0"}, "sigma=0"},
 		{map[string]string{"batch": "0"}, "batch=0"},
-		{map[string]string{"seed": "-1"}, "seed=-1"},
+		{map[string]string{"seed": "-1"}, `seed="-1": want a seed of 0 or more`},
 		{map[string]string{"stall": "1ms"}, "set both or neither"},
 		{map[string]string{"stall_every": "10"}, "set both or neither"},
 		{map[string]string{"servrs": "2"}, `unknown option "servrs"`},
