@@ -2,35 +2,12 @@ package results
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run with -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (run with -update after checking):\n%s", name, got)
-	}
-}
 
 // TestWriteTableTree prints a gpuperf tree's comparison: a paired Offline
 // regression under the gate, a fixed-QPS Server latency ratio, and a
@@ -48,7 +25,7 @@ func TestWriteTableTree(t *testing.T) {
 	if err := WriteTable(&b, c); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "table_tree.golden", b.Bytes())
+	golden.Check(t, "table_tree.golden", b.Bytes())
 }
 
 // TestWriteTablePublished prints a published pair per GPU: one run per
@@ -60,5 +37,5 @@ func TestWriteTablePublished(t *testing.T) {
 	if err := WriteTable(&b, c); err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, "table_published.golden", b.Bytes())
+	golden.Check(t, "table_published.golden", b.Bytes())
 }

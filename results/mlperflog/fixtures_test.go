@@ -1,15 +1,12 @@
 package mlperflog
 
 import (
-	"flag"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func TestMain(m *testing.M) {
 	// Golden detail logs carry a fixed pid.

@@ -2,12 +2,11 @@ package mlperflog
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/golden"
 )
 
 func summaryOf(t *testing.T, r *inference.Result) string {
@@ -19,46 +18,12 @@ func summaryOf(t *testing.T, r *inference.Result) string {
 	return b.String()
 }
 
-// checkGolden compares got with testdata/name, or rewrites it under -update.
-func checkGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < max(len(gl), len(wl)); i++ {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("%s differs at line %d:\n got: %q\nwant: %q\n(go test -update rewrites golden files)", path, i+1, g, w)
-			}
-		}
-	}
-}
-
 func TestGolden(t *testing.T) {
 	for _, c := range goldenCases {
 		t.Run(c.name, func(t *testing.T) {
 			r := c.make()
-			checkGolden(t, c.name+".summary.txt", summaryOf(t, r))
-			checkGolden(t, c.name+".detail.txt", detailOf(t, r))
+			golden.Check(t, c.name+".summary.txt", []byte(summaryOf(t, r)))
+			golden.Check(t, c.name+".detail.txt", []byte(detailOf(t, r)))
 		})
 	}
 }

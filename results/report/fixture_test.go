@@ -4,51 +4,15 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
-	"testing"
 	"time"
 
 	"github.com/gpuperf/gpuperf/gpu"
 	"github.com/gpuperf/gpuperf/results"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata")
-
-// checkGolden compares got with testdata/name, rewriting it with -update.
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the golden file (check the change, then run go test -update):\n%s", name, firstDiff(want, got))
-	}
-}
-
-// firstDiff shows where two outputs part.
-func firstDiff(want, got []byte) string {
-	i := 0
-	for i < len(want) && i < len(got) && want[i] == got[i] {
-		i++
-	}
-	lo := max(0, i-200)
-	return fmt.Sprintf("at byte %d:\nwant …%s…\ngot  …%s…", i, want[lo:min(len(want), i+200)], got[lo:min(len(got), i+200)])
-}
 
 func f64(v float64) *float64 { return &v }
 func intp(v int) *int        { return &v }

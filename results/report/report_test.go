@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpuperf/gpuperf/internal/golden"
 	"github.com/gpuperf/gpuperf/results"
 )
 
@@ -29,7 +30,7 @@ func TestGoldenFixed(t *testing.T) {
 	c := fixedComparison()
 	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
-			checkGolden(t, "fixed."+f.Ext()+".golden", render(t, f, c, Options{Runs: fakeRuns{}}))
+			golden.Check(t, "fixed."+f.Ext()+".golden", render(t, f, c, Options{Runs: fakeRuns{}}))
 		})
 	}
 }
@@ -91,7 +92,7 @@ func TestGoldenPublished(t *testing.T) {
 	c, folders := publishedComparison(t)
 	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
-			checkGolden(t, "published."+f.Ext()+".golden", render(t, f, c, Options{Runs: folders}))
+			golden.Check(t, "published."+f.Ext()+".golden", render(t, f, c, Options{Runs: folders}))
 		})
 	}
 }
@@ -120,7 +121,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	}
 	second := render(t, JSON, back, Options{})
 	if !bytes.Equal(first, second) {
-		t.Fatalf("JSON changed in a round trip:\n%s", firstDiff(first, second))
+		t.Fatalf("JSON changed in a round trip:\n%s", golden.Diff(first, second))
 	}
 	if back.Gate.ExitCode != results.ExitVoid || len(back.Scenarios) != 4 || back.Fairness == nil || len(back.Findings) != 3 {
 		t.Fatalf("decoded comparison lost fields: gate %+v, %d scenarios, fairness %v, %d findings", back.Gate, len(back.Scenarios), back.Fairness, len(back.Findings))
