@@ -23,9 +23,6 @@ const mllogPrefix = ":::MLLOG "
 // its own source file.
 const sourceFile = "results/mlperflog/detail.go"
 
-// getpid is the pid written into metadata; tests pin it.
-var getpid = os.Getpid
-
 // detailWriter renders MLLOG lines with LoadGen's spacing.
 type detailWriter struct {
 	b      strings.Builder
@@ -71,7 +68,7 @@ func WriteDetail(w io.Writer, r *inference.Result) error {
 	if r == nil {
 		return errors.New("mlperflog: nil result")
 	}
-	_, err := io.WriteString(w, renderDetail(r))
+	_, err := io.WriteString(w, renderDetail(r, os.Getpid()))
 	return err
 }
 
@@ -107,8 +104,9 @@ func joinText(lines []string) string {
 	return strings.ReplaceAll(strings.Join(lines, " "), "\n", " ")
 }
 
-func renderDetail(r *inference.Result) string {
-	d := &detailWriter{pid: strconv.Itoa(getpid())}
+// renderDetail renders r's detail log, its lines stamped with pid.
+func renderDetail(r *inference.Result, pid int) string {
+	d := &detailWriter{pid: strconv.Itoa(pid)}
 	d.at(0)
 	e := r.Effective
 	q := r.Requested

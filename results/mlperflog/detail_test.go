@@ -1,7 +1,6 @@
 package mlperflog
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"regexp"
@@ -12,13 +11,14 @@ import (
 	"github.com/gpuperf/gpuperf/inference"
 )
 
+// detailOf renders r's detail log with a fixed pid, as the golden files
+// carry.
 func detailOf(t *testing.T, r *inference.Result) string {
 	t.Helper()
-	var b bytes.Buffer
-	if err := WriteDetail(&b, r); err != nil {
-		t.Fatal(err)
+	if r == nil {
+		t.Fatal("nil result")
 	}
-	return b.String()
+	return renderDetail(r, 4242)
 }
 
 func parseDetailString(t *testing.T, s string) map[string]any {

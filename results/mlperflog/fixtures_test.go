@@ -1,18 +1,10 @@
 package mlperflog
 
 import (
-	"os"
-	"testing"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
 )
-
-func TestMain(m *testing.M) {
-	// Golden detail logs carry a fixed pid.
-	getpid = func() int { return 4242 }
-	os.Exit(m.Run())
-}
 
 var startedAt = time.Date(2026, 3, 14, 9, 26, 53, 589_793_238, time.UTC)
 

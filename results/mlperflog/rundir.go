@@ -36,7 +36,7 @@ func WriteRunDir(dir string, r *inference.Result) error {
 		data []byte
 	}{
 		{SummaryFile, []byte(renderSummary(r))},
-		{DetailFile, []byte(renderDetail(r))},
+		{DetailFile, []byte(renderDetail(r, os.Getpid()))},
 		{ResultFile, append(js, '\n')},
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
