@@ -59,19 +59,6 @@ func checkOnce(t *testing.T, recs []backendtest.Record, n int) {
 	}
 }
 
-// waitGone fails unless no goroutine runs fn within a second. (A goroutine
-// lingers for a moment after the WaitGroup.Done that Stop waits for.)
-func waitGone(t *testing.T, fn string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for backendtest.Goroutines(fn) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines in %s still alive after 1s", fn)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestAsyncCompletesEverySampleOnce(t *testing.T) {
 	fs := &fakeSync{}
 	b := backend.NewAsync(fs, 4, 8)
@@ -219,7 +206,7 @@ func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 	if !finished.Load() {
 		t.Error("Stop returned before the worker's Infer call did")
 	}
-	waitGone(t, "backend.(*Pool).work")
+	backendtest.WaitGone(t, "backend.(*Pool).work")
 	if n := f.Len(); n != 0 {
 		t.Errorf("%d completions; want 0 (the cancelled batch is incomplete, the queue dropped)", n)
 	}
@@ -268,7 +255,7 @@ func TestAsyncParentCancelStopsWorkers(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
-	waitGone(t, "backend.(*Pool).work")
+	backendtest.WaitGone(t, "backend.(*Pool).work")
 	if err := b.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)
 	}

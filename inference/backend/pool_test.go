@@ -73,7 +73,7 @@ func TestPoolStopCancelsWithErrStopped(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)
 	}
-	waitGone(t, "backend.(*Pool).work")
+	backendtest.WaitGone(t, "backend.(*Pool).work")
 	close(causes)
 	for c := range causes {
 		if !errors.Is(c, backend.ErrStopped) {

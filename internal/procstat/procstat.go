@@ -67,6 +67,11 @@ func Share(a, b CPU, f func(CPU) uint64) (float64, bool) {
 // Self is this process's CPU time so far.
 type Self struct{ User, System time.Duration }
 
+// Sub returns the CPU time, user and system, spent since earlier.
+func (s Self) Sub(earlier Self) time.Duration {
+	return (s.User - earlier.User) + (s.System - earlier.System)
+}
+
 // ReadSelf returns this process's user and system CPU time.
 func ReadSelf() (Self, error) {
 	var ru syscall.Rusage

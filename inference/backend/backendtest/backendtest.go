@@ -126,24 +126,57 @@ func (f *Fake) Wait(n int, timeout time.Duration) error {
 }
 
 // Counter is a backend.Completer that only counts, for benchmarks. The zero
-// value is ready to use.
+// value is ready to use. Wait blocks on a channel rather than polling, so
+// it adds no CPU time of its own to what a benchmark measures.
 type Counter struct {
-	n     atomic.Uint64
-	calls atomic.Uint64
+	n      atomic.Uint64
+	calls  atomic.Uint64
+	failed atomic.Uint64
+	want   atomic.Uint64 // what Wait waits for; 0 when nobody waits
+
+	mu      sync.Mutex
+	done    chan struct{} // closed when n reaches want
+	lastErr error
 }
 
 var _ backend.Completer = (*Counter)(nil)
 
 // Complete counts one response.
-func (c *Counter) Complete(inference.Response) {
-	c.n.Add(1)
-	c.calls.Add(1)
+func (c *Counter) Complete(r inference.Response) {
+	if r.Err != nil {
+		c.fail(1, r.Err)
+	}
+	c.add(1)
 }
 
 // CompleteBatch counts responses that finished together.
 func (c *Counter) CompleteBatch(rs []inference.Response) {
-	c.n.Add(uint64(len(rs)))
+	for _, r := range rs {
+		if r.Err != nil {
+			c.fail(1, r.Err)
+		}
+	}
+	c.add(uint64(len(rs)))
+}
+
+func (c *Counter) fail(k uint64, err error) {
+	c.failed.Add(k)
+	c.mu.Lock()
+	c.lastErr = err
+	c.mu.Unlock()
+}
+
+func (c *Counter) add(k uint64) {
+	n := c.n.Add(k)
 	c.calls.Add(1)
+	if w := c.want.Load(); w != 0 && n >= w {
+		c.mu.Lock()
+		if c.done != nil && n >= c.want.Load() {
+			close(c.done)
+			c.done = nil
+		}
+		c.mu.Unlock()
+	}
 }
 
 // N returns the number of responses counted.
@@ -152,17 +185,43 @@ func (c *Counter) N() uint64 { return c.n.Load() }
 // Calls returns the number of Complete and CompleteBatch calls.
 func (c *Counter) Calls() uint64 { return c.calls.Load() }
 
+// Failed returns how many responses carried an error, and the last error.
+func (c *Counter) Failed() (uint64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.failed.Load(), c.lastErr
+}
+
 // Wait returns once at least n responses are counted, or an error after
-// timeout. It polls, so it may return up to a millisecond late.
+// timeout. One goroutine may wait at a time.
 func (c *Counter) Wait(n uint64, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for c.n.Load() < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("wait: %d of %d completions after %v", c.n.Load(), n, timeout)
-		}
-		time.Sleep(50 * time.Microsecond)
+	c.mu.Lock()
+	if c.n.Load() >= n {
+		c.mu.Unlock()
+		return nil
 	}
-	return nil
+	done := make(chan struct{})
+	c.done = done
+	c.want.Store(n)
+	// A completion between the check above and want's store saw no
+	// waiter: look again.
+	if c.n.Load() >= n {
+		close(done)
+		c.done = nil
+	}
+	c.mu.Unlock()
+	defer c.want.Store(0)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		c.mu.Lock()
+		c.done = nil
+		c.mu.Unlock()
+		return fmt.Errorf("wait: %d of %d completions after %v", c.n.Load(), n, timeout)
+	}
 }
 
 // Start starts b, which must implement backend.Starter, reporting to a new
@@ -202,6 +261,20 @@ func Goroutines(substr string) int {
 		}
 	}
 	return n
+}
+
+// WaitGone fails the test unless no goroutine mentions fn within a
+// second. (A goroutine lingers for a moment after the WaitGroup.Done that
+// a Stop waits for.)
+func WaitGone(tb testing.TB, fn string) {
+	tb.Helper()
+	deadline := time.Now().Add(time.Second)
+	for Goroutines(fn) != 0 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("goroutines in %s still alive after 1s", fn)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // stacks returns the stack of every goroutine but the caller's.

@@ -1,58 +1,16 @@
-//go:build unix
-
 package kserve
 
 import (
-	"bufio"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
+	"github.com/gpuperf/gpuperf/internal/procstat"
 )
-
-// helperServer starts the test binary as a kservetest server in its own
-// process and returns its address.
-func helperServer(b *testing.B) string {
-	b.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serverHelperEnv+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	addr, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("helper server: %v", err)
-	}
-	return strings.TrimSpace(addr)
-}
-
-// cpuTime returns the process's user and system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkClient measures the backend's own cost against a test server in
 // another process on loopback: client CPU (user + system, from getrusage,
@@ -60,7 +18,7 @@ func cpuTime(b *testing.B) time.Duration {
 // per request and per sample, and the samples per second reached with all
 // samples queued at once (an Offline burst).
 func BenchmarkClient(b *testing.B) {
-	addr := helperServer(b)
+	addr := backendtest.StartChild(b, serverHelperEnv)
 	for _, bc := range []struct {
 		name string
 		opts []string
@@ -86,14 +44,23 @@ func BenchmarkClient(b *testing.B) {
 			for i := range samples {
 				samples[i] = inference.Sample{ID: uint64(i), Index: uint32(i)}
 			}
-			cpu0, t0 := cpuTime(b), time.Now()
+			cpu0, err := procstat.ReadSelf()
+			if err != nil {
+				b.Skip("no process CPU time here:", err)
+			}
+			t0 := time.Now()
 			b.ResetTimer()
 			be.IssueQuery(samples)
 			if err := c.Wait(uint64(b.N), 5*time.Minute); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
-			cpu, wall := cpuTime(b)-cpu0, time.Since(t0)
+			wall := time.Since(t0)
+			cpu1, _ := procstat.ReadSelf()
+			cpu := cpu1.Sub(cpu0)
+			if n, err := c.Failed(); n > 0 {
+				b.Fatalf("%d samples failed: %v", n, err)
+			}
 			batch := be.Config().Batch
 			requests := (b.N + batch - 1) / batch
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(requests), "cpu-ns/request")

@@ -1,9 +1,6 @@
 package kserve
 
 import (
-	"bufio"
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
@@ -16,22 +13,12 @@ import (
 const serverHelperEnv = "GPUPERF_KSERVE_TEST_SERVER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(serverHelperEnv) != "" {
-		serveHelper()
-		return
-	}
+	backendtest.ServeIfChild(serverHelperEnv, func() (string, func(), error) {
+		srv, err := kservetest.Start(kservetest.Options{Models: []kservetest.Model{kservetest.Simple(), kservetest.ResNet50()}})
+		if err != nil {
+			return "", nil, err
+		}
+		return srv.Addr(), srv.Close, nil
+	})
 	backendtest.Main(m)
-}
-
-// serveHelper prints the server's address and serves until stdin closes.
-func serveHelper() {
-	srv, err := kservetest.Start(kservetest.Options{Models: []kservetest.Model{kservetest.Simple(), kservetest.ResNet50()}})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println(srv.Addr())
-	bufio.NewReader(os.Stdin).ReadString('\n') // EOF when the parent ends
-	srv.Close()
-	os.Exit(0)
 }

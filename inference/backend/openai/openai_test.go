@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,9 +21,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(serveEnv) != "" {
-		serveForBenchmark()
-	}
+	backendtest.ServeIfChild(serveEnv, serveForBenchmark)
 	backendtest.Main(m)
 }
 

@@ -165,19 +165,6 @@ func TestStallShowsAsGap(t *testing.T) {
 	}
 }
 
-// waitGone fails unless no goroutine runs fn within a second. (A goroutine
-// lingers for a moment after the WaitGroup.Done that Stop waits for.)
-func waitGone(t *testing.T, fn string) {
-	t.Helper()
-	deadline := time.Now().Add(time.Second)
-	for backendtest.Goroutines(fn) != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("goroutines in %s still alive after 1s", fn)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestStopWhilePending(t *testing.T) {
 	b := newSim(t, map[string]string{"latency": "10s", "servers": "2"})
 	f := new(backendtest.Fake)
@@ -193,7 +180,7 @@ func TestStopWhilePending(t *testing.T) {
 	if d := time.Since(start); d > 200*time.Millisecond {
 		t.Errorf("Stop() took %v", d)
 	}
-	waitGone(t, "sim.(*Backend).loop")
+	backendtest.WaitGone(t, "sim.(*Backend).loop")
 	time.Sleep(10 * time.Millisecond)
 	if n := f.Len(); n != 0 {
 		t.Errorf("%d completions; want 0", n)
@@ -291,7 +278,7 @@ func TestParentCancelEndsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitGone(t, "sim.(*Backend).loop")
+	backendtest.WaitGone(t, "sim.(*Backend).loop")
 	b.IssueQuery(burst(5)) // dropped: the loop is gone
 	if err := b.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)
