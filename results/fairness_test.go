@@ -510,10 +510,13 @@ func mustJSON(v any) json.RawMessage {
 	return b
 }
 
+// dumpFairness shows the items in a failure message.
 func dumpFairness(f *Fairness) string {
-	var b strings.Builder
-	_ = WriteFairness(&b, f)
-	return b.String()
+	b, err := json.MarshalIndent(f.Items, "", "  ")
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
 
 // Two candidate hosts: their values join, their GPU counts add up, and a

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/results"
+	"github.com/gpuperf/gpuperf/results/report"
 )
 
 // refuseUnfair implements --strict: when the fairness preflight found a
@@ -18,7 +19,7 @@ func refuseUnfair(cmd *cobra.Command, v *viper.Viper, c *results.Comparison) err
 	if !v.GetBool("strict") || c.Fairness == nil || c.Fairness.MaterialDifferences == 0 {
 		return nil
 	}
-	if err := results.WriteFairness(cmd.OutOrStdout(), c.Fairness); err != nil {
+	if err := report.WriteFairness(cmd.OutOrStdout(), c.Fairness); err != nil {
 		return err
 	}
 	var list []string

@@ -192,10 +192,20 @@ func md(s string) string { return mdReplacer.Replace(s) }
 // there, so it is replaced.
 func mdCode(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "`", "'"), "\n", " ") }
 
-// errWriter keeps the first write error.
+// errWriter keeps the first write error; later writes do nothing. It is
+// an io.Writer too, for a tabwriter on top of it.
 type errWriter struct {
 	w   io.Writer
 	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 func (e *errWriter) printf(format string, args ...any) {

@@ -1,5 +1,5 @@
 // Package report renders a results.Comparison in the formats gpuperf
-// offers: the terminal table (results.WriteTable), JSON (the Comparison
+// offers: the terminal table (WriteTable), JSON (the Comparison
 // itself, schema gpuperf.comparison/v1), Markdown for pull-request
 // comments, JUnit XML for CI, and one self-contained HTML file with
 // charts drawn by gonum/plot.
@@ -100,7 +100,7 @@ func (o Options) topFindings() int {
 func Write(w io.Writer, f Format, c *results.Comparison, o Options) error {
 	switch f {
 	case Table:
-		return results.WriteTable(w, c)
+		return WriteTable(w, c)
 	case JSON:
 		return WriteJSON(w, c)
 	case Markdown:

@@ -60,9 +60,13 @@ func formatValue(v float64, unit string) string {
 }
 
 // sideCell is a side's geometric mean with its counted runs out of all.
-func sideCell(s results.SideValues, m results.Metric) string {
+func sideCell(s results.SideValues, m results.Metric) string { return sideCellOr(s, m, "–") }
+
+// sideCellOr is sideCell with none in place of a missing mean: the
+// terminal table keeps to ASCII "-".
+func sideCellOr(s results.SideValues, m results.Metric, none string) string {
 	if s.Geomean == nil {
-		return fmt.Sprintf("– (0/%d)", len(s.Runs))
+		return fmt.Sprintf("%s (0/%d)", none, len(s.Runs))
 	}
 	return fmt.Sprintf("%s (%d/%d)", formatValue(*s.Geomean, m.Unit), s.Counted, len(s.Runs))
 }

@@ -1,18 +1,19 @@
 package results
 
 import (
-	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/internal/golden"
 )
 
-// TestWriteTableTree prints a gpuperf tree's comparison: a paired Offline
+// TestCompareTreeGolden pins a gpuperf tree's comparison: a paired Offline
 // regression under the gate, a fixed-QPS Server latency ratio, and a
 // SingleStream refused for its query counts.
-func TestWriteTableTree(t *testing.T) {
+func TestCompareTreeGolden(t *testing.T) {
 	runs := abba(inference.Offline, pairBase, pairCand, nil)
 	runs = append(runs, abba(inference.Server, []float64{5.0e6, 5.2e6, 4.9e6, 5.1e6}, []float64{5.5e6, 5.6e6, 5.4e6, 5.45e6}, nil)...)
 	runs = append(runs, abba(inference.SingleStream, []float64{1.2e6, 1.21e6, 1.19e6, 1.2e6}, []float64{1.3e6, 1.31e6, 1.29e6, 1.3e6}, func(r *run) {
@@ -21,21 +22,28 @@ func TestWriteTableTree(t *testing.T) {
 		}
 	})...)
 	c := compareTree(t, "interleaved", nil, runs, Options{Gate: GateRegression, MinRetainedPct: 97, MinRetainedFrom: "plan"})
-	var b bytes.Buffer
-	if err := WriteTable(&b, c); err != nil {
-		t.Fatal(err)
-	}
-	golden.Check(t, "table_tree.golden", b.Bytes())
+	golden.Check(t, "tree.comparison.json", comparisonJSON(t, c))
 }
 
-// TestWriteTablePublished prints a published pair per GPU: one run per
+// TestComparePublishedGolden pins a published pair per GPU: one run per
 // side, point values only.
-func TestWriteTablePublished(t *testing.T) {
+func TestComparePublishedGolden(t *testing.T) {
 	d := mlperfDir(t)
 	c := comparePublished(t, filepath.Join(d, "v4.0/Dell/R760xa_L40Sx4_TRT"), filepath.Join(d, "v4.0/Dell/vR760_L40S_48Cx2_TRT"), Options{PerGPU: true, Gate: GateQualify})
-	var b bytes.Buffer
-	if err := WriteTable(&b, c); err != nil {
+	golden.Check(t, "published.comparison.json", comparisonJSON(t, c))
+}
+
+// comparisonJSON is c as gpuperf compare writes it, less what changes
+// from one test run to the next: the time and the temporary folders.
+func comparisonJSON(t *testing.T, c *Comparison) []byte {
+	t.Helper()
+	c.CreatedAt = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
+	for _, s := range []*Side{&c.Baseline, &c.Candidate} {
+		s.Path = filepath.Base(s.Path)
+	}
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
 		t.Fatal(err)
 	}
-	golden.Check(t, "table_published.golden", b.Bytes())
+	return append(b, '\n')
 }

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"fmt"
@@ -6,13 +6,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/gpuperf/gpuperf/results"
 )
 
 // WriteFairness prints the fairness preflight: material differences first
 // (marked "!"), then the other differences, then the identical items in
 // one line. It is the first section of the terminal table, and what
 // --strict prints when it refuses to compare.
-func WriteFairness(w io.Writer, f *Fairness) error {
+func WriteFairness(w io.Writer, f *results.Fairness) error {
 	ew := &errWriter{w: w}
 	writeFairness(ew, f)
 	return ew.err
@@ -21,7 +23,7 @@ func WriteFairness(w io.Writer, f *Fairness) error {
 // maxCell bounds a value's width in the table; the JSON keeps it whole.
 const maxCell = 44
 
-func writeFairness(ew *errWriter, f *Fairness) {
+func writeFairness(ew *errWriter, f *results.Fairness) {
 	if f == nil {
 		return
 	}
@@ -34,7 +36,7 @@ func writeFairness(ew *errWriter, f *Fairness) {
 		word = "difference"
 	}
 	ew.printf("Fairness preflight: %d material %s; same physical GPU: %s\n", f.MaterialDifferences, word, f.SamePhysicalGPU)
-	var differ, same []FairnessItem
+	var differ, same []results.FairnessItem
 	for _, it := range f.Items {
 		if it.Same {
 			same = append(same, it)
@@ -101,7 +103,7 @@ func cell(v string) string {
 
 // writeFindings prints the ranked findings; nil findings (no run recorded
 // telemetry or generator health: published results) print nothing.
-func writeFindings(ew *errWriter, c *Comparison) {
+func writeFindings(ew *errWriter, c *results.Comparison) {
 	if c.Findings == nil {
 		return
 	}

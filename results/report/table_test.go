@@ -1,0 +1,38 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gpuperf/gpuperf/internal/golden"
+	"github.com/gpuperf/gpuperf/results"
+)
+
+// TestWriteTableFromComparisons prints the comparisons package results
+// pins in its own golden files (a gpuperf tree: a paired Offline
+// regression under the gate, a fixed-QPS Server latency ratio, a
+// SingleStream refused for its query counts; and a published pair per
+// GPU), so the table is checked on what results really computes.
+func TestWriteTableFromComparisons(t *testing.T) {
+	for _, name := range []string{"tree", "published"} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("..", "testdata", name+".comparison.json")
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var c results.Comparison
+			if err := json.Unmarshal(b, &c); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			var out bytes.Buffer
+			if err := WriteTable(&out, &c); err != nil {
+				t.Fatal(err)
+			}
+			golden.Check(t, "table_"+name+".golden", out.Bytes())
+		})
+	}
+}
