@@ -19,6 +19,9 @@ type hypervisorConn struct {
 	spec   AgentSpec
 	conn   *grpc.ClientConn
 	client gpuperfv1.AgentClient
+	// desc is the hypervisor agent's Describe answer: its fingerprint
+	// holds the vGPU manager's driver version.
+	desc *gpuperfv1.DescribeResponse
 	// timeout bounds each answer; watchTimeout unless a test shortens it.
 	timeout time.Duration
 }
@@ -27,8 +30,9 @@ type hypervisorConn struct {
 // after the window closes), so a dead hypervisor agent never holds a run.
 const watchTimeout = 10 * time.Second
 
-// dialHypervisor connects to a candidate's hypervisor agent and checks,
-// with an empty window, that it can watch vGPUs: a plan that asks for it
+// dialHypervisor connects to a candidate's hypervisor agent, asks it to
+// describe its host, and checks, with an empty window, that it can watch
+// vGPUs: a plan that asks for it
 // fails before any run rather than quietly losing the host's view.
 func dialHypervisor(ctx context.Context, a AgentSpec) (*hypervisorConn, error) {
 	spec := a.Hypervisor.Spec(a)
@@ -37,6 +41,13 @@ func dialHypervisor(ctx context.Context, a AgentSpec) (*hypervisorConn, error) {
 		return nil, fmt.Errorf("agent %s: hypervisor %s: %w", a.Name, spec.Address, err)
 	}
 	h := &hypervisorConn{spec: spec, conn: conn, client: gpuperfv1.NewAgentClient(conn), timeout: watchTimeout}
+	dctx, cancel := context.WithTimeout(ctx, describeTimeout)
+	h.desc, err = h.client.Describe(dctx, &gpuperfv1.DescribeRequest{})
+	cancel()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("agent %s: hypervisor %s: describe: %w", a.Name, spec.Address, describeStatus(err))
+	}
 	w := h.start(ctx, "probe", nil)
 	if w.err == nil {
 		_, w.err = w.summary()

@@ -44,6 +44,27 @@ func TestHypervisorWatchesTheCandidatesRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The hypervisor's description is stored beside the candidate's, and
+	// the fairness preflight shows its driver as the vGPU manager's.
+	if _, err := os.Stat(filepath.Join(tree.Root, "vm", results.HypervisorFile)); err != nil {
+		t.Errorf("candidate host: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(tree.Root, "bm", results.HypervisorFile)); err == nil {
+		t.Errorf("baseline host has %s", results.HypervisorFile)
+	}
+	c, err := results.Compare(tree, m, results.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hostDriver *results.FairnessItem
+	for i, it := range c.Fairness.Items {
+		if it.Key == "vgpu.host_driver" {
+			hostDriver = &c.Fairness.Items[i]
+		}
+	}
+	if hostDriver == nil || hostDriver.Candidate == "" || hostDriver.Baseline != "" || hostDriver.Material {
+		t.Errorf("vgpu.host_driver item = %+v; want the candidate's vGPU manager, not material", hostDriver)
+	}
 	for _, r := range m.Runs {
 		b, err := os.ReadFile(filepath.Join(tree.Root, r.Dir, results.VGPUHostFile))
 		if r.Role == results.RoleBaseline {

@@ -101,12 +101,21 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 			neighbours = p.Neighbours
 		}
 		m.Hosts = append(m.Hosts, results.Host{Name: a.spec.Name, Address: a.spec.Address, Role: a.spec.Role, Neighbours: neighbours})
-		js, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(a.desc)
+		js, err := describeJSON.Marshal(a.desc)
 		if err != nil {
 			return tree, m, fmt.Errorf("encode %s description: %w", a.spec.Name, err)
 		}
 		if err := tree.WriteHost(a.spec.Name, js); err != nil {
 			return tree, m, err
+		}
+		if a.hyper != nil {
+			js, err := describeJSON.Marshal(a.hyper.desc)
+			if err != nil {
+				return tree, m, fmt.Errorf("encode %s's hypervisor description: %w", a.spec.Name, err)
+			}
+			if err := tree.WriteHypervisor(a.spec.Name, js); err != nil {
+				return tree, m, err
+			}
 		}
 	}
 
@@ -352,6 +361,9 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		return &res, files, nil
 	}
 }
+
+// describeJSON writes an agent's Describe answer into the tree.
+var describeJSON = protojson.MarshalOptions{Multiline: true, Indent: "  "}
 
 func describeStatus(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {

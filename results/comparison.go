@@ -95,6 +95,10 @@ type HostInfo struct {
 	// decoded), for the fairness preflight.
 	FingerprintFile string          `json:"fingerprint_file,omitempty"`
 	Fingerprint     json.RawMessage `json:"fingerprint,omitempty"`
+	// HypervisorFile and Hypervisor are the same for the agent on the
+	// host's vGPU hypervisor (hypervisor.json), when the plan had one.
+	HypervisorFile string          `json:"hypervisor_file,omitempty"`
+	Hypervisor     json.RawMessage `json:"hypervisor,omitempty"`
 }
 
 // Interval methods.

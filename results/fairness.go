@@ -265,6 +265,7 @@ var fairCatalog = []fairSpec{
 	{"gpu.attachment", "GPU attachment (vGPU profile)", nil},
 	{"gpu.license", "vGPU license", ruleLicense},
 	{"vgpu.scheduler", "vGPU scheduler (seen by the hypervisor's agent)", nil},
+	{"vgpu.host_driver", "vGPU host driver (the hypervisor's vGPU manager)", ruleDriver},
 	{"gpu.serial", "GPU serial", nil},
 	{"driver.version", "NVIDIA driver (guest driver in a VM)", ruleDriver},
 	{"driver.cuda", "CUDA (driver API)", nil},
@@ -341,6 +342,11 @@ func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideF
 			hf := newSideFacts()
 			if fp, ok := hostFingerprint(h); ok {
 				fingerprintFacts(hf, fp)
+			}
+			if fp, ok := hypervisorFingerprint(h); ok {
+				// The vGPU manager's branch must match the guest
+				// driver's, and it sets the scheduler's behaviour.
+				hf.set("vgpu.host_driver", fp.NVML.DriverVersion)
 			}
 			per = append(per, hf)
 		}

@@ -18,6 +18,9 @@ import (
 type fxHost struct {
 	name, role, fingerprint string
 	edit                    func(*gpu.Fingerprint)
+	// hostDriver, when set, gives the host a hypervisor agent (a bare
+	// metal fingerprint) whose driver is the vGPU manager's version.
+	hostDriver string
 }
 
 // fxRun is one run of a fixture tree. value is the headline (samples/s for
@@ -75,6 +78,16 @@ func fxTree(t *testing.T, hosts []fxHost, runs []fxRun, opts Options) *Compariso
 		}
 		if err := tree.WriteHost(h.name, desc); err != nil {
 			t.Fatal(err)
+		}
+		if h.hostDriver != "" {
+			fp := fxFingerprint(t, "baremetal", func(fp *gpu.Fingerprint) { fp.NVML.DriverVersion = h.hostDriver })
+			desc, err := json.Marshal(map[string]any{"agentVersion": "0.9.0", "fingerprintJson": base64.StdEncoding.EncodeToString(fp)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tree.WriteHypervisor(h.name, desc); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	for i, r := range runs {
@@ -559,5 +572,49 @@ func TestFairnessSeveralHosts(t *testing.T) {
 	}
 	if f.SamePhysicalGPU != SameGPUNo {
 		t.Errorf("same physical GPU = %s", f.SamePhysicalGPU)
+	}
+}
+
+// TestFairnessVGPUHostDriver: the vGPU manager's branch, read from the
+// hypervisor agents' descriptions, is material when two vGPU hosts differ
+// in it, and only a note when one side has no vGPU host.
+func TestFairnessVGPUHostDriver(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		base, cand         string
+		baseFP             string
+		material           bool
+		note, baseV, candV string
+	}{
+		{"other branch", "535.183.01", "550.90.05", "vgpu-guest", true, "driver branch 535 vs 550", "535.183.01", "550.90.05"},
+		{"same branch", "550.54.16", "550.90.05", "vgpu-guest", false, "same driver branch 550", "550.54.16", "550.90.05"},
+		{"bare-metal baseline", "", "550.90.05", "baremetal", false, "not reported by the baseline", "", "550.90.05"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hosts := []fxHost{
+				{name: "a", role: RoleBaseline, fingerprint: tc.baseFP, hostDriver: tc.base},
+				{name: "b", role: RoleCandidate, fingerprint: "vgpu-guest", hostDriver: tc.cand},
+			}
+			var runs []fxRun
+			for k := range 2 {
+				runs = append(runs, fxRun{host: "a", sc: inference.Offline, rep: k, value: 1000}, fxRun{host: "b", sc: inference.Offline, rep: k, value: 990})
+			}
+			c := fxTree(t, hosts, runs, Options{})
+			var it *FairnessItem
+			for i := range c.Fairness.Items {
+				if c.Fairness.Items[i].Key == "vgpu.host_driver" {
+					it = &c.Fairness.Items[i]
+				}
+			}
+			if it == nil {
+				t.Fatalf("no vgpu.host_driver item:\n%s", dumpFairness(c.Fairness))
+			}
+			if it.Material != tc.material || it.Note != tc.note || it.Baseline != tc.baseV || it.Candidate != tc.candV {
+				t.Errorf("item = %+v; want material %v, note %q, values %q / %q", *it, tc.material, tc.note, tc.baseV, tc.candV)
+			}
+			if c.Baseline.Hosts[0].HypervisorFile == "" && tc.base != "" {
+				t.Errorf("baseline host: no hypervisor_file")
+			}
+		})
 	}
 }

@@ -90,9 +90,14 @@ func readResultFile(path string) (*inference.Result, error) {
 
 // hostFingerprint decodes a gpuperf host's fingerprint; ok is false when
 // the host has none or it is not a gpuperf fingerprint.
-func hostFingerprint(h HostInfo) (gpu.Fingerprint, bool) {
+func hostFingerprint(h HostInfo) (gpu.Fingerprint, bool) { return parseFingerprint(h.Fingerprint) }
+
+// hypervisorFingerprint decodes the fingerprint of h's hypervisor agent.
+func hypervisorFingerprint(h HostInfo) (gpu.Fingerprint, bool) { return parseFingerprint(h.Hypervisor) }
+
+func parseFingerprint(raw json.RawMessage) (gpu.Fingerprint, bool) {
 	var fp gpu.Fingerprint
-	if len(h.Fingerprint) == 0 || json.Unmarshal(h.Fingerprint, &fp) != nil {
+	if len(raw) == 0 || json.Unmarshal(raw, &fp) != nil {
 		return fp, false
 	}
 	return fp, fp.Schema != "" || len(fp.GPUs) > 0 || fp.Hostname != ""

@@ -3,7 +3,9 @@ package results
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -267,27 +269,24 @@ func fillFromResult(rd *runData, r *inference.Result) {
 // readHostInfo reads <root>/<host>/host.json: the agent's Describe as
 // protojson, whose fingerprint_json holds the host fingerprint. The GPU
 // count is read defensively (the fingerprint grows with the telemetry
-// work): a "gpus" list or count, else 1 with a note.
+// work): a "gpus" list or count, else 1 with a note. A hypervisor.json
+// beside it (a candidate's vGPU host) is read the same way.
 func readHostInfo(root, host string) HostInfo {
 	hi := HostInfo{Name: host, GPUs: 1, GPUsFrom: "host.json has no fingerprint; assumed 1"}
-	path := filepath.Join(root, host, "host.json")
-	hi.FingerprintFile = filepath.Join(host, "host.json")
-	b, err := os.ReadFile(path)
-	if err != nil {
+	hi.FingerprintFile = filepath.Join(host, HostFile)
+	fp, err := readDescribedFingerprint(filepath.Join(root, host, HostFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, errUnreadable):
 		hi.GPUsFrom = fmt.Sprintf("host.json unreadable (%v); assumed 1", err)
 		hi.FingerprintFile = ""
 		return hi
-	}
-	var desc map[string]json.RawMessage
-	if err := json.Unmarshal(b, &desc); err != nil {
+	case err != nil:
 		hi.GPUsFrom = fmt.Sprintf("host.json is not JSON (%v); assumed 1", err)
 		return hi
 	}
-	raw := desc["fingerprintJson"]
-	if raw == nil {
-		raw = desc["fingerprint_json"]
+	if hv, err := readDescribedFingerprint(filepath.Join(root, host, HypervisorFile)); err == nil && hv != nil {
+		hi.HypervisorFile, hi.Hypervisor = filepath.Join(host, HypervisorFile), hv
 	}
-	fp := decodeFingerprint(raw)
 	if fp == nil {
 		return hi
 	}
@@ -299,6 +298,30 @@ func readHostInfo(root, host string) HostInfo {
 		hi.GPUsFrom = "host.json fingerprint names no GPUs; assumed 1"
 	}
 	return hi
+}
+
+// errUnreadable marks a description file that exists but cannot be read.
+var errUnreadable = errors.New("unreadable")
+
+// readDescribedFingerprint reads an agent's Describe answer (protojson)
+// and returns the fingerprint in it, or nil when it has none.
+func readDescribedFingerprint(path string) (json.RawMessage, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", errUnreadable, err)
+	}
+	var desc map[string]json.RawMessage
+	if err := json.Unmarshal(b, &desc); err != nil {
+		return nil, err
+	}
+	raw := desc["fingerprintJson"]
+	if raw == nil {
+		raw = desc["fingerprint_json"]
+	}
+	return decodeFingerprint(raw), nil
 }
 
 // decodeFingerprint accepts the fingerprint as protojson writes bytes

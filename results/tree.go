@@ -7,14 +7,17 @@
 //	<out>/<run-id>/
 //	  plan.yaml  run.json  report.txt
 //	  <host>/host.json
+//	  <host>/hypervisor.json     (a candidate with a hypervisor agent)
 //	  <host>/<model>/<Scenario>/performance/run_<k>/
 //	      mlperf_log_summary.txt  mlperf_log_detail.txt  result.json  telemetry.csv
+//	      vgpu_host.json         (a candidate with a hypervisor agent)
 package results
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -134,12 +137,30 @@ func (t *Tree) WriteFile(name string, data []byte) error {
 	return atomicfile.Write(t.Root, name, data)
 }
 
+// HostFile is an agent's description (its Describe answer as protojson)
+// in the host's folder; HypervisorFile is the description of the agent
+// on a candidate's vGPU hypervisor host, next to it.
+const (
+	HostFile       = "host.json"
+	HypervisorFile = "hypervisor.json"
+)
+
 // WriteHost stores an agent's description as <host>/host.json.
 func (t *Tree) WriteHost(host string, describe []byte) error {
+	return t.writeHostFile(host, HostFile, describe)
+}
+
+// WriteHypervisor stores the description of host's hypervisor agent as
+// <host>/hypervisor.json.
+func (t *Tree) WriteHypervisor(host string, describe []byte) error {
+	return t.writeHostFile(host, HypervisorFile, describe)
+}
+
+func (t *Tree) writeHostFile(host, name string, data []byte) error {
 	if !safeName.MatchString(host) {
 		return fmt.Errorf("host name %q: use letters, digits, '.', '_' and '-'", host)
 	}
-	return atomicfile.Write(filepath.Join(t.Root, host), "host.json", describe)
+	return atomicfile.Write(filepath.Join(t.Root, host), name, data)
 }
 
 // RunDir is the relative folder of one run, in the MLPerf layout.
@@ -229,13 +250,24 @@ func (t *Tree) ReadResult(rel string) (*inference.Result, error) {
 	return &r, nil
 }
 
-// ImportHost copies host's host.json from src.
+// ImportHost copies host's host.json from src, and its hypervisor.json
+// when it has one.
 func (t *Tree) ImportHost(src *Tree, host string) error {
-	b, err := os.ReadFile(filepath.Join(src.Root, host, "host.json"))
+	b, err := os.ReadFile(filepath.Join(src.Root, host, HostFile))
 	if err != nil {
 		return fmt.Errorf("read host %s: %w", host, err)
 	}
-	return t.WriteHost(host, b)
+	if err := t.WriteHost(host, b); err != nil {
+		return err
+	}
+	b, err = os.ReadFile(filepath.Join(src.Root, host, HypervisorFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read host %s's hypervisor: %w", host, err)
+	}
+	return t.WriteHypervisor(host, b)
 }
 
 // ImportRun copies the files of one run folder from src to the same place
