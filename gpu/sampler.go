@@ -31,10 +31,9 @@ type SamplerConfig struct {
 type Sampler struct {
 	n   *NVML
 	cfg SamplerConfig
+	wt  *windowTicker // runs the window's goroutine
 
 	mu      sync.Mutex // protects everything below and the series
-	stop    chan int64 // the window's end instant, to the loop
-	done    chan struct{}
 	readers []deviceReader
 	w       *window
 }
@@ -102,6 +101,16 @@ func (n *NVML) NewSampler(cfg SamplerConfig) *Sampler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Sampler{n: n, cfg: cfg}
+	s.wt = &windowTicker{
+		interval: cfg.Interval, clock: cfg.Clock, tickAtStart: true,
+		open: func(at int64) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.begin(at)
+		},
+		tick: s.tick,
+		end:  s.timedFinish,
+	}
 	for _, d := range n.devs {
 		s.readers = append(s.readers, d.newReader())
 	}
@@ -116,66 +125,20 @@ func (s *Sampler) Interval() time.Duration { return s.cfg.Interval }
 // returns at once (the first sample is taken by the sampler's goroutine); an
 // end waits for the goroutine's last sample. A new start discards the
 // previous window, so after a peak search the confirmation run remains.
-func (s *Sampler) Window(start bool, at int64) {
-	if start {
-		s.Close()
-		s.mu.Lock()
-		s.begin(at)
-		s.stop, s.done = make(chan int64, 1), make(chan struct{})
-		stop, done := s.stop, s.done
-		s.mu.Unlock()
-		go s.loop(at, stop, done)
-		return
-	}
-	s.mu.Lock()
-	stop, done := s.stop, s.done
-	s.stop, s.done = nil, nil
-	s.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	stop <- at
-	<-done
-}
+func (s *Sampler) Window(start bool, at int64) { s.wt.window(start, at) }
 
 // Close ends a window left open (a run that failed inside it), taking its
 // end as now.
-func (s *Sampler) Close() {
-	s.mu.Lock()
-	open := s.stop != nil
-	s.mu.Unlock()
-	if open {
-		s.Window(false, s.cfg.Clock())
-	}
-}
+func (s *Sampler) Close() { s.wt.close() }
 
-// loop ticks every interval from the window's start until stop delivers
-// the end instant; it takes the first sample at once and the last at the
-// end, then closes done.
-func (s *Sampler) loop(start int64, stop <-chan int64, done chan<- struct{}) {
-	defer close(done)
-	s.timed(start)
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	next := start + int64(s.cfg.Interval)
-	for {
-		select {
-		case end := <-stop:
-			s.timedFinish(end)
-			return
-		case <-t.C:
-			now := s.cfg.Clock()
-			if now-next >= int64(s.cfg.Interval) {
-				// The ticker dropped ticks: a read took longer than the
-				// interval.
-				s.mu.Lock()
-				s.w.overruns += int((now - next) / int64(s.cfg.Interval))
-				s.mu.Unlock()
-			}
-			next = now + int64(s.cfg.Interval)
-			s.timed(now)
-		}
+// tick takes one sample at instant at, for the window's goroutine.
+func (s *Sampler) tick(at int64, missed int) {
+	if missed > 0 {
+		s.mu.Lock()
+		s.w.overruns += missed
+		s.mu.Unlock()
 	}
+	s.timed(at)
 }
 
 // timed takes one sample at instant at, counting the time and CPU it

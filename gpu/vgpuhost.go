@@ -76,19 +76,28 @@ type vgpuHostDevice interface {
 // window, as Sampler does in the guest: an agent on the host runs it
 // during a candidate's runs.
 type VGPUHostSampler struct {
-	devs     []vgpuHostDevice
-	interval time.Duration
-	clock    func() int64
+	devs []vgpuHostDevice
+	wt   *windowTicker
 
-	mu    sync.Mutex // protects everything below
-	stop  chan int64
-	done  chan struct{}
-	start int64
-	win   *vgpuWindow
+	mu  sync.Mutex // protects everything below
+	win *vgpuWindow
+}
+
+// newVGPUHostSampler returns an idle sampler of devs.
+func newVGPUHostSampler(devs []vgpuHostDevice, interval time.Duration, clock func() int64) *VGPUHostSampler {
+	s := &VGPUHostSampler{devs: devs}
+	s.wt = &windowTicker{interval: interval, clock: clock, open: s.open, end: s.end,
+		tick: func(int64, int) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			s.tick()
+		}}
+	return s
 }
 
 type vgpuWindow struct {
 	start, end int64
+	ended      bool
 	ticks      int
 	last       []uint64
 	samples    []map[uint32][4][]float64
@@ -98,66 +107,35 @@ type vgpuWindow struct {
 }
 
 // Window starts or ends the sampling window, like Sampler.Window.
-func (s *VGPUHostSampler) Window(start bool, at int64) {
-	if start {
-		s.Close()
-		s.mu.Lock()
-		w := &vgpuWindow{start: at, last: make([]uint64, len(s.devs)), samples: make([]map[uint32][4][]float64, len(s.devs)),
-			sched0: make([]*VGPUScheduler, len(s.devs)), sched1: make([]*VGPUScheduler, len(s.devs)), errs: make([]string, len(s.devs))}
-		for i, d := range s.devs {
-			w.samples[i] = map[uint32][4][]float64{}
-			w.sched0[i] = d.scheduler()
-			// Skip what the buffer held before the window.
-			_, _ = d.vgpuSamples(&w.last[i])
-		}
-		s.win = w
-		s.stop, s.done = make(chan int64, 1), make(chan struct{})
-		stop, done := s.stop, s.done
-		s.mu.Unlock()
-		go s.loop(stop, done)
-		return
-	}
-	s.mu.Lock()
-	stop, done := s.stop, s.done
-	s.stop, s.done = nil, nil
-	s.mu.Unlock()
-	if stop == nil {
-		return
-	}
-	stop <- at
-	<-done
-}
+func (s *VGPUHostSampler) Window(start bool, at int64) { s.wt.window(start, at) }
 
 // Close ends a window left open.
-func (s *VGPUHostSampler) Close() {
+func (s *VGPUHostSampler) Close() { s.wt.close() }
+
+// open starts a window at instant at: the scheduler's state, and the
+// samples already buffered skipped.
+func (s *VGPUHostSampler) open(at int64) {
 	s.mu.Lock()
-	open := s.stop != nil
-	s.mu.Unlock()
-	if open {
-		s.Window(false, s.clock())
+	defer s.mu.Unlock()
+	w := &vgpuWindow{start: at, last: make([]uint64, len(s.devs)), samples: make([]map[uint32][4][]float64, len(s.devs)),
+		sched0: make([]*VGPUScheduler, len(s.devs)), sched1: make([]*VGPUScheduler, len(s.devs)), errs: make([]string, len(s.devs))}
+	for i, d := range s.devs {
+		w.samples[i] = map[uint32][4][]float64{}
+		w.sched0[i] = d.scheduler()
+		// Skip what the buffer held before the window.
+		_, _ = d.vgpuSamples(&w.last[i])
 	}
+	s.win = w
 }
 
-func (s *VGPUHostSampler) loop(stop <-chan int64, done chan<- struct{}) {
-	defer close(done)
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
-	for {
-		select {
-		case end := <-stop:
-			s.mu.Lock()
-			s.tick()
-			s.win.end = end
-			for i, d := range s.devs {
-				s.win.sched1[i] = d.scheduler()
-			}
-			s.mu.Unlock()
-			return
-		case <-t.C:
-			s.mu.Lock()
-			s.tick()
-			s.mu.Unlock()
-		}
+// end takes the last samples and the scheduler's state at instant at.
+func (s *VGPUHostSampler) end(at int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tick()
+	s.win.end, s.win.ended = at, true
+	for i, d := range s.devs {
+		s.win.sched1[i] = d.scheduler()
 	}
 }
 
@@ -186,7 +164,7 @@ func (s *VGPUHostSampler) Summary() *VGPUHostSummary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w := s.win
-	if w == nil || w.end == 0 && s.stop != nil {
+	if w == nil || !w.ended {
 		return nil
 	}
 	sum := &VGPUHostSummary{Schema: VGPUHostSchema, WindowNs: w.end - w.start, Ticks: w.ticks}

@@ -13,14 +13,15 @@ import (
 // NewVGPUHostSampler returns a sampler of every GPU in vGPU host mode, or
 // ErrNotVGPUHost. cfg's Interval and Clock apply.
 func (n *NVML) NewVGPUHostSampler(cfg SamplerConfig) (*VGPUHostSampler, error) {
-	s := &VGPUHostSampler{interval: cfg.Interval, clock: cfg.Clock}
-	if s.interval <= 0 {
-		s.interval = DefaultInterval
+	interval, clock := cfg.Interval, cfg.Clock
+	if interval <= 0 {
+		interval = DefaultInterval
 	}
-	if s.clock == nil {
+	if clock == nil {
 		origin := time.Now()
-		s.clock = func() int64 { return int64(time.Since(origin)) }
+		clock = func() int64 { return int64(time.Since(origin)) }
 	}
+	var devs []vgpuHostDevice
 	for _, d := range n.devs {
 		nd, ok := d.(*nvDevice)
 		if !ok || nd.inf.Virtualization != "host_vgpu" {
@@ -29,12 +30,12 @@ func (n *NVML) NewVGPUHostSampler(cfg SamplerConfig) (*VGPUHostSampler, error) {
 		if !nd.syms.has("nvmlDeviceGetVgpuUtilization") || !nd.syms.has("nvmlDeviceGetActiveVgpus") {
 			return nil, fmt.Errorf("GPU %d: driver lacks nvmlDeviceGetVgpuUtilization", nd.inf.Index)
 		}
-		s.devs = append(s.devs, (*nvHostDevice)(nd))
+		devs = append(devs, (*nvHostDevice)(nd))
 	}
-	if len(s.devs) == 0 {
+	if len(devs) == 0 {
 		return nil, ErrNotVGPUHost
 	}
-	return s, nil
+	return newVGPUHostSampler(devs, interval, clock), nil
 }
 
 // nvHostDevice is an nvDevice seen from the vGPU host side.
