@@ -11,6 +11,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/gpu"
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 )
 
 // fxHost is one host of a fixture tree: its role and fingerprint (a file
@@ -392,28 +393,8 @@ func TestFairnessGPUModel(t *testing.T) {
 	}
 }
 
-// fxSharedMLPerf is ../shared/testdata/mlperf beside the module root.
-func fxSharedMLPerf(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "mlperf")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("published MLPerf results not found at %s (%v): they live in the shared test data beside the checkout", p, err)
-	}
-	return p
-}
+// fxSharedMLPerf is the published MLPerf results, or skips.
+func fxSharedMLPerf(t *testing.T) string { return testpaths.MLPerf(t) }
 
 // TestFairnessPublished diffs real MLPerf system descriptions; the
 // expected values are read off the systems/*.json files by hand.

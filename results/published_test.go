@@ -7,33 +7,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 )
 
-// mlperfDir finds the published MLPerf results beside the checkout: the
-// module root's ../shared/testdata/mlperf. Tests that need them skip when
-// they are not there.
-func mlperfDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "mlperf")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("published MLPerf results not found at %s (%v): they live in the shared test data beside the checkout", p, err)
-	}
-	return p
-}
+// mlperfDir is the published MLPerf results, or skips.
+func mlperfDir(t *testing.T) string { return testpaths.MLPerf(t) }
 
 type wantScenario struct {
 	benchmark, scenario string

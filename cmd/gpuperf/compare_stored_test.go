@@ -12,32 +12,12 @@ import (
 	"github.com/gpuperf/gpuperf/configs"
 	"github.com/gpuperf/gpuperf/coordinator"
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 	"github.com/gpuperf/gpuperf/results"
 )
 
-// mlperfResults is the module root's ../shared/testdata/mlperf, the
-// published MLPerf results beside the checkout; tests skip without it.
-func mlperfResults(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Fatal("no go.mod above the test")
-		}
-		dir = filepath.Dir(dir)
-	}
-	p := filepath.Join(dir, "..", "shared", "testdata", "mlperf")
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("published MLPerf results not found at %s (%v): they live in the shared test data beside the checkout", p, err)
-	}
-	return p
-}
+// mlperfResults is the published MLPerf results, or skips.
+func mlperfResults(t *testing.T) string { return testpaths.MLPerf(t) }
 
 // copySystem copies a published system folder (and its systems/*.json)
 // into a temporary results tree, applying edit to every summary.

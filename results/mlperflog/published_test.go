@@ -10,19 +10,14 @@ import (
 	"testing"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 )
-
-// publishedDir holds real published MLPerf summaries, next to the checkout:
-// /work/main/results/mlperflog → /work/shared/testdata/mlperf.
-var publishedDir = filepath.Join("..", "..", "..", "shared", "testdata", "mlperf")
 
 // publishedSummaries lists every published mlperf_log_summary.txt, or skips
 // the test when the shared test data is not there.
 func publishedSummaries(t *testing.T) []string {
 	t.Helper()
-	if _, err := os.Stat(publishedDir); err != nil {
-		t.Skipf("published MLPerf summaries not found at %s (%v); they live in the shared test data next to the checkout", publishedDir, err)
-	}
+	publishedDir := testpaths.MLPerf(t)
 	var files []string
 	err := filepath.WalkDir(publishedDir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 )
 
 // TestReadSummaryPublished reads every published summary in the shared
@@ -87,6 +88,7 @@ func TestReadSummaryPublished(t *testing.T) {
 		{"v5.0/Dell/vXE9680_H100_SXM_80GBx8_TRT/mixtral-8x7b/Server/mlperf_log_summary.txt", "Server", []Field{{"Completed samples per second", "347.72", 7}, {"Completed tokens per second", "50895.98", 8}}, true, 9, []Check{{"Performance constraints satisfied", true, 10}, {"Min duration satisfied", true, 11}, {"Min queries satisfied", true, 12}, {"Early stopping satisfied", true, 13}}, 0, 0},
 	}
 	files := publishedSummaries(t)
+	publishedDir := testpaths.MLPerf(t)
 	if len(files) != len(table) {
 		t.Errorf("%d published summaries, the table has %d rows: update the table", len(files), len(table))
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gpuperf/gpuperf/internal/golden"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 	"github.com/gpuperf/gpuperf/results"
 )
 
@@ -35,18 +36,8 @@ func TestGoldenFixed(t *testing.T) {
 	}
 }
 
-// mlperfDir is the module root's ../shared/testdata/mlperf, or skips.
-func mlperfDir(t *testing.T) string {
-	t.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "testdata", "mlperf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("published MLPerf results not found at %s (%v): they live in the shared test data beside the checkout", dir, err)
-	}
-	return dir
-}
+// mlperfDir is the published MLPerf results, or skips.
+func mlperfDir(t *testing.T) string { return testpaths.MLPerf(t) }
 
 // publishedComparison compares Dell's bare-metal XE8545 (4× A100) with
 // the same machine under VMware vSphere (v3.0), with folder names made

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 	inferencev2 "github.com/gpuperf/gpuperf/proto/inference"
 )
 
@@ -25,26 +26,14 @@ import (
 // scripts/oip_server.py, or skips the test.
 func pyServer(t *testing.T) (python, script string) {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no module root above the test's directory")
-		}
-		dir = parent
-	}
+	dir := testpaths.ModuleRoot(t)
 	script = filepath.Join(dir, "scripts", "oip_server.py")
 	if _, err := os.Stat(script); err != nil {
 		t.Skipf("no %s: %v", script, err)
 	}
 	python = os.Getenv("GPUPERF_TEST_PYTHON")
 	if python == "" {
+		var err error
 		if python, err = exec.LookPath("python3"); err != nil {
 			t.Skip("python3 is not installed")
 		}
