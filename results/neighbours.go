@@ -37,12 +37,8 @@ func neighbourFindings(c *Comparison, runs []runFile) []scored {
 	per := map[string]*acc{}
 	var order []string
 	for _, r := range runs {
-		b, err := os.ReadFile(filepath.Join(r.Dir, VGPUHostFile))
-		if err != nil {
-			continue
-		}
-		var sum gpu.VGPUHostSummary
-		if json.Unmarshal(b, &sum) != nil {
+		sum, ok := readVGPUHost(r)
+		if !ok {
 			continue
 		}
 		share, policy, ok := neighbourShare(sum, own)
@@ -136,12 +132,8 @@ func anyUUID(ins []gpu.VGPUInstance) bool {
 func vgpuSchedulers(runs []runFile) string {
 	var seen []string
 	for _, r := range runs {
-		b, err := os.ReadFile(filepath.Join(r.Dir, VGPUHostFile))
-		if err != nil {
-			continue
-		}
-		var sum gpu.VGPUHostSummary
-		if json.Unmarshal(b, &sum) != nil {
+		sum, ok := readVGPUHost(r)
+		if !ok {
 			continue
 		}
 		for _, d := range sum.Devices {
@@ -163,4 +155,15 @@ func schedulerText(st *gpu.VGPUScheduler) string {
 		s += fmt.Sprintf(", time slice %d µs", st.TimesliceUs)
 	}
 	return s
+}
+
+// readVGPUHost reads what a run's hypervisor agent saw; ok is false for a
+// run without one (or with a file that does not parse).
+func readVGPUHost(r runFile) (gpu.VGPUHostSummary, bool) {
+	var sum gpu.VGPUHostSummary
+	b, err := os.ReadFile(filepath.Join(r.Dir, VGPUHostFile))
+	if err != nil || json.Unmarshal(b, &sum) != nil {
+		return sum, false
+	}
+	return sum, true
 }
