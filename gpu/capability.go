@@ -58,6 +58,9 @@ const (
 	CapProcesses   = "processes"
 	CapAppClocks   = "application_clocks"
 	CapVGPUHost    = "vgpu_host_utilization"
+	// CapGPM is NVML's GPM (Hopper and newer), the source of every
+	// Profiling metric; each of those carries the same verdict.
+	CapGPM = "gpm"
 )
 
 // Capabilities maps a metric's name (Metric.Name, or a Cap* key) to what

@@ -56,6 +56,9 @@ func (n *NVML) CallCosts(calls int) []CallCost {
 			}
 			out = append(out, timeCall(d.inf.Index, c.name, calls, c.f))
 		}
+		if d.inf.Capabilities[CapGPM].OK() {
+			out = append(out, d.gpmCosts(calls)...)
+		}
 		if ev, ok := n.xid.(*nvEvents); ok {
 			out = append(out, timeCall(d.inf.Index, "EventSet.Wait(0)", calls, func() nvml.Return { _, r := ev.set.Wait(0); return r }))
 		}
@@ -75,4 +78,31 @@ func timeCall(dev int, name string, calls int, f func() nvml.Return) CallCost {
 	wall := time.Since(t0)
 	c1, _ := threadCPU()
 	return CallCost{Device: dev, Call: name, Wall: wall / time.Duration(calls), CPU: (c1 - c0) / time.Duration(calls), Return: returnName(ret)}
+}
+
+// gpmCosts times a GPM sample and the metrics between two (the values
+// are meaningless: the samples are closer than GPM's 100 ms refresh).
+func (d *nvDevice) gpmCosts(calls int) []CallCost {
+	s1, r1 := d.lib.GpmSampleAlloc()
+	if r1 != nvml.SUCCESS {
+		return nil
+	}
+	defer s1.Free()
+	s2, r2 := d.lib.GpmSampleAlloc()
+	if r2 != nvml.SUCCESS {
+		return nil
+	}
+	defer s2.Free()
+	out := []CallCost{timeCall(d.inf.Index, "GpmSampleGet", calls, func() nvml.Return { return d.h.GpmSampleGet(s1) })}
+	if d.h.GpmSampleGet(s2) != nvml.SUCCESS {
+		return out
+	}
+	mg := &nvml.GpmMetricsGetType{NumMetrics: uint32(len(gpmMetrics))}
+	return append(out, timeCall(d.inf.Index, "GpmMetricsGet(profiling)", calls, func() nvml.Return {
+		mg.Sample1, mg.Sample2 = s1, s2
+		for i, p := range gpmMetrics {
+			mg.Metrics[i] = nvml.GpmMetric{MetricId: uint32(p.id)}
+		}
+		return d.lib.GpmMetricsGet(mg)
+	}))
 }

@@ -57,6 +57,18 @@ type deviceReader interface {
 	// budget are made only when due, or when final is set. raw, if not nil,
 	// receives every utilization sample NVML buffered since the last read.
 	read(at int64, final bool, r *Reading, raw *utilSamples)
+	// end closes the window that began with the first read after prime
+	// and ended with the final read: it returns the metrics computed from
+	// counters sampled at both edges (GPM), and frees what the window held.
+	end() edgeValues
+}
+
+// edgeValues are a window's values computed from counters sampled at its
+// start and its end.
+type edgeValues struct {
+	Reading
+	// why says why a metric the probe found supported has no value.
+	why map[Metric]string
 }
 
 // utilSamples are NVML's buffered utilization samples, kept for the

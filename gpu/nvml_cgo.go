@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -41,6 +42,11 @@ func OpenLibrary(lib nvml.Interface, opts Options) *NVML {
 	syms := &symbols{ext: lib.Extensions(), seen: map[string]bool{}}
 	var events nvml.EventSet
 	n.shutdown = func() error {
+		for _, d := range n.devs {
+			if nd, ok := d.(*nvDevice); ok {
+				nd.freeAllGPM()
+			}
+		}
 		if events != nil {
 			events.Free()
 		}
@@ -74,7 +80,7 @@ func OpenLibrary(lib nvml.Interface, opts Options) *NVML {
 			continue
 		}
 		handles = append(handles, h)
-		n.devs = append(n.devs, probe(i, h, syms, opts.CallBudget))
+		n.devs = append(n.devs, probe(i, lib, h, syms, opts.CallBudget))
 	}
 	n.info.DeviceCount = len(n.devs)
 	if len(handles) > 0 {
@@ -178,9 +184,11 @@ func missing(api string) Capability { return Capability{Status: SymbolMissing, A
 
 // nvDevice is one probed GPU.
 type nvDevice struct {
+	lib  nvml.Interface
 	h    nvml.Device
 	syms *symbols
 	inf  DeviceInfo
+	arch nvml.DeviceArchitecture
 	// which functions the probe chose
 	tempV, memV2, eventReasons bool
 	mig                        bool
@@ -192,6 +200,9 @@ type nvDevice struct {
 	// budget caps a metric's share of a core (negative: no cap).
 	cost   map[string]time.Duration
 	budget float64
+
+	gpmMu   sync.Mutex             // protects gpmLive
+	gpmLive map[*nvReader]struct{} // readers holding GPM samples
 }
 
 // period is how often metric key may be read within the CPU budget; 0
@@ -244,11 +255,11 @@ func isGoNVML(h nvml.Device) bool {
 }
 
 // probe reads a device's identity and tries each metric once.
-func probe(index int, h nvml.Device, syms *symbols, budget float64) *nvDevice {
+func probe(index int, lib nvml.Interface, h nvml.Device, syms *symbols, budget float64) *nvDevice {
 	if budget == 0 {
 		budget = DefaultCallBudget
 	}
-	d := &nvDevice{h: h, syms: syms, budget: budget, cost: map[string]time.Duration{}}
+	d := &nvDevice{lib: lib, h: h, syms: syms, budget: budget, cost: map[string]time.Duration{}, arch: nvml.DEVICE_ARCH_UNKNOWN}
 	in := &d.inf
 	in.Index = index
 	in.Unavailable = map[string]string{}
@@ -289,6 +300,7 @@ func probe(index int, h nvml.Device, syms *symbols, budget float64) *nvDevice {
 	}
 	if syms.has("nvmlDeviceGetArchitecture") {
 		if a, ret := h.GetArchitecture(); ret == nvml.SUCCESS {
+			d.arch = a
 			in.Architecture = archName(a)
 		}
 	}
@@ -466,6 +478,7 @@ func (d *nvDevice) probeMetrics() {
 		_, r := h.GetTotalEccErrors(nvml.MEMORY_ERROR_TYPE_CORRECTED, nvml.VOLATILE_ECC)
 		return r
 	})
+	d.probeGPM()
 	// Say why where the platform explains it.
 	for k, c := range caps {
 		if c.Status != NotSupported {

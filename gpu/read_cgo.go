@@ -27,6 +27,7 @@ type nvReader struct {
 	pcieTX, pcieRX uint64
 	pcieAt         int64
 	pcieOK         bool
+	gpm            gpmReader
 }
 
 // due reports whether metric key is to be read at instant at, and if so
@@ -60,11 +61,16 @@ func (d *nvDevice) pcieBytes() (tx, rx uint64, ret nvml.Return) {
 	return uint64(sampleValue(nvml.ValueType(f[0].ValueType), f[0].Value)), uint64(sampleValue(nvml.ValueType(f[1].ValueType), f[1].Value)), nvml.SUCCESS
 }
 
-func (d *nvDevice) newReader() deviceReader { return &nvReader{d: d} }
+func (d *nvDevice) newReader() deviceReader {
+	r := &nvReader{d: d}
+	r.gpm.reset()
+	return r
+}
 
 func (r *nvReader) prime() {
 	clear(r.next)
 	r.pcieOK = false
+	r.gpm.reset()
 	if !r.d.inf.Capabilities[CapUtilSamples].OK() {
 		return
 	}
@@ -162,6 +168,7 @@ func (r *nvReader) read(at int64, final bool, out *Reading, raw *utilSamples) {
 			out.Reasons = v
 		}
 	}
+	r.readGPM(at, final, out)
 }
 
 // readPCIeCounters sets the PCIe rates over the span since the counters'

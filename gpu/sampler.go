@@ -47,6 +47,7 @@ type window struct {
 	xids       [][]XIDEvent  // per device
 	overruns   int
 	// edges of the window
+	edges        []edgeValues // per device, GPM
 	ecc0, ecc1   []eccTotals
 	cpu0, cpu1   procstat.CPU
 	cpuOK        bool
@@ -234,6 +235,10 @@ func (s *Sampler) finish(at int64) {
 	w := s.w
 	s.sampleAt(at, true)
 	w.end, w.ended = at, true
+	w.edges = make([]edgeValues, len(s.readers))
+	for i, r := range s.readers {
+		w.edges[i] = r.end()
+	}
 	w.ecc1 = s.eccAll()
 	if w.cpuOK {
 		if c, err := procstat.ReadCPU(s.cfg.ProcStat); err == nil {

@@ -62,8 +62,14 @@ type MetricSummary struct {
 	Unavailable string `json:"unavailable,omitempty"`
 	Stats       *Stats `json:"stats,omitempty"`
 	// Source is "nvml_samples" when utilization came from NVML's own
-	// sample buffer, "poll" when read at each tick.
+	// sample buffer, "poll" when read at each tick, "gpm" for the
+	// profiling metrics (prof_*).
 	Source string `json:"source,omitempty"`
+	// WindowValue is a profiling metric over the whole window, from GPM
+	// samples at its edges: the figure to report. Stats then describe its
+	// interim values, each over the span since the previous GPM sample
+	// (a second or more apart). nil where the edges gave none.
+	WindowValue *float64 `json:"window_value,omitempty"`
 }
 
 // Stats are the mean, extremes and nearest-rank percentiles
@@ -204,10 +210,27 @@ func summarizeDevice(i int, info DeviceInfo, w *window) DeviceSummary {
 				vals, ms.Source = append(vals[:0], raw...), "nvml_samples"
 			}
 		}
-		if len(vals) == 0 {
-			ms.Unavailable = unavailableReason(caps.Of(m))
-		} else {
+		var edge *edgeValues
+		if m.Profiling() {
+			ms.Source = "gpm"
+			if i < len(w.edges) {
+				edge = &w.edges[i]
+				if v, ok := edge.Get(m); ok {
+					ms.WindowValue = &v
+				}
+			}
+		}
+		switch {
+		case len(vals) > 0:
 			ms.Stats = stats(vals)
+		case ms.WindowValue != nil:
+		case edge != nil && edge.why[m] != "" && caps.Of(m).OK():
+			ms.Unavailable = edge.why[m]
+		default:
+			ms.Unavailable = unavailableReason(caps.Of(m))
+		}
+		if ms.Unavailable != "" {
+			ms.Source = ""
 		}
 		ds.Metrics[m.Name()] = ms
 	}

@@ -1,6 +1,8 @@
 // Package exporter serves GPU telemetry to Prometheus with dcgm-exporter's
 // metric names, units and labels where they exist (DCGM_FI_DEV_SM_CLOCK in
-// MHz, DCGM_FI_DEV_POWER_USAGE in W, ...; labels gpu, UUID, pci_bus_id,
+// MHz, DCGM_FI_DEV_POWER_USAGE in W, DCGM_FI_PROF_SM_ACTIVE as a ratio and
+// DCGM_FI_PROF_PCIE_TX_BYTES in bytes/s from GPM on Hopper and newer, each
+// over the span since the previous GPM sample; labels gpu, UUID, pci_bus_id,
 // device, modelName, Hostname, DCGM_FI_DRIVER_VERSION), so existing
 // dashboards work, plus gpuperf_* metrics: clock-event reasons, the
 // capability matrix, and the agent's run state.
@@ -135,6 +137,8 @@ func (c *Collector) collectGPUs(ch chan<- prometheus.Metric) {
 			if m == gpu.Energy {
 				typ, v = prometheus.CounterValue, float64(r.EnergyMJ)
 			}
+			// The profiling metrics in dcgm-exporter's units: ratios, bytes/s.
+			v = m.ToDCGM(v)
 			ch <- prometheus.MustNewConstMetric(d, typ, v, dl...)
 		}
 		if l := in.VGPULicense; l != nil && l.Supported {

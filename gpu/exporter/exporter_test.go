@@ -144,3 +144,44 @@ gpuperf_runs_total{outcome="valid"} 1
 		t.Error(err)
 	}
 }
+
+// profSource adds GPM profiling values to the H100 (the vGPU has none).
+type profSource struct{ fakeSource }
+
+func (p profSource) Read() []gpu.Reading {
+	rs := p.fakeSource.Read()
+	rs[0].Set(gpu.ProfSMActive, 72)
+	rs[0].Set(gpu.ProfTensorActive, 55.5)
+	rs[0].Set(gpu.ProfPCIeTX, 900)
+	return rs
+}
+
+// The profiling metrics go out as dcgm-exporter reports them: ratios, and
+// PCIe in bytes/s (GPM gives percent and MiB/s).
+func TestProfilingInDCGMUnits(t *testing.T) {
+	host, _ := os.Hostname()
+	c := New(profSource{}, "", nil)
+	h100 := `DCGM_FI_DRIVER_VERSION="550.54.15",Hostname="` + host + `",UUID="GPU-aaaa",device="nvidia0",gpu="0",modelName="NVIDIA H100 80GB HBM3",pci_bus_id="00000000:18:00.0"`
+	want := `
+# HELP DCGM_FI_PROF_SM_ACTIVE The ratio of cycles an SM has at least 1 warp assigned.
+# TYPE DCGM_FI_PROF_SM_ACTIVE gauge
+DCGM_FI_PROF_SM_ACTIVE{` + h100 + `} 0.72
+# HELP DCGM_FI_PROF_PIPE_TENSOR_ACTIVE Ratio of cycles any tensor pipe is active.
+# TYPE DCGM_FI_PROF_PIPE_TENSOR_ACTIVE gauge
+DCGM_FI_PROF_PIPE_TENSOR_ACTIVE{` + h100 + `} 0.555
+# HELP DCGM_FI_PROF_PCIE_TX_BYTES The rate of data transmitted over the PCIe bus - including both protocol headers and data payloads - in bytes per second.
+# TYPE DCGM_FI_PROF_PCIE_TX_BYTES gauge
+DCGM_FI_PROF_PCIE_TX_BYTES{` + h100 + `} 9.437184e+08
+`
+	names := []string{"DCGM_FI_PROF_SM_ACTIVE", "DCGM_FI_PROF_PIPE_TENSOR_ACTIVE", "DCGM_FI_PROF_PCIE_TX_BYTES", "DCGM_FI_PROF_DRAM_ACTIVE"}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), names...); err != nil {
+		t.Error(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Gather(); err != nil {
+		t.Errorf("pedantic gather: %v", err)
+	}
+}

@@ -54,6 +54,16 @@ type FakeGPU struct {
 	// values 197 and 198); each GetFieldValues call advances them by
 	// PCIeStep, which the defaults make PCIeTX/PCIeRX KB/s at 10 Hz.
 	PCIeBytes, PCIeStep [2]uint64
+	// GPMSupported is what GpmQueryDeviceSupport says: Hopper and newer.
+	GPMSupported bool
+	// GPM is what GpmMetricsGet returns per metric over any two samples;
+	// a metric missing here comes back ERROR_NOT_SUPPORTED in its entry.
+	// GPMFunc, if set, computes the value instead, from the two samples'
+	// sequence numbers (the GpmSampleGet calls that filled them, from 1).
+	GPM     map[nvml.GpmMetricId]float64
+	GPMFunc func(id nvml.GpmMetricId, from, to int) float64
+	// GPMRequests records each GpmMetricsGet call.
+	GPMRequests []GPMRequest
 	// Spin makes a method burn this much CPU per call, to look dear.
 	Spin map[string]time.Duration
 	// CallCount counts calls per method name.
@@ -69,7 +79,62 @@ func NewFakeGPU(t testing.TB) *FakeGPU {
 		Util: nvml.Utilization{Gpu: 87, Memory: 41}, PowerMW: []uint32{350_000}, Energy: []uint64{1_000_000},
 		Temp: 55, MemUsed: 10 << 30, PCIeTX: 1000, PCIeRX: 2000, LinkGen: 5, LinkWidth: 16,
 		Reasons: []uint64{0}, Persistence: nvml.FEATURE_ENABLED, PState: nvml.PSTATE_0, AppSM: 1755, DefaultSM: 1755,
+		GPMSupported: true, GPM: DefaultGPM(),
 	}
+}
+
+// DefaultGPM returns a busy inference GPU's GPM metrics: a distinct value
+// for each metric gpuperf reads, so a test sees which went where.
+func DefaultGPM() map[nvml.GpmMetricId]float64 {
+	return map[nvml.GpmMetricId]float64{
+		nvml.GPM_METRIC_GRAPHICS_UTIL: 81, nvml.GPM_METRIC_SM_UTIL: 72, nvml.GPM_METRIC_SM_OCCUPANCY: 43,
+		nvml.GPM_METRIC_ANY_TENSOR_UTIL: 55, nvml.GPM_METRIC_DRAM_BW_UTIL: 36, nvml.GPM_METRIC_FP64_UTIL: 1,
+		nvml.GPM_METRIC_FP32_UTIL: 12, nvml.GPM_METRIC_FP16_UTIL: 29, nvml.GPM_METRIC_PCIE_TX_PER_SEC: 900,
+		nvml.GPM_METRIC_PCIE_RX_PER_SEC: 1800,
+	}
+}
+
+// GPMRequest is one GpmMetricsGet call: the sequence numbers of its two
+// samples and the metric IDs asked for, in order.
+type GPMRequest struct {
+	From, To int
+	IDs      []nvml.GpmMetricId
+}
+
+// FakeGPMSample is a GPM sample buffer from the rig's GpmSampleAlloc.
+type FakeGPMSample struct {
+	mock.GpmSample
+	// Seq is the device's GpmSampleGet call that last filled it (from 1);
+	// 0 while empty.
+	Seq   int
+	gpu   *FakeGPU
+	freed bool
+}
+
+// metricsGet answers GpmMetricsGet over samples a and b.
+func (f *FakeGPU) metricsGet(mg *nvml.GpmMetricsGetType, a, b *FakeGPMSample) nvml.Return {
+	if r := f.Enter("GpmMetricsGet"); r != nvml.SUCCESS {
+		return r
+	}
+	f.Lock()
+	defer f.Unlock()
+	req := GPMRequest{From: a.Seq, To: b.Seq}
+	for i := range int(min(mg.NumMetrics, uint32(len(mg.Metrics)))) {
+		m := &mg.Metrics[i]
+		id := nvml.GpmMetricId(m.MetricId)
+		req.IDs = append(req.IDs, id)
+		v, ok := f.GPM[id]
+		if ok && f.GPMFunc != nil {
+			v = f.GPMFunc(id, a.Seq, b.Seq)
+		}
+		if !ok {
+			m.NvmlReturn = uint32(nvml.ERROR_NOT_SUPPORTED)
+			continue
+		}
+		m.NvmlReturn, m.Value = uint32(nvml.SUCCESS), v
+	}
+	f.GPMRequests = append(f.GPMRequests, req)
+	return nvml.SUCCESS
 }
 
 // Enter records a call and returns ERROR_NOT_SUPPORTED where configured.
@@ -247,6 +312,31 @@ func (f *FakeGPU) Install(d *server.Device, index int) {
 		return nvml.EventTypeXidCriticalError | nvml.EventTypeSingleBitEccError, f.Enter("GetSupportedEventTypes")
 	}
 	d.RegisterEventsFunc = func(uint64, nvml.EventSet) nvml.Return { return f.Enter("RegisterEvents") }
+	d.GpmQueryDeviceSupportFunc = func() (nvml.GpmSupport, nvml.Return) {
+		sup := nvml.GpmSupport{Version: nvml.GPM_SUPPORT_VERSION}
+		if f.GPMSupported {
+			sup.IsSupportedDevice = 1
+		}
+		return sup, f.Enter("GpmQueryDeviceSupport")
+	}
+	d.GpmSampleGetFunc = func(s nvml.GpmSample) nvml.Return {
+		r := f.Enter("GpmSampleGet")
+		fs, ok := s.(*FakeGPMSample)
+		switch {
+		case !ok:
+			f.t.Errorf("GpmSampleGet with a %T, not the rig's sample", s)
+			return nvml.ERROR_INVALID_ARGUMENT
+		case fs.freed:
+			f.t.Errorf("GpmSampleGet into a freed sample")
+			return nvml.ERROR_INVALID_ARGUMENT
+		case r != nvml.SUCCESS:
+			return r
+		}
+		f.Lock()
+		defer f.Unlock()
+		fs.Seq, fs.gpu = f.CallCount["GpmSampleGet"], f
+		return nvml.SUCCESS
+	}
 	d.GetPersistenceModeFunc = func() (nvml.EnableState, nvml.Return) { return f.Persistence, f.Enter("GetPersistenceMode") }
 	d.GetPerformanceStateFunc = func() (nvml.Pstates, nvml.Return) { return f.PState, f.Enter("GetPerformanceState") }
 	d.GetApplicationsClockFunc = func(c nvml.ClockType) (uint32, nvml.Return) {
@@ -286,17 +376,58 @@ type Rig struct {
 	Events *FakeEvents
 	// Missing lists symbols the driver lacks: LookupSymbol fails for them.
 	Missing map[string]bool
+
+	mu         sync.Mutex       // protects gpmSamples
+	gpmSamples []*FakeGPMSample // every GpmSampleAlloc's
 }
 
 // NewRig builds a DGX H100 mock of n GPUs with bare-metal telemetry; an
 // event set delivers Events.
-func NewRig(t testing.TB, n int) *Rig {
-	srv := dgxh100.NewWithGPUs(gpus.Multiple(n, gpus.H100_SXM5_80GB)...)
+func NewRig(t testing.TB, n int) *Rig { return NewRigOf(t, n, gpus.H100_SXM5_80GB) }
+
+// NewRigOf builds a mock server of n GPUs of model cfg (gpus.A100_SXM4_80GB,
+// ...) with bare-metal telemetry; GPM is supported from Hopper on.
+func NewRigOf(t testing.TB, n int, cfg gpus.Config) *Rig {
+	srv := dgxh100.NewWithGPUs(gpus.Multiple(n, cfg)...)
 	r := &Rig{Server: srv, Events: &FakeEvents{}, Missing: map[string]bool{}}
 	for i, d := range srv.Devices {
 		f := NewFakeGPU(t)
+		f.GPMSupported = cfg.Architecture >= nvml.DEVICE_ARCH_HOPPER && cfg.Architecture != nvml.DEVICE_ARCH_UNKNOWN
 		f.Install(d.(*server.Device), i)
 		r.GPUs = append(r.GPUs, f)
+	}
+	srv.GpmSampleAllocFunc = func() (nvml.GpmSample, nvml.Return) {
+		s := &FakeGPMSample{}
+		s.FreeFunc = func() nvml.Return {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			if s.freed {
+				t.Errorf("GPM sample freed twice")
+				return nvml.ERROR_INVALID_ARGUMENT
+			}
+			s.freed = true
+			return nvml.SUCCESS
+		}
+		r.mu.Lock()
+		r.gpmSamples = append(r.gpmSamples, s)
+		r.mu.Unlock()
+		return s, nvml.SUCCESS
+	}
+	srv.GpmMetricsGetFunc = func(mg *nvml.GpmMetricsGetType) nvml.Return {
+		a, ok1 := mg.Sample1.(*FakeGPMSample)
+		b, ok2 := mg.Sample2.(*FakeGPMSample)
+		switch {
+		case !ok1 || !ok2:
+			t.Errorf("GpmMetricsGet with %T and %T, not the rig's samples", mg.Sample1, mg.Sample2)
+			return nvml.ERROR_INVALID_ARGUMENT
+		case a.freed || b.freed || a.gpu == nil || b.gpu == nil:
+			t.Errorf("GpmMetricsGet over a freed or empty sample")
+			return nvml.ERROR_INVALID_ARGUMENT
+		case a.gpu != b.gpu:
+			t.Errorf("GpmMetricsGet over two devices' samples")
+			return nvml.ERROR_INVALID_ARGUMENT
+		}
+		return a.gpu.metricsGet(mg, a, b)
 	}
 	srv.LookupSymbolFunc = func(name string) error {
 		if r.Missing[name] {
@@ -320,6 +451,19 @@ func NewRig(t testing.TB, n int) *Rig {
 		}, nvml.SUCCESS
 	}
 	return r
+}
+
+// LiveGPMSamples counts the GPM samples allocated and not yet freed.
+func (r *Rig) LiveGPMSamples() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, s := range r.gpmSamples {
+		if !s.freed {
+			n++
+		}
+	}
+	return n
 }
 
 type symbolError struct{ name string }
