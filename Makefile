@@ -36,10 +36,15 @@ proto:
 proto-check:
 	./scripts/genproto.sh --check
 
+# staticcheck is pinned and run through the module proxy, so the linter is
+# the same everywhere and go.mod carries no tool dependencies.
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 clean:
 	rm -rf bin gpuperf-results

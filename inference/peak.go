@@ -2,6 +2,7 @@ package inference
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 
@@ -32,7 +33,8 @@ import (
 func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*Result, error) {
 	s := cfg.Settings
 	if s.Scenario != Server {
-		return nil, fmt.Errorf("Finding peak performance is only supported in Server scenarios.")
+		//lint:ignore ST1005 LoadGen's own message, word for word
+		return nil, errors.New("Finding peak performance is only supported in Server scenarios.")
 	}
 	s.Mode = PerformanceOnly
 	// A probe must run long enough for early stopping to pass with some

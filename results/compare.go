@@ -296,9 +296,7 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	if reason := refusal(bRuns, cRuns, metric, set); reason != "" {
 		return refuse("%s", reason)
 	}
-	for _, n := range comparabilityNotes(bRuns, cRuns, set) {
-		sc.Notes = append(sc.Notes, n)
-	}
+	sc.Notes = append(sc.Notes, comparabilityNotes(bRuns, cRuns, set)...)
 
 	var bv, cv []float64
 	var dropped int

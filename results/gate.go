@@ -58,12 +58,8 @@ func DecideGate(mode string, minRetained float64, f Failures, in []GateInput) (G
 	}
 	out := GateOutcome{Mode: mode, MinRetainedPct: minRetained}
 	reasons := map[int][]string{}
-	for _, u := range f.Usage {
-		reasons[ExitUsage] = append(reasons[ExitUsage], u)
-	}
-	for _, r := range f.Runtime {
-		reasons[ExitFailure] = append(reasons[ExitFailure], r)
-	}
+	reasons[ExitUsage] = append(reasons[ExitUsage], f.Usage...)
+	reasons[ExitFailure] = append(reasons[ExitFailure], f.Runtime...)
 	for i, g := range per {
 		if g.ExitCode != ExitOK {
 			reasons[g.ExitCode] = append(reasons[g.ExitCode], in[i].Name+": "+g.Reason)
