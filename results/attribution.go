@@ -177,6 +177,10 @@ const (
 	mSMClock    = "sm_clock_mhz"
 	mMemClock   = "mem_clock_mhz"
 	mUtil       = "gpu_util_pct"
+	// GPM (Hopper and newer): the share of SM time busy and of the
+	// tensor pipes active, the DCGM profiling metrics' equivalents.
+	mSMActive     = "prof_sm_active_pct"
+	mTensorActive = "prof_pipe_tensor_active_pct"
 	mPower      = "power_w"
 	mTemp       = "gpu_temp_c"
 	mLinkGen    = "pcie_link_gen"
@@ -299,6 +303,14 @@ func observeDevices(o *sideObs, tel *gpu.Summary, put func(string, float64)) {
 			case m == mLinkGen || m == mLinkWidth:
 				means[m] = append(means[m], ms.Stats.Max)
 			default:
+				means[m] = append(means[m], ms.Stats.Mean)
+			}
+		}
+		for _, m := range []string{mSMActive, mTensorActive} {
+			// The value over the whole window when GPM gave one.
+			if ms, ok := d.Metrics[m]; ok && ms.WindowValue != nil {
+				means[m] = append(means[m], *ms.WindowValue)
+			} else if ok && ms.Stats != nil {
 				means[m] = append(means[m], ms.Stats.Mean)
 			}
 		}
@@ -550,7 +562,14 @@ func scenarioFindings(name string, sc ScenarioComparison, b, c sideObs, bs, cs s
 		explained = true
 	}
 
-	util := both(b, c, mUtil)
+	// How busy the GPU was: GPM's SM active where both sides have it (the
+	// share of SM time with work, which a kernel that occupies few SMs
+	// does not inflate), else NVML's utilization (the share of time any
+	// kernel ran).
+	util, busyMetric, busyWords := both(b, c, mSMActive), mSMActive, "SM active (GPM)"
+	if !util.ok() {
+		util, busyMetric, busyWords = both(b, c, mUtil), mUtil, "GPU utilization"
+	}
 	utilLow := util.ok() && beyondNoise(util.b, util.c, floorUtilPts)
 
 	// An SM clock drop no throttle reason explains.
@@ -571,8 +590,11 @@ func scenarioFindings(name string, sc ScenarioComparison, b, c sideObs, bs, cs s
 		r := sc.RetainedPct
 		didWorse := r == nil || (lo == RoleCandidate && *r < 100) || (lo == RoleBaseline && *r > 100)
 		if didWorse {
-			text := fmt.Sprintf("GPU utilization %s: the %s's GPU waited for work (starved), so its gap lies in feeding the GPU (CPU, PCIe, the load generator), not in the GPU itself", util.bothText("%", 0), lo)
-			add(util.finding(name, FindingGPUStarved, mUtil, "%", text+"."), weightUtil*math.Abs(util.c.mean-util.b.mean)/100)
+			text := fmt.Sprintf("%s %s: the %s's GPU waited for work (starved), so its gap lies in feeding the GPU (CPU, PCIe, the load generator), not in the GPU itself", busyWords, util.bothText("%", 0), lo)
+			if ta := both(b, c, mTensorActive); ta.ok() {
+				text += fmt.Sprintf("; tensor pipes active %s", ta.bothText("%", 0))
+			}
+			add(util.finding(name, FindingGPUStarved, busyMetric, "%", text+"."), weightUtil*math.Abs(util.c.mean-util.b.mean)/100)
 		}
 	}
 

@@ -19,6 +19,8 @@ type tel struct {
 	steal                 float64
 	// pcieKBps is the busier direction's PCIe traffic (0: not read).
 	pcieKBps float64
+	// smActive and tensorActive are GPM's window values (0: no GPM).
+	smActive, tensorActive float64
 	// unavailable names metrics the GPU could not read, with the reason.
 	unavailable map[string]string
 	xids        []uint64
@@ -38,6 +40,13 @@ func (t tel) summary() *gpu.Summary {
 		"pcie_link_gen":   {Unit: "", Stats: link(t.linkGen)},
 		"pcie_link_width": {Unit: "lanes", Stats: link(t.linkWidth)},
 	}}
+	if t.smActive > 0 {
+		// Interim values scattered around the window's value, which is
+		// the one to use.
+		sm, tensor := t.smActive, t.tensorActive
+		d.Metrics["prof_sm_active_pct"] = gpu.MetricSummary{Unit: "%", Stats: st(sm + 7), WindowValue: &sm, Source: "gpm"}
+		d.Metrics["prof_pipe_tensor_active_pct"] = gpu.MetricSummary{Unit: "%", Stats: st(tensor + 7), WindowValue: &tensor, Source: "gpm"}
+	}
 	if t.pcieKBps > 0 {
 		d.Metrics["pcie_tx_kbps"] = gpu.MetricSummary{Unit: "KB/s", Stats: st(t.pcieKBps)}
 		d.Metrics["pcie_rx_kbps"] = gpu.MetricSummary{Unit: "KB/s", Stats: st(t.pcieKBps / 4)}
@@ -402,5 +411,38 @@ func TestAttributePCIeByTraffic(t *testing.T) {
 	// Gen3 x16 carries 15.75 GB/s; 1.575 GB/s is 10% of it.
 	if !strings.Contains(fs[1].Text, "the candidate's link carried 1.57 GB/s, 10% of its capacity") {
 		t.Errorf("text %q", fs[1].Text)
+	}
+}
+
+// With GPM on both sides, SM active decides starvation: NVML's
+// utilization (the share of time any kernel ran) can read the same on a
+// GPU whose SMs sat half idle.
+func TestAttributeStarvationFromGPM(t *testing.T) {
+	busy := healthy
+	busy.smActive, busy.tensorActive = 80, 60
+	thin := busy
+	thin.smActive, thin.tensorActive = 50, 35
+	c := fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")},
+		fxPairs(4, withTel(func(k int) tel { x := wobble(busy, k); x.smActive += float64(k); return x }),
+			withTel(func(k int) tel { x := wobble(thin, k); x.smActive += float64(k); return x })), Options{})
+	fs := Attribute(c)
+	if len(fs) != 1 || fs[0].Kind != FindingGPUStarved || fs[0].Metric != "prof_sm_active_pct" {
+		t.Fatalf("findings = %+v; want one gpu-starved finding on prof_sm_active_pct", fs)
+	}
+	if want := "SM active (GPM) 82% on the baseline, 52% on the candidate: the candidate's GPU waited for work (starved)"; !strings.Contains(fs[0].Text, want) {
+		t.Errorf("text %q; want it to contain %q", fs[0].Text, want)
+	}
+	if !strings.Contains(fs[0].Text, "tensor pipes active 60% on the baseline, 35% on the candidate") {
+		t.Errorf("text %q; want the tensor pipes", fs[0].Text)
+	}
+
+	// NVML utilization lower on the candidate, SM active the same: GPM
+	// wins, and the GPU was not starved.
+	lowUtil := busy
+	lowUtil.util = 70
+	c = fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")},
+		fxPairs(4, withTel(func(k int) tel { return wobble(busy, k) }), withTel(func(k int) tel { return wobble(lowUtil, k) })), Options{})
+	if fs := Attribute(c); len(fs) != 0 {
+		t.Errorf("findings = %+v; SM active was the same on both sides", fs)
 	}
 }
