@@ -22,6 +22,9 @@ type Result struct {
 	BackendOpts map[string]string `json:"backend_options,omitempty"`
 	// BackendFacts are what an Annotator backend reported about the run.
 	BackendFacts map[string]string `json:"backend_facts,omitempty"`
+	// ServerStats is what a ServerStatsReporter backend's server counted
+	// during the timed run; nil for other backends.
+	ServerStats *ServerStats `json:"server_stats,omitempty"`
 	Model        string            `json:"model"`
 	Profile      Profile           `json:"profile"`
 	QSL          QSL               `json:"qsl"`

@@ -80,6 +80,9 @@ func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if a, ok := b.(Annotator); ok && res != nil {
 		res.BackendFacts = a.Annotations()
 	}
+	if r, ok := b.(ServerStatsReporter); ok && res != nil {
+		res.ServerStats = r.ServerStats()
+	}
 	return res, runErr
 }
 
@@ -142,8 +145,12 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 		wg.Go(func() { is.report(cfg.Progress, stopProgress) })
 	}
 	res.StartedAt = time.Now().UTC()
+	server, _ := b.(ServerStatsReporter)
 	if cfg.Window != nil {
 		cfg.Window(true, nanotime())
+	}
+	if server != nil {
+		server.ServerWindow(true)
 	}
 	is.run()
 	b.FlushQueries()
@@ -153,6 +160,9 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	end := nanotime()
 	if cfg.Window != nil {
 		cfg.Window(false, end)
+	}
+	if server != nil {
+		server.ServerWindow(false)
 	}
 	close(stopProgress)
 	wg.Wait()

@@ -67,3 +67,60 @@ func TestWindowBracketsTimedRun(t *testing.T) {
 		t.Errorf("window %d ns shorter than the run's %d ns", d, res.DurationNs)
 	}
 }
+
+// serverBackend keeps server statistics: it counts the queries issued
+// between its window's edges.
+type serverBackend struct {
+	inlineBackend
+	mu      sync.Mutex
+	open    bool
+	edges   []bool
+	inside  uint64 // samples issued while the window was open
+	outside uint64
+}
+
+func (b *serverBackend) IssueQuery(s []inference.Sample) {
+	b.mu.Lock()
+	if b.open {
+		b.inside += uint64(len(s))
+	} else {
+		b.outside += uint64(len(s))
+	}
+	b.mu.Unlock()
+	b.inlineBackend.IssueQuery(s)
+}
+
+func (b *serverBackend) ServerWindow(start bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.open = start
+	b.edges = append(b.edges, start)
+}
+
+func (b *serverBackend) ServerStats() *inference.ServerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &inference.ServerStats{Source: "test", Requests: b.inside}
+}
+
+// A backend with server statistics sees the timed run's edges, after the
+// warm-up, and its statistics land in the result.
+func TestServerStatsBracketTimedRun(t *testing.T) {
+	cfg := quickConfig(t, inference.SingleStream)
+	cfg.Settings.WarmupMs = 50
+	cfg.AutoHint = true
+	b := &serverBackend{}
+	res, err := inference.Run(context.Background(), b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.edges) != 2 || !b.edges[0] || b.edges[1] {
+		t.Fatalf("ServerWindow calls = %v; want start, then end", b.edges)
+	}
+	if b.outside == 0 {
+		t.Error("no warm-up queries outside the window")
+	}
+	if res.ServerStats == nil || res.ServerStats.Requests != res.SamplesIssued {
+		t.Errorf("server stats = %+v; want the %d timed samples", res.ServerStats, res.SamplesIssued)
+	}
+}
