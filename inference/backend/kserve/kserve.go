@@ -38,6 +38,9 @@ type Backend struct {
 	preparedFor string
 	spec        *spec
 	data        *dataset
+	// stats is what the server counted in the last timed run (see
+	// ServerWindow).
+	stats *inference.ServerStats
 }
 
 var (
@@ -96,6 +99,7 @@ func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
 		s.close()
 		return fmt.Errorf("kserve: %w", err)
 	}
+	b.stats = nil
 	s.async = backend.NewAsync(s, b.cfg.MaxInflight, b.cfg.Batch)
 	if err := s.async.(backend.Starter).StartWith(ctx, c); err != nil {
 		s.close()
@@ -148,11 +152,14 @@ type session struct {
 	spec    *spec
 	data    *dataset
 	async   inference.Backend
+	// statsStart receives the statistics read at the timed run's start;
+	// only the load generator's goroutine touches it.
+	statsStart chan statsRead
 
 	next atomic.Uint64 // round-robin over connections
 
 	// ctx is the streams' parent, cancelled by close; wg counts the
-	// stream readers.
+	// stream readers and the statistics read at a timed run's start.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

@@ -87,8 +87,12 @@ const (
 // Behavior is how the server answers; change it at any time with
 // SetBehavior.
 type Behavior struct {
-	// Latency delays every inference response.
+	// Latency delays every inference response; the server's statistics
+	// count it as compute_infer.
 	Latency time.Duration
+	// Queue delays every inference before its Latency, counted as time in
+	// the server's queue.
+	Queue time.Duration
 	// FailEvery makes every FailEvery-th inference fail: INTERNAL on
 	// ModelInfer, an error_message on the stream. 0 never fails.
 	FailEvery int
@@ -99,6 +103,9 @@ type Behavior struct {
 	Stall bool
 	// NotLive and NotReady make ServerLive and ServerReady say false.
 	NotLive, NotReady bool
+	// NoStatistics makes ModelStatistics answer UNIMPLEMENTED, as a
+	// server without Triton's statistics extension does.
+	NoStatistics bool
 }
 
 // Options configure a Server.
@@ -145,6 +152,29 @@ type Server struct {
 	inflight, maxInflight                      atomic.Int64
 
 	zeros sync.Map // zeroKey -> []byte, read-only output data
+
+	statsMu sync.Mutex
+	stats   map[string]*modelStats // by model name
+}
+
+// modelStats is what ModelStatistics reports for one model: the latency
+// wait counts as compute_infer, the checks and the response building as
+// compute_input and compute_output.
+type modelStats struct {
+	inferences, executions                     uint64
+	success, fail, queue, input, infer, output duration
+}
+
+// duration is a StatisticDuration's count and total.
+type duration struct{ count, ns uint64 }
+
+func add(d *duration, ns time.Duration) {
+	d.count++
+	d.ns += uint64(ns)
+}
+
+func (d duration) proto() *inferencev2.StatisticDuration {
+	return &inferencev2.StatisticDuration{Count: d.count, Ns: d.ns}
 }
 
 type zeroKey struct{ n int64 }
@@ -351,7 +381,7 @@ func (s *Server) ModelStreamInfer(stream grpc.BidiStreamingServer[inferencev2.Mo
 }
 
 // infer checks a request, waits out the latency and builds the response,
-// or fails as the behaviour says.
+// or fails as the behaviour says; the model's statistics count each phase.
 func (s *Server) infer(ctx context.Context, r *inferencev2.ModelInferRequest) (*inferencev2.ModelInferResponse, error) {
 	n := s.inflight.Add(1)
 	defer s.inflight.Add(-1)
@@ -360,6 +390,7 @@ func (s *Server) infer(ctx context.Context, r *inferencev2.ModelInferRequest) (*
 	if s.opts.Inspect != nil {
 		s.opts.Inspect(r)
 	}
+	t0 := time.Now()
 	b := s.Behavior()
 	m, err := s.model(r.GetModelName(), r.GetModelVersion())
 	if err != nil {
@@ -367,6 +398,7 @@ func (s *Server) infer(ctx context.Context, r *inferencev2.ModelInferRequest) (*
 	}
 	samples, err := check(m, r)
 	if err != nil {
+		s.record(m.Name, func(st *modelStats) { add(&st.fail, time.Since(t0)) })
 		return nil, err
 	}
 	seq := s.seq.Add(1)
@@ -374,20 +406,101 @@ func (s *Server) infer(ctx context.Context, r *inferencev2.ModelInferRequest) (*
 		<-ctx.Done()
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
-	if b.Latency > 0 {
-		t := time.NewTimer(b.Latency)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, status.FromContextError(ctx.Err()).Err()
+	tc := time.Now()
+	if b.Queue > 0 {
+		if err := sleep(ctx, b.Queue); err != nil {
+			return nil, err
 		}
 	}
+	t1 := time.Now()
+	if b.Latency > 0 {
+		if err := sleep(ctx, b.Latency); err != nil {
+			return nil, err
+		}
+	}
+	t2 := time.Now()
 	if b.FailEvery > 0 && seq%int64(b.FailEvery) == 0 {
+		s.record(m.Name, func(st *modelStats) { add(&st.fail, t2.Sub(t0)) })
 		return nil, status.Errorf(codes.Internal, "injected failure (request %d)", seq)
 	}
 	s.samples.Add(samples)
-	return s.response(m, r, samples, b.Fault), nil
+	resp := s.response(m, r, samples, b.Fault)
+	t3 := time.Now()
+	s.record(m.Name, func(st *modelStats) {
+		st.inferences += uint64(samples)
+		st.executions++
+		add(&st.success, t3.Sub(t0))
+		add(&st.queue, t1.Sub(tc))
+		add(&st.input, tc.Sub(t0))
+		add(&st.infer, t2.Sub(t1))
+		add(&st.output, t3.Sub(t2))
+	})
+	return resp, nil
+}
+
+// sleep waits d, or fails with the context's status.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+// record updates model name's statistics.
+func (s *Server) record(name string, f func(*modelStats)) {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if s.stats == nil {
+		s.stats = map[string]*modelStats{}
+	}
+	st := s.stats[name]
+	if st == nil {
+		st = &modelStats{}
+		s.stats[name] = st
+	}
+	f(st)
+}
+
+// ModelStatistics implements Triton's statistics extension for the served
+// models: one entry per model (version "1"), all models when the request
+// names none.
+func (s *Server) ModelStatistics(_ context.Context, r *inferencev2.ModelStatisticsRequest) (*inferencev2.ModelStatisticsResponse, error) {
+	if s.Behavior().NoStatistics {
+		return nil, status.Error(codes.Unimplemented, "unknown method ModelStatistics")
+	}
+	var names []string
+	if r.GetName() != "" {
+		m, err := s.model(r.GetName(), r.GetVersion())
+		if err != nil {
+			return nil, err
+		}
+		names = []string{m.Name}
+	} else {
+		for _, m := range s.opts.Models {
+			names = append(names, m.Name)
+		}
+	}
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	resp := &inferencev2.ModelStatisticsResponse{}
+	for _, name := range names {
+		st := s.stats[name]
+		if st == nil {
+			st = &modelStats{}
+		}
+		resp.ModelStats = append(resp.ModelStats, &inferencev2.ModelStatistics{
+			Name: name, Version: "1", InferenceCount: st.inferences, ExecutionCount: st.executions,
+			InferenceStats: &inferencev2.InferStatistics{
+				Success: st.success.proto(), Fail: st.fail.proto(), Queue: st.queue.proto(),
+				ComputeInput: st.input.proto(), ComputeInfer: st.infer.proto(), ComputeOutput: st.output.proto(),
+			},
+		})
+	}
+	return resp, nil
 }
 
 // check validates a request against the model as Triton does, and returns
