@@ -85,7 +85,8 @@ const (
 // clock is unreadable: weight 1; an unexplained drop 0.8), the drop in GPU utilization in
 // points/100 (0.9), CPU steal in points/100 (1), the lost PCIe bandwidth
 // share times how busy the slower link was (0.3 without traffic readings), the issue delay's growth as a share of the scenario's
-// percentile latency (0.9, at most 1), GPU errors 0.5; metrics one side
+// percentile latency (0.9, at most 1), GPU errors 0.5, the server's statistics
+// (see serverFindings: relative differences, weight 1); metrics one side
 // could not read rank last (score 0).
 func Attribute(c *Comparison) []Finding {
 	bRuns := loadRuns(c.Baseline, c.Scenarios, RoleBaseline)
@@ -104,6 +105,7 @@ func Attribute(c *Comparison) []Finding {
 			continue
 		}
 		all = append(all, scenarioFindings(name, sc, b, k, bSide, cSide)...)
+		all = append(all, serverFindings(name, sc, b, k)...)
 	}
 	all = append(all, neighbourFindings(c, cRuns)...)
 	bAll, cAll := observe(bRuns), observe(cRuns)
@@ -244,6 +246,7 @@ func observe(runs []runFile) sideObs {
 		if r.Res.TargetLatencyNs > 0 {
 			put(mLatency, float64(r.Res.TargetLatencyNs)/1e6)
 		}
+		observeServer(&o, r, put)
 		tel := r.Tel
 		switch {
 		case tel != nil && tel.Host.Unavailable == "":
