@@ -176,27 +176,27 @@ func counted(runs []runFile, scenario string) []runFile {
 
 // Observed metrics (internal keys).
 const (
-	mSMClock    = "sm_clock_mhz"
-	mMemClock   = "mem_clock_mhz"
-	mUtil       = "gpu_util_pct"
+	mSMClock  = "sm_clock_mhz"
+	mMemClock = "mem_clock_mhz"
+	mUtil     = "gpu_util_pct"
 	// GPM (Hopper and newer): the share of SM time busy and of the
 	// tensor pipes active, the DCGM profiling metrics' equivalents.
 	mSMActive     = "prof_sm_active_pct"
 	mTensorActive = "prof_pipe_tensor_active_pct"
-	mPower      = "power_w"
-	mTemp       = "gpu_temp_c"
-	mLinkGen    = "pcie_link_gen"
-	mLinkWidth  = "pcie_link_width"
-	mPCIeGBps   = "pcie_traffic_gbps"
-	mCapShare   = "power_cap_share_pct"
-	mThermShare = "thermal_share_pct"
-	mSteal      = "host_steal_pct"
-	mIssueP99   = "issue_delay_p99_ms"
-	mGenCPU     = "generator_cpu_pct"
-	mLatency    = "latency_ms"
-	mSMCapped   = "sm_clock_while_capped_mhz"
-	mXID        = "xid_events"
-	mECC        = "ecc_uncorrected"
+	mPower        = "power_w"
+	mTemp         = "gpu_temp_c"
+	mLinkGen      = "pcie_link_gen"
+	mLinkWidth    = "pcie_link_width"
+	mPCIeGBps     = "pcie_traffic_gbps"
+	mCapShare     = "power_cap_share_pct"
+	mThermShare   = "thermal_share_pct"
+	mSteal        = "host_steal_pct"
+	mIssueP99     = "issue_delay_p99_ms"
+	mGenCPU       = "generator_cpu_pct"
+	mLatency      = "latency_ms"
+	mSMCapped     = "sm_clock_while_capped_mhz"
+	mXID          = "xid_events"
+	mECC          = "ecc_uncorrected"
 )
 
 // sideObs aggregates one side's counted runs of one scenario.
