@@ -278,12 +278,12 @@ func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
 	_, err := fmt.Fprintf(w, "\ngpuperf: %s %s on %s: %s = %s %s\n"+
 		"gpuperf: warm-up %s (%d samples), hints from %s\n"+
 		"gpuperf: generator issue delay p50 %s p99 %s max %s; issue call p50 %s p99 %s; generator CPU %.0f%%; host steal %s\n"+
-		"%sgpuperf: files in %s\n",
+		"%s%sgpuperf: files in %s\n",
 		res.Model, res.Effective.Scenario, res.Backend, res.Metric.Name, formatMetric(res.Metric), res.Metric.Unit,
 		time.Duration(res.Warmup.DurationNs).Round(time.Millisecond), res.Warmup.Samples, res.HintsFrom,
 		time.Duration(h.IssueDelay.P50Ns), time.Duration(h.IssueDelay.P99Ns), time.Duration(h.IssueDelay.MaxNs),
 		time.Duration(h.IssueCall.P50Ns), time.Duration(h.IssueCall.P99Ns), h.GeneratorCPUPct, stealText(h),
-		telemetryLine(res), bs.out)
+		telemetryLine(res), serverLine(res), bs.out)
 	return err
 }
 

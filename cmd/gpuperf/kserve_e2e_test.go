@@ -79,6 +79,10 @@ func TestKServeEndToEnd(t *testing.T) {
 		BackendOpts     map[string]string `json:"backend_options"`
 		SamplesComplete uint64            `json:"samples_completed"`
 		SamplesFailed   uint64            `json:"samples_failed"`
+		ServerStats     *struct {
+			Source   string `json:"source"`
+			Requests uint64 `json:"requests"`
+		} `json:"server_stats"`
 	}
 	b2, err := os.ReadFile(filepath.Join(root, "bm/resnet50/Offline/performance/run_1/result.json"))
 	if err != nil {
@@ -89,6 +93,9 @@ func TestKServeEndToEnd(t *testing.T) {
 	}
 	if res.Backend != "kserve" || res.BackendOpts["model"] != "simple" || res.SamplesComplete == 0 || res.SamplesFailed != 0 {
 		t.Errorf("result: backend %q, %d samples complete, %d failed; want kserve, all ok", res.Backend, res.SamplesComplete, res.SamplesFailed)
+	}
+	if st := res.ServerStats; st == nil || st.Source != "triton-statistics" || st.Requests == 0 {
+		t.Errorf("result: server_stats %+v; want the test server's statistics", st)
 	}
 	// Every sample the agents completed went through the server (which
 	// also saw warm-ups and each run's test request).
@@ -189,5 +196,24 @@ func TestKServeEndToEndBadConfig(t *testing.T) {
 	_, stderr, code = run(t, nil, "agent", "--listen", "127.0.0.1:0", "--config", bad)
 	if code != exitUsage || !strings.Contains(stderr, "backends[0].options") || !strings.Contains(stderr, "model: missing") || !strings.Contains(stderr, "batch=0") {
 		t.Errorf("agent with a bad kserve config: exit %d, stderr %q; want exit %d naming the options", code, stderr, exitUsage)
+	}
+}
+
+// TestBenchKServeServerStats: gpuperf bench against an Open Inference
+// Protocol server prints the server's own account of the timed run next
+// to the client's.
+func TestBenchKServeServerStats(t *testing.T) {
+	srv := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Queue: time.Millisecond, Latency: 2 * time.Millisecond}})
+	out := filepath.Join(t.TempDir(), "run")
+	// 4 requests in flight of 3 ms each: at most 1333 samples/s, so a
+	// hint of 3000 plans more than 300 ms of work and the run is VALID.
+	stdout, stderr, code := run(t, nil, "bench", "--backend", "kserve",
+		"--backend-opt", "endpoint="+srv.Addr(), "--backend-opt", "model=simple", "--backend-opt", "max_inflight=4",
+		"--scenario", "offline", "--expected-qps", "3000", "--min-duration", "300ms", "--warmup", "50ms", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "gpuperf: server (triton-statistics) ") || !strings.Contains(stdout, "per request") {
+		t.Errorf("output lacks the server's statistics:\n%s", stdout)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -280,6 +281,11 @@ func telemetryLine(res *inference.Result) string {
 				fmt.Fprintf(w, " %s mean %.0f", m, ms.Stats.Mean)
 			}
 		}
+		for _, m := range []string{"prof_sm_active_pct", "prof_pipe_tensor_active_pct"} {
+			if ms := d.Metrics[m]; ms.WindowValue != nil {
+				fmt.Fprintf(w, " %s %.0f", m, *ms.WindowValue)
+			}
+		}
 		if d.Energy.Unavailable == "" {
 			fmt.Fprintf(w, " energy %.1f J", d.Energy.Joules)
 		}
@@ -290,4 +296,18 @@ func telemetryLine(res *inference.Result) string {
 	fmt.Fprintf(w, "; host steal %.2f%%\n", s.Host.StealPct)
 	w.Flush()
 	return b.String()
+}
+
+// serverLine is the bench's line on the server's own statistics, or "".
+func serverLine(res *inference.Result) string {
+	st := res.ServerStats
+	switch {
+	case st == nil:
+		return ""
+	case st.Unavailable != "":
+		return fmt.Sprintf("gpuperf: server statistics unavailable: %s\n", st.Unavailable)
+	}
+	ms := func(ns float64) string { return strconv.FormatFloat(ns/1e6, 'f', 3, 64) + " ms" }
+	return fmt.Sprintf("gpuperf: server (%s) %d requests, %d executions, %d failed; per request %s on the server: queue %s, input %s, infer %s, output %s\n",
+		st.Source, st.Requests, st.Executions, st.Failed, ms(st.RequestNs), ms(st.QueueNs), ms(st.ComputeInputNs), ms(st.ComputeInferNs), ms(st.ComputeOutputNs))
 }
