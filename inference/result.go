@@ -25,9 +25,9 @@ type Result struct {
 	// ServerStats is what a ServerStatsReporter backend's server counted
 	// during the timed run; nil for other backends.
 	ServerStats *ServerStats `json:"server_stats,omitempty"`
-	Model        string            `json:"model"`
-	Profile      Profile           `json:"profile"`
-	QSL          QSL               `json:"qsl"`
+	Model       string       `json:"model"`
+	Profile     Profile      `json:"profile"`
+	QSL         QSL          `json:"qsl"`
 	// SampleSet says which LoadGen version's performance sample set is used.
 	SampleSet string `json:"performance_sample_set"`
 
