@@ -8,7 +8,9 @@
 #
 # Needs python3 with torch and grpcio, and a GPU. Everything lands in
 # $OUT/oip-gpu-check.tgz (the run folders), with the server's log and the
-# summaries on stdout. Environment knobs: PORT (8001), BATCH (Offline
+# summaries on stdout; after each run, the server's own statistics over the
+# timed run (result.json's server_stats: per request the time queued and
+# computing on the server) beside the client's latency. Environment knobs: PORT (8001), BATCH (Offline
 # samples per request, 16), INFLIGHT (Offline requests in flight, 16),
 # DURATION (each run's minimum, 10s), PRECISION (fp32), DEVICE (cuda),
 # PYTHON (python3), EXTRA (more bench flags for both runs).
@@ -42,13 +44,53 @@ done
 cat "$work/server.log"
 grep -q "^ready on" "$work/server.log" || { echo "the server is not ready" >&2; exit 1; }
 
+# server_stats DIR prints the server's statistics from the result.json that
+# bench wrote into DIR, beside the client's latency and throughput.
+server_stats() {
+  $python -c '
+import json, sys
+path = sys.argv[1] + "/result.json"
+try:
+    with open(path) as f:
+        r = json.load(f)
+except (OSError, ValueError) as e:
+    sys.exit("server stats: no result (%s)" % e)
+ms = lambda ns: (ns or 0) / 1e6
+lat = r.get("latency") or {}
+pct = {round(p["p"], 4): p["ns"] for p in lat.get("percentiles") or []}
+scenario = (r.get("effective") or {}).get("scenario", "")
+rate = r.get("samples_per_second") or r.get("qps_without_loadgen_overhead") or 0
+print("client (%s): %d samples, %.1f samples/s, latency mean %.3f ms, p50 %.3f ms, p99 %.3f ms" % (
+    scenario, r.get("samples_completed", 0), rate, ms(lat.get("mean_ns")), ms(pct.get(0.5)), ms(pct.get(0.99))))
+st = r.get("server_stats")
+if not st:
+    print("server: no statistics in result.json")
+elif st.get("unavailable"):
+    print("server (%s): unavailable: %s" % (st.get("source"), st["unavailable"]))
+else:
+    ex = st.get("executions", 0)
+    print("server (%s): %d requests, %d failed, %d inferences, %d executions (%.1f samples each)" % (
+        st.get("source"), st.get("requests", 0), st.get("failed", 0), st.get("inferences", 0), ex,
+        st.get("inferences", 0) / ex if ex else 0))
+    print("server per request: %.3f ms = queue %.3f + compute input %.3f + infer %.3f + output %.3f (+ %.3f other)" % (
+        ms(st.get("request_ns")), ms(st.get("queue_ns")), ms(st.get("compute_input_ns")), ms(st.get("compute_infer_ns")),
+        ms(st.get("compute_output_ns")), ms(st.get("request_ns", 0) - sum(st.get(k, 0) for k in (
+            "queue_ns", "compute_input_ns", "compute_infer_ns", "compute_output_ns")))))
+    if scenario == "SingleStream":  # a query is one request: the rest is the way there and back
+        print("client latency - server time: %.3f ms per request (network, gRPC, the client)" % (
+            ms(lat.get("mean_ns")) - ms(st.get("request_ns"))))
+' "$1" || true
+}
+
 ep=127.0.0.1:$port
 rc=0
 $bin bench --backend kserve --backend-opt endpoint=$ep --backend-opt model=resnet50 \
   --backend-opt batch="$batch" --backend-opt max_inflight="$inflight" --backend-opt connections=4 \
   --model resnet50 --scenario offline --min-duration "$duration" --out "$work/runs/offline" ${EXTRA:-} || rc=$?
+server_stats "$work/runs/offline"
 $bin bench --backend kserve --backend-opt endpoint=$ep --backend-opt model=resnet50 \
   --model resnet50 --scenario single-stream --min-duration "$duration" --out "$work/runs/single-stream" ${EXTRA:-} || rc=$?
+server_stats "$work/runs/single-stream"
 
 kill $server; wait $server
 tail -1 "$work/server.log"

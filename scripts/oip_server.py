@@ -17,6 +17,17 @@ fp32_contents are accepted too). Concurrent requests are batched
 dynamically: one thread runs the model on everything queued, up to
 --max-batch samples.
 
+ModelStatistics (Triton's statistics extension, listed in ServerMetadata)
+reports the model's cumulative counts since the server started (the
+warm-up left out): inference_count (samples), execution_count (model
+executions: one dynamic batch counts 1), and per request the time in
+success, fail, queue (waiting for the batcher), compute_input (decoding
+the request, copying it into the batch and to the device), compute_infer
+(the forward pass, synchronised with the GPU) and compute_output (copying
+back to the host and encoding the response). A request in a batch counts
+the whole batch's compute times, as in Triton; batch_stats has them per
+execution by batch size.
+
 The protobuf messages are encoded and decoded by the small wire codec in
 this file, so neither grpcio-tools nor the protobuf package is needed.
 `--self-test FILE` checks the codec and the request handling without
@@ -30,6 +41,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import warnings
 
 SERVICE = "inference.GRPCInferenceService"
@@ -135,7 +147,8 @@ def _str(v):
 
 
 def decode_name_version(buf):
-    """ModelReadyRequest and ModelMetadataRequest: name = 1, version = 2."""
+    """ModelReadyRequest, ModelMetadataRequest and ModelStatisticsRequest:
+    name = 1, version = 2."""
     m = {"name": "", "version": ""}
     for num, wt, v in fields(buf):
         if num == 1 and wt == 2:
@@ -211,6 +224,10 @@ def _bool_field(num, v):
     return _key(num, 0) + _varint(1) if v else b""
 
 
+def _uint_field(num, v):
+    return _key(num, 0) + _varint(v) if v else b""
+
+
 def _shape_field(num, shape):
     return _bytes_field(num, b"".join(_varint(d) for d in shape)) if shape else b""
 
@@ -255,6 +272,38 @@ def encode_stream_response(error_message="", infer_response=None):
     return out
 
 
+def _duration(count, ns):
+    """StatisticDuration: count 1, ns 2."""
+    return _uint_field(1, count) + _uint_field(2, ns)
+
+
+# InferStatistics' fields, in field-number order (cache_hit 7 and
+# cache_miss 8 are left out: there is no cache).
+INFER_PHASES = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output")
+# InferBatchStatistics' durations, fields 2 to 4.
+BATCH_PHASES = ("compute_input", "compute_infer", "compute_output")
+
+
+def encode_model_statistics(name, version, last_inference_ms, inference_count, execution_count, phases, batches):
+    """ModelStatistics: name 1, version 2, last_inference 3 (ms since the
+    epoch), inference_count 4, execution_count 5, inference_stats 6
+    (InferStatistics: the INFER_PHASES, fields 1 to 6), batch_stats 7
+    (InferBatchStatistics: batch_size 1, the BATCH_PHASES 2 to 4). phases
+    maps a phase to (count, ns); batches maps a batch size to such a map."""
+    out = _string_field(1, name) + _string_field(2, version) + _uint_field(3, last_inference_ms)
+    out += _uint_field(4, inference_count) + _uint_field(5, execution_count)
+    out += _bytes_field(6, b"".join(_bytes_field(i + 1, _duration(*phases[p])) for i, p in enumerate(INFER_PHASES)))
+    for size in sorted(batches):
+        b = batches[size]
+        out += _bytes_field(7, _uint_field(1, size) + b"".join(_bytes_field(i + 2, _duration(*b[p])) for i, p in enumerate(BATCH_PHASES)))
+    return out
+
+
+def encode_statistics_response(model_stats):
+    """ModelStatisticsResponse: model_stats 1, encoded ModelStatistics."""
+    return b"".join(_bytes_field(1, m) for m in model_stats)
+
+
 # ---------------------------------------------------------------------------
 # Request handling, independent of gRPC and PyTorch.
 
@@ -268,14 +317,62 @@ class InvalidRequest(Exception):
         self.not_found = not_found
 
 
+class ModelStats:
+    """One model's cumulative statistics, for ModelStatistics. Requests are
+    served on many threads: a lock guards every counter."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.inference_count = self.execution_count = self.last_inference_ms = 0
+        self.phases = {p: [0, 0] for p in INFER_PHASES}
+        self.batches = {}  # batch size: {phase: [count, ns]}
+
+    def success(self, samples, total_ns, phase_ns):
+        """A request of samples that succeeded in total_ns; phase_ns maps
+        queue and the compute phases to its time in each."""
+        now_ms = time.time_ns() // 1_000_000
+        with self.lock:
+            self.inference_count += samples
+            self.last_inference_ms = max(self.last_inference_ms, now_ms)
+            for p, ns in (("success", total_ns), *phase_ns.items()):
+                d = self.phases[p]
+                d[0] += 1
+                d[1] += max(ns, 0)
+
+    def fail(self, total_ns):
+        with self.lock:
+            d = self.phases["fail"]
+            d[0] += 1
+            d[1] += max(total_ns, 0)
+
+    def execution(self, size, input_ns, infer_ns, output_ns):
+        """One model execution of size samples (a dynamic batch)."""
+        with self.lock:
+            self.execution_count += 1
+            b = self.batches.get(size)
+            if b is None:
+                b = self.batches[size] = {p: [0, 0] for p in BATCH_PHASES}
+            for p, ns in zip(BATCH_PHASES, (input_ns, infer_ns, output_ns)):
+                b[p][0] += 1
+                b[p][1] += ns
+
+    def encode(self, name, version):
+        with self.lock:
+            return encode_model_statistics(name, version, self.last_inference_ms, self.inference_count, self.execution_count,
+                                           self.phases, self.batches)
+
+
 class Service:
-    """The protocol's logic. run(list of (raw input bytes, n)) returns one
-    raw output per item; it is the Batcher's submit in the server."""
+    """The protocol's logic. run(raw input bytes, n, phase_ns) returns the
+    raw output of the n samples and adds the time the request spent in
+    queue, compute_input, compute_infer and compute_output to phase_ns; it
+    is the Batcher's submit in the server."""
 
     def __init__(self, model_name, platform, run):
         self.model_name = model_name
         self.platform = platform
         self.run = run
+        self.stats = ModelStats()
 
     def known(self, name, version):
         return name == self.model_name and version in ("", MODEL_VERSION)
@@ -292,15 +389,37 @@ class Service:
             self.model_name, [MODEL_VERSION], self.platform,
             [(INPUT_NAME, "FP32", [-1, *SAMPLE_SHAPE])], [(OUTPUT_NAME, "FP32", [-1, CLASSES])])
 
+    def model_statistics(self, req):
+        """ModelStatisticsRequest: an empty name asks for every model (the
+        one), an unknown one is NOT_FOUND."""
+        try:
+            m = decode_name_version(req)
+        except DecodeError as e:
+            raise InvalidRequest("malformed ModelStatisticsRequest: %s" % e) from None
+        if m["name"] and not self.known(m["name"], m["version"]):
+            raise InvalidRequest("unknown model: '%s' version '%s'" % (m["name"], m["version"]), not_found=True)
+        if not m["name"] and m["version"] not in ("", MODEL_VERSION):
+            raise InvalidRequest("unknown version '%s'" % m["version"], not_found=True)
+        return encode_statistics_response([self.stats.encode(self.model_name, MODEL_VERSION)])
+
     def infer(self, req):
         """Decodes, checks and runs one ModelInferRequest; returns the
-        encoded ModelInferResponse."""
+        encoded ModelInferResponse. The model's statistics count it: a
+        failure once the model is known as fail, a success by phase."""
+        t0 = time.monotonic_ns()
         try:
             m = decode_infer_request(req)
         except DecodeError as e:
             raise InvalidRequest("malformed ModelInferRequest: %s" % e) from None
         if not self.known(m["model_name"], m["model_version"]):
             raise InvalidRequest("unknown model: '%s' version '%s'" % (m["model_name"], m["model_version"]), not_found=True)
+        try:
+            return self._infer(m, t0)
+        except BaseException:
+            self.stats.fail(time.monotonic_ns() - t0)
+            raise
+
+    def _infer(self, m, t0):
         if len(m["inputs"]) != 1:
             raise InvalidRequest("expected 1 input but got %d for model '%s'" % (len(m["inputs"]), self.model_name))
         t = m["inputs"][0]
@@ -325,8 +444,18 @@ class Service:
         for name in m["outputs"]:
             if name != OUTPUT_NAME:
                 raise InvalidRequest("unexpected inference output '%s' for model '%s'" % (name, self.model_name))
-        out = self.run(raw, n)
-        return encode_infer_response(self.model_name, MODEL_VERSION, m["id"], [(OUTPUT_NAME, "FP32", [n, CLASSES], out)])
+        phase_ns = {"queue": 0, "compute_input": 0, "compute_infer": 0, "compute_output": 0}
+        t1 = time.monotonic_ns()
+        out = self.run(raw, n, phase_ns)
+        t2 = time.monotonic_ns()
+        resp = encode_infer_response(self.model_name, MODEL_VERSION, m["id"], [(OUTPUT_NAME, "FP32", [n, CLASSES], out)])
+        t3 = time.monotonic_ns()
+        # Decoding and checking the request prepare its input; encoding the
+        # response extracts its output.
+        phase_ns["compute_input"] += t1 - t0
+        phase_ns["compute_output"] += t3 - t2
+        self.stats.success(n, t3 - t0, phase_ns)
+        return resp
 
 
 # ---------------------------------------------------------------------------
@@ -385,12 +514,21 @@ def load_model(torch, device, precision):
 
 class Batcher:
     """Runs the model on one thread over every request queued, up to
-    max_batch samples at a time: dynamic batching of concurrent requests."""
+    max_batch samples at a time: dynamic batching of concurrent requests.
+    Each execution is timed by phase, synchronised with the GPU, and
+    reported to on_execution(size, input ns, infer ns, output ns) when it
+    is set."""
 
     def __init__(self, torch, model, device, precision, max_batch):
         self.torch, self.model, self.device, self.max_batch = torch, model, device, max_batch
         self.dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
         pin = device.startswith("cuda")
+        if pin:
+            dev = torch.device(device)
+            self.sync = lambda: torch.cuda.synchronize(dev)
+        else:
+            self.sync = lambda: None
+        self.on_execution = None
         self.host_in = torch.empty((max_batch, *SAMPLE_SHAPE), dtype=torch.float32, pin_memory=pin)
         self.host_out = torch.empty((max_batch, CLASSES), dtype=torch.float32, pin_memory=pin)
         self.q = queue.Queue()
@@ -398,17 +536,23 @@ class Batcher:
         self.thread = threading.Thread(target=self._loop, name="batcher", daemon=True)
         self.thread.start()
 
-    def submit(self, raw, n):
+    def submit(self, raw, n, phase_ns=None):
         """Runs n samples (raw FP32 bytes) and returns the raw FP32 output.
-        A request larger than max_batch runs in pieces."""
+        A request larger than max_batch runs in pieces. phase_ns, when
+        given, gains the request's time in queue (waiting for the batcher)
+        and in its executions' compute_input, compute_infer and
+        compute_output, summed over the pieces."""
         if n > self.max_batch:
             per = self.max_batch * SAMPLE_BYTES
-            return b"".join(self.submit(raw[i:i + per], len(raw[i:i + per]) // SAMPLE_BYTES) for i in range(0, len(raw), per))
-        item = {"raw": raw, "n": n, "done": threading.Event(), "out": None, "err": None}
+            return b"".join(self.submit(raw[i:i + per], len(raw[i:i + per]) // SAMPLE_BYTES, phase_ns) for i in range(0, len(raw), per))
+        item = {"raw": raw, "n": n, "done": threading.Event(), "out": None, "err": None, "queued": time.monotonic_ns(), "phases": None}
         self.q.put(item)
         item["done"].wait()
         if item["err"] is not None:
             raise item["err"]
+        if phase_ns is not None:
+            for p, ns in item["phases"].items():
+                phase_ns[p] += ns
         return item["out"]
 
     def close(self):
@@ -446,6 +590,7 @@ class Batcher:
 
     def _run(self, items, total):
         torch = self.torch
+        t0 = time.monotonic_ns()
         row = 0
         for it in items:
             # A view of the request's bytes; the one copy is into the
@@ -455,14 +600,23 @@ class Batcher:
             row += it["n"]
         with torch.inference_mode():
             x = self.host_in[:total].to(self.device, non_blocking=True).to(self.dtype)
+            self.sync()  # the input is on the device
+            t1 = time.monotonic_ns()
             y = self.model(x).float()
+            self.sync()  # the forward pass has run, not just been queued
+            t2 = time.monotonic_ns()
             self.host_out[:total].copy_(y)  # synchronizes with the device
         base, off = self.host_out.data_ptr(), 0
         for it in items:
             it["out"] = ctypes.string_at(base + off, it["n"] * OUTPUT_BYTES)
             off += it["n"] * OUTPUT_BYTES
+        t3 = time.monotonic_ns()
+        for it in items:
+            it["phases"] = {"queue": t0 - it["queued"], "compute_input": t1 - t0, "compute_infer": t2 - t1, "compute_output": t3 - t2}
         self.batches += 1
         self.samples += total
+        if self.on_execution is not None:
+            self.on_execution(total, t1 - t0, t2 - t1, t3 - t2)
 
 
 # ---------------------------------------------------------------------------
@@ -490,6 +644,7 @@ def serve(args):
     for n in (1, args.max_batch):
         batcher.submit(bytes(n * SAMPLE_BYTES), n)
     svc = Service(args.model_name, platform, batcher.submit)
+    batcher.on_execution = svc.stats.execution  # from here on: the warm-up is left out
 
     def unary(fn):
         def handler(req, ctx):
@@ -517,9 +672,10 @@ def serve(args):
         "ServerLive": unary(lambda req: encode_bool_response(True)),
         "ServerReady": unary(lambda req: encode_bool_response(True)),
         "ModelReady": unary(svc.model_ready),
-        "ServerMetadata": unary(lambda req: encode_server_metadata(SERVER_NAME, SERVER_VERSION, [])),
+        "ServerMetadata": unary(lambda req: encode_server_metadata(SERVER_NAME, SERVER_VERSION, ["statistics"])),
         "ModelMetadata": unary(svc.model_metadata),
         "ModelInfer": unary(svc.infer),
+        "ModelStatistics": unary(svc.model_statistics),
         "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(stream_infer, request_deserializer=_same, response_serializer=_same),
     }
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.threads),
@@ -545,15 +701,22 @@ def serve(args):
 
 def self_test(path):
     """Decodes the messages in a JSON file of hex strings (keys
-    model_infer_request, model_ready_request, model_metadata_request),
-    answers them with a zero-output model, and prints what it decoded and
-    the hex of every response, for the Go test to check."""
+    model_infer_request, model_ready_request, model_metadata_request,
+    bad_* infer requests, and optionally model_statistics_request,
+    statistics_all_request and statistics_unknown_request, answered after
+    the infer requests), answers them with a zero-output model that takes
+    known phase times, and prints what it decoded and the hex of every
+    response, for the Go test to check."""
     with open(path) as f:
         msgs = {k: bytes.fromhex(v) for k, v in json.load(f).items()}
     calls = []
 
-    def zeros(raw, n):
+    def zeros(raw, n, phase_ns):
         calls.append((len(raw), n, bytes(raw[:8]).hex()))
+        # Known phase times, for the Go test to find in the statistics.
+        for i, p in enumerate(("queue", "compute_input", "compute_infer", "compute_output")):
+            phase_ns[p] += (i + 1) * 1000
+        svc.stats.execution(n, 2000, 3000, 4000)
         return bytes(n * OUTPUT_BYTES)
 
     svc = Service("resnet50", "selftest", zeros)
@@ -579,6 +742,15 @@ def self_test(path):
             except InvalidRequest as e:
                 errors[key] = ("NOT_FOUND: " if e.not_found else "INVALID_ARGUMENT: ") + str(e)
     out["errors"] = errors
+    # After the one success and the bad_ requests' failures.
+    if "model_statistics_request" in msgs:
+        out["model_statistics_response"] = svc.model_statistics(msgs["model_statistics_request"]).hex()
+    for key in ("statistics_all_request", "statistics_unknown_request"):
+        if key in msgs:
+            try:
+                out[key.replace("_request", "_response")] = svc.model_statistics(msgs[key]).hex()
+            except InvalidRequest as e:
+                errors[key] = ("NOT_FOUND: " if e.not_found else "INVALID_ARGUMENT: ") + str(e)
     json.dump(out, sys.stdout)
     print()
 

@@ -15,8 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/backendtest"
 	"github.com/gpuperf/gpuperf/internal/testpaths"
 	inferencev2 "github.com/gpuperf/gpuperf/proto/inference"
@@ -96,6 +101,10 @@ func TestPythonCodec(t *testing.T) {
 		"bad_model":              bad(func(r *inferencev2.ModelInferRequest) { r.ModelName = "resnet51" }),
 		"bad_size":               bad(func(r *inferencev2.ModelInferRequest) { r.RawInputContents[0] = raw[:sample] }),
 		"bad_datatype":           bad(func(r *inferencev2.ModelInferRequest) { r.Inputs = input("FP16", 2, 3, 224, 224) }),
+		// Answered after the requests above: one success, three failures.
+		"model_statistics_request":   marshalHex(t, &inferencev2.ModelStatisticsRequest{Name: "resnet50", Version: "1"}),
+		"statistics_all_request":     marshalHex(t, &inferencev2.ModelStatisticsRequest{}),
+		"statistics_unknown_request": marshalHex(t, &inferencev2.ModelStatisticsRequest{Name: "resnet51"}),
 	}
 	path := filepath.Join(t.TempDir(), "msgs.json")
 	b, err := json.Marshal(msgs)
@@ -183,11 +192,13 @@ func TestPythonCodec(t *testing.T) {
 	if se.GetErrorMessage() != "bad" || se.GetInferResponse().GetId() != "7" {
 		t.Errorf("ModelStreamInferResponse %v", &se)
 	}
+	checkPythonStats(t, hexes)
 	for key, want := range map[string]string{
-		"bad_shape":    "INVALID_ARGUMENT: unexpected shape for input 'input' for model 'resnet50'. Expected [-1,3,224,224], got [2, 3, 224, 223]",
-		"bad_model":    "NOT_FOUND: unknown model: 'resnet51'",
-		"bad_size":     fmt.Sprintf("INVALID_ARGUMENT: unexpected total byte size %d for input 'input', expecting %d", sample, 2*sample),
-		"bad_datatype": "INVALID_ARGUMENT: inference input 'input' data-type is 'FP16'",
+		"bad_shape":                  "INVALID_ARGUMENT: unexpected shape for input 'input' for model 'resnet50'. Expected [-1,3,224,224], got [2, 3, 224, 223]",
+		"bad_model":                  "NOT_FOUND: unknown model: 'resnet51'",
+		"bad_size":                   fmt.Sprintf("INVALID_ARGUMENT: unexpected total byte size %d for input 'input', expecting %d", sample, 2*sample),
+		"bad_datatype":               "INVALID_ARGUMENT: inference input 'input' data-type is 'FP16'",
+		"statistics_unknown_request": "NOT_FOUND: unknown model: 'resnet51'",
 	} {
 		if !strings.HasPrefix(got.Errors[key], want) {
 			t.Errorf("%s: the script said %q; want %q", key, got.Errors[key], want)
@@ -195,18 +206,74 @@ func TestPythonCodec(t *testing.T) {
 	}
 }
 
+// checkPythonStats decodes the self-test's ModelStatistics answers: the
+// self-test's model adds 1000, 2000, 3000 and 4000 ns to a request's
+// queue, compute_input, compute_infer and compute_output, and counts one
+// execution of 2 samples with 2000, 3000 and 4000 ns; compute_input and
+// compute_output also hold the script's decoding and encoding.
+func checkPythonStats(t *testing.T, hexes map[string]any) {
+	t.Helper()
+	for _, key := range []string{"model_statistics_response", "statistics_all_response"} {
+		h, ok := hexes[key].(string)
+		if !ok {
+			t.Errorf("the self-test has no %s", key)
+			continue
+		}
+		var resp inferencev2.ModelStatisticsResponse
+		unmarshalHex(t, h, &resp)
+		if len(resp.GetModelStats()) != 1 {
+			t.Errorf("%s: %d entries; want 1", key, len(resp.GetModelStats()))
+			continue
+		}
+		m := resp.GetModelStats()[0]
+		is := m.GetInferenceStats()
+		if m.GetName() != "resnet50" || m.GetVersion() != "1" || m.GetInferenceCount() != 2 || m.GetExecutionCount() != 1 || m.GetLastInference() == 0 {
+			t.Errorf("%s: %s version %q: %d inferences, %d executions, last %d; want resnet50 1, 2 and 1",
+				key, m.GetName(), m.GetVersion(), m.GetInferenceCount(), m.GetExecutionCount(), m.GetLastInference())
+		}
+		d := func(x *inferencev2.StatisticDuration) string { return fmt.Sprintf("%d/%d", x.GetCount(), x.GetNs()) }
+		if is.GetSuccess().GetCount() != 1 || is.GetFail().GetCount() != 3 || d(is.GetQueue()) != "1/1000" || d(is.GetComputeInfer()) != "1/3000" ||
+			is.GetComputeInput().GetCount() != 1 || is.GetComputeInput().GetNs() <= 2000 ||
+			is.GetComputeOutput().GetCount() != 1 || is.GetComputeOutput().GetNs() <= 4000 ||
+			is.GetSuccess().GetNs() < is.GetQueue().GetNs()+is.GetComputeInput().GetNs()+is.GetComputeInfer().GetNs()+is.GetComputeOutput().GetNs() {
+			t.Errorf("%s: success %s fail %s queue %s input %s infer %s output %s", key, d(is.GetSuccess()), d(is.GetFail()), d(is.GetQueue()),
+				d(is.GetComputeInput()), d(is.GetComputeInfer()), d(is.GetComputeOutput()))
+		}
+		if bs := m.GetBatchStats(); len(bs) != 1 || bs[0].GetBatchSize() != 2 || d(bs[0].GetComputeInput()) != "1/2000" ||
+			d(bs[0].GetComputeInfer()) != "1/3000" || d(bs[0].GetComputeOutput()) != "1/4000" {
+			t.Errorf("%s: batch_stats %v", key, bs)
+		}
+	}
+}
+
+// pyTorch returns a python3 with grpcio and PyTorch, or skips the test:
+// $GPUPERF_TEST_PYTHON, else python3 on the PATH, else /usr/bin/python3
+// (where Debian's python3-torch and python3-grpcio are, which a python3
+// earlier on the PATH, e.g. pyenv's, does not see).
+func pyTorch(t *testing.T) (python, script string) {
+	t.Helper()
+	python, script = pyServer(t)
+	has := func(py string) bool { return exec.Command(py, "-c", "import grpc, torch").Run() == nil }
+	if has(python) {
+		return python, script
+	}
+	if os.Getenv("GPUPERF_TEST_PYTHON") == "" && python != "/usr/bin/python3" && has("/usr/bin/python3") {
+		t.Logf("%s lacks grpcio or PyTorch: using /usr/bin/python3", python)
+		return "/usr/bin/python3", script
+	}
+	t.Skipf("%s lacks grpcio or PyTorch", python)
+	return "", ""
+}
+
 // TestPythonServer runs the backend against scripts/oip_server.py on the
-// CPU. It needs python3 with grpcio and PyTorch (Debian: python3-grpcio,
-// python3-torch; GPUPERF_TEST_PYTHON=/usr/bin/python3 picks that one) and
-// skips without them.
+// CPU, and a short timed run that reads the server's statistics. It needs
+// python3 with grpcio and PyTorch (Debian: python3-grpcio, python3-torch;
+// GPUPERF_TEST_PYTHON picks the interpreter) and skips without them.
 func TestPythonServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the PyTorch server takes seconds to start")
 	}
-	python, script := pyServer(t)
-	if err := exec.Command(python, "-c", "import grpc, torch").Run(); err != nil {
-		t.Skip("python3 lacks grpcio or PyTorch")
-	}
+	python, script := pyTorch(t)
 	addr := freeAddr(t)
 	_, port, _ := strings.Cut(addr, ":")
 	cmd := exec.Command(python, script, "--port", port, "--device", "cpu", "--max-batch", "4", "--threads", "8")
@@ -275,7 +342,8 @@ wait:
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d["server"] != "gpuperf-oip-pytorch" || !strings.HasPrefix(d["model_platform"], "pytorch_") || d["model_inputs"] != "input FP32[-1,3,224,224]" {
+		if d["server"] != "gpuperf-oip-pytorch" || !strings.HasPrefix(d["model_platform"], "pytorch_") || d["model_inputs"] != "input FP32[-1,3,224,224]" ||
+			d["server_extensions"] != "statistics" {
 			t.Errorf("Describe() = %v", d)
 		}
 		if err := b.Stop(); err != nil {
@@ -289,5 +357,65 @@ wait:
 	}
 	if err := startErr(t, b, time.Minute); err == nil || !strings.Contains(err.Error(), `model "resnet18" is not ready`) {
 		t.Errorf("Start(model=resnet18) = %v", err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := inferencev2.NewGRPCInferenceServiceClient(conn).ModelStatistics(ctx, &inferencev2.ModelStatisticsRequest{Name: "resnet18"}); status.Code(err) != codes.NotFound {
+		t.Errorf("ModelStatistics(resnet18) = %v; want NOT_FOUND", err)
+	}
+
+	pythonServerStats(t, addr)
+}
+
+// pythonServerStats runs a short Offline run against the script's server
+// and checks the statistics it read over the timed run.
+func pythonServerStats(t *testing.T, addr string) {
+	b, err := New(map[string]string{OptEndpoint: addr, OptModel: "resnet50", OptBatch: "2", OptMaxInflight: "4", OptTimeout: "60s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, qsl, err := inference.Settings("resnet50", inference.Offline, inference.ProfileQuick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A few samples: ResNet-50 on one CPU thread takes a while each. No
+	// warm-up (Offline's issues chunks of 128 samples); the server warmed
+	// up before it said it was ready.
+	s.MinDurationMs, s.WarmupMs, s.OfflineExpectedQPS = 500, 0, 16
+	res, err := inference.Run(context.Background(), b, inference.Config{Settings: s, QSL: qsl, Model: "resnet50"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.ServerStats
+	if st == nil || st.Source != "triton-statistics" || st.Unavailable != "" {
+		t.Fatalf("server stats = %+v", st)
+	}
+	ms := func(ns float64) float64 { return ns / 1e6 }
+	t.Logf("timed run: %d samples in %d ms, client latency mean %.1f ms; server: %d requests, %d inferences, %d executions, %d failed; "+
+		"per request %.1f ms: queue %.2f, input %.2f, infer %.1f, output %.2f ms",
+		res.SamplesIssued, res.DurationNs/1e6, ms(float64(res.Latency.MeanNs)), st.Requests, st.Inferences, st.Executions, st.Failed,
+		ms(st.RequestNs), ms(st.QueueNs), ms(st.ComputeInputNs), ms(st.ComputeInferNs), ms(st.ComputeOutputNs))
+	requests := (res.SamplesIssued + 1) / 2
+	if st.Requests == 0 || st.Requests > requests || st.Inferences > res.SamplesIssued || st.Inferences < st.Requests || st.Failed != 0 {
+		t.Errorf("server counted %d requests (%d failed) of %d samples; the timed run sent %d requests of %d samples",
+			st.Requests, st.Failed, st.Inferences, requests, res.SamplesIssued)
+	}
+	if st.Executions == 0 || st.Executions > st.Requests {
+		t.Errorf("%d executions for %d requests (the batcher runs one or more requests at once)", st.Executions, st.Requests)
+	}
+	if st.ComputeInferNs <= 0 || st.ComputeInputNs <= 0 || st.ComputeOutputNs <= 0 || st.QueueNs < 0 {
+		t.Errorf("queue %.0f ns, input %.0f, infer %.0f, output %.0f; want compute times above 0", st.QueueNs, st.ComputeInputNs, st.ComputeInferNs, st.ComputeOutputNs)
+	}
+	// A request's phases are disjoint spans of its time on the server.
+	if sum := st.QueueNs + st.ComputeInputNs + st.ComputeInferNs + st.ComputeOutputNs; st.RequestNs < sum {
+		t.Errorf("request %.0f ns shorter than its phases %.0f ns", st.RequestNs, sum)
+	}
+	if lat := float64(res.Latency.MeanNs); st.ComputeInferNs > lat {
+		t.Errorf("compute %.0f ns longer than the client's mean latency %.0f ns", st.ComputeInferNs, lat)
 	}
 }
