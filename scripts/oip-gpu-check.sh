@@ -31,6 +31,16 @@ bin=bin/gpuperf
 
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
 $python -c 'import torch, grpc; print("torch", torch.__version__, "cuda", torch.version.cuda, "grpcio", grpc.__version__)'
+# What each NVML call the sampler makes costs here, GPM's included (Hopper
+# and newer), and whether GPM is supported in this VM at all.
+$bin telemetry --cost 20 || true
+$bin describe --json | $python -c '
+import json, sys
+d = json.load(sys.stdin)
+print("platform:", (d.get("virtualization") or {}).get("verdict", {}).get("summary"))
+for g in d.get("gpus") or []:
+    print("GPU", g.get("index"), g.get("name"), "capabilities:", json.dumps(g.get("capabilities"))[:3000])
+' || true
 
 PYTHONUNBUFFERED=1 $python scripts/oip_server.py --port "$port" --device "$device" --model-name resnet50 \
   --precision "$precision" --max-batch 64 --threads 64 >"$work/server.log" 2>&1 &
