@@ -50,12 +50,19 @@ const (
 	OptConnectTimeout = "connect_timeout"
 	OptAPIKeyEnv      = "api_key_env"
 	OptCAFile         = "ca_file"
+	OptMetrics        = "metrics"
+)
+
+// The values of the metrics option besides a URL.
+const (
+	MetricsAuto = "auto" // GET /metrics on the server's URL, as vLLM serves it
+	MetricsOff  = "off"
 )
 
 var knownOptions = []string{
 	OptURL, OptModel, OptAPI, OptMaxTokens, OptStream, OptFixedLength, OptPrompts,
 	OptInputTokens, OptInputStddev, OptSeed, OptMaxInflight, OptConnections,
-	OptRequestTimeout, OptStallTimeout, OptConnectTimeout, OptAPIKeyEnv, OptCAFile,
+	OptRequestTimeout, OptStallTimeout, OptConnectTimeout, OptAPIKeyEnv, OptCAFile, OptMetrics,
 }
 
 // Config describes the server, the requests, and how the client behaves.
@@ -107,17 +114,23 @@ type Config struct {
 	// CAFile is a PEM bundle of the CAs that sign the server's
 	// certificate, added to the system pool.
 	CAFile string
+	// Metrics is where the server's Prometheus metrics are read at the
+	// timed run's edges (vLLM's request histograms, see ServerWindow):
+	// MetricsAuto for GET /metrics on URL, MetricsOff for none, or a URL.
+	// The scrapes carry the API key, as requests do.
+	Metrics string
 }
 
 // DefaultConfig returns the defaults: the completions API, 128 output
 // tokens of fixed length, streamed; 128-word synthetic prompts with seed 0;
 // 256 requests in flight; a 10-minute request timeout, a 60 s stall timeout
-// and a 10 s connect timeout.
+// and a 10 s connect timeout; metrics from GET /metrics on the server.
 func DefaultConfig() Config {
 	return Config{
 		API: Completions, MaxTokens: 128, Stream: true, FixedLength: true,
 		InputTokens: 128, MaxInflight: 256,
 		RequestTimeout: 10 * time.Minute, StallTimeout: time.Minute, ConnectTimeout: 10 * time.Second,
+		Metrics: MetricsAuto,
 	}
 }
 
@@ -138,6 +151,7 @@ func ParseConfig(opts map[string]string) (Config, error) {
 	r.String(OptPrompts, &c.Prompts)
 	r.String(OptAPIKeyEnv, &c.APIKeyEnv)
 	r.String(OptCAFile, &c.CAFile)
+	r.String(OptMetrics, &c.Metrics)
 	r.Int(OptMaxTokens, &c.MaxTokens)
 	r.Bool(OptStream, &c.Stream)
 	r.Bool(OptFixedLength, &c.FixedLength)
@@ -213,6 +227,17 @@ func (c Config) Validate() error {
 			bad("option %s=%s: want a positive duration", d.key, d.v)
 		}
 	}
+	switch c.Metrics {
+	case MetricsAuto, MetricsOff:
+	default:
+		if u, err := url.Parse(c.Metrics); err != nil {
+			bad("option %s=%q: %w", OptMetrics, c.Metrics, err)
+		} else if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("option %s=%q: want %s, %s or a URL (http://HOST:PORT/metrics)", OptMetrics, c.Metrics, MetricsAuto, MetricsOff)
+		} else if u.User != nil {
+			bad("option %s: credentials in the URL are not allowed; use %s", OptMetrics, OptAPIKeyEnv)
+		}
+	}
 	if c.APIKeyEnv != "" && strings.ContainsAny(c.APIKeyEnv, "= \t") {
 		bad("option %s=%q: want the name of an environment variable, not its value", OptAPIKeyEnv, c.APIKeyEnv)
 	}
@@ -252,6 +277,17 @@ func (c Config) rootCAs() (*x509.CertPool, error) {
 		return nil, fmt.Errorf("openai: option %s: %s holds no PEM certificate", OptCAFile, c.CAFile)
 	}
 	return pool, nil
+}
+
+// metricsURL returns where the server's metrics are read, or "" for none.
+func (c Config) metricsURL() string {
+	switch c.Metrics {
+	case MetricsOff:
+		return ""
+	case MetricsAuto:
+		return strings.TrimRight(c.URL, "/") + "/metrics"
+	}
+	return c.Metrics
 }
 
 // endpoint returns the path requests go to.

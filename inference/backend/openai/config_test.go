@@ -26,6 +26,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		OptURL: "https://llm.example:443", OptModel: "m", OptAPI: "chat", OptMaxTokens: "7", OptStream: "false",
 		OptFixedLength: "false", OptInputTokens: "9", OptInputStddev: "2.5", OptSeed: "3", OptMaxInflight: "4",
 		OptConnections: "2", OptRequestTimeout: "1s", OptStallTimeout: "2s", OptConnectTimeout: "3s", OptAPIKeyEnv: "KEY",
+		OptMetrics: "https://llm.example:9090/metrics",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -34,6 +35,7 @@ func TestParseConfigDefaults(t *testing.T) {
 		URL: "https://llm.example:443", Model: "m", API: Chat, MaxTokens: 7, Stream: false, FixedLength: false,
 		InputTokens: 9, InputStddev: 2.5, Seed: 3, MaxInflight: 4, Connections: 2,
 		RequestTimeout: time.Second, StallTimeout: 2 * time.Second, ConnectTimeout: 3 * time.Second, APIKeyEnv: "KEY",
+		Metrics: "https://llm.example:9090/metrics",
 	}
 	if c != want {
 		t.Fatalf("config %+v; want %+v", c, want)
@@ -75,6 +77,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"negative connections", base(OptConnections, "-1"), "connections=-1"},
 		{"zero stall timeout", base(OptStallTimeout, "0s"), "stall_timeout=0s"},
 		{"bad timeout", base(OptRequestTimeout, "soon"), `request_timeout="soon"`},
+		{"bad metrics", base(OptMetrics, "on"), `metrics="on": want auto, off or a URL`},
+		{"credentials in the metrics url", base(OptMetrics, "http://u:secret@x:1/metrics"), "option metrics: credentials in the URL"},
 		{"key value as the name", base(OptAPIKeyEnv, "sk-abc def"), "name of an environment variable"},
 		{"synthetic option with a file", base(OptPrompts, "p.jsonl", OptInputTokens, "5"), "input_tokens applies only to synthetic prompts"},
 	} {
@@ -127,6 +131,22 @@ func TestCAFile(t *testing.T) {
 		_, err := New(map[string]string{OptURL: "https://127.0.0.1:1", OptModel: "m", OptCAFile: file})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("ca_file %s: %v; want %q", file, err, want)
+		}
+	}
+}
+
+func TestMetricsURL(t *testing.T) {
+	for metrics, want := range map[string]string{
+		MetricsAuto:                  "http://127.0.0.1:8000/metrics",
+		MetricsOff:                   "",
+		"http://127.0.0.1:9000/prom": "http://127.0.0.1:9000/prom",
+	} {
+		c, err := ParseConfig(map[string]string{OptURL: "http://127.0.0.1:8000/", OptModel: "m", OptMetrics: metrics})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.metricsURL(); got != want {
+			t.Errorf("metrics=%s: metricsURL() = %q; want %q", metrics, got, want)
 		}
 	}
 }

@@ -33,6 +33,19 @@
 // JSONL, one {"prompt": TEXT} or {"messages": [...]} per line, with an
 // optional "max_tokens"; sample index i uses line i modulo the line count.
 //
+// # Server metrics
+//
+// At the timed run's edges the backend scrapes the server's Prometheus
+// metrics (option metrics: GET /metrics on url by default, which vLLM
+// serves on its API port) and records, from the differences of vLLM's
+// request histograms, the server's own account of the run as the result's
+// server_stats: requests served and, per request, the mean end-to-end,
+// queue, prefill, decode and inference (prefill + decode) times. Series
+// are summed over the configured model's model_name, or over all when
+// none carries it. A server without vLLM's metrics (TGI, NIM, SGLang), or
+// one that does not answer within 2 s, leaves server_stats unavailable
+// with the reason; the run goes on. The scrapes carry the API key.
+//
 // # Options
 //
 //	url              base URL, http or https, without /v1 (required)
@@ -52,6 +65,7 @@
 //	connect_timeout  bound on dialing, TLS and Start's checks (10s)
 //	api_key_env      environment variable holding the bearer token
 //	ca_file          PEM CAs for an https server, added to the system pool
+//	metrics          auto (GET url/metrics), off, or the metrics' URL (auto)
 //
 // # Failures
 //

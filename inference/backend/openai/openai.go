@@ -25,9 +25,19 @@ type Backend struct {
 	tr      *http.Transport
 	client  *http.Client
 	pool    *backend.Pool
-	decs    sync.Pool // *decoder
+	decs    sync.Pool    // *decoder
+	metrics *http.Client // the scrapes' (see newMetricsClient)
 
 	facts facts
+
+	// mu protects win and stats.
+	mu sync.Mutex
+	// win reads the server's metrics from Start to Stop; nil when stopped
+	// or when metrics are off.
+	win *window
+	// stats is what the server counted in the last timed run (see
+	// ServerWindow).
+	stats *inference.ServerStats
 }
 
 var (
@@ -94,7 +104,7 @@ func NewWithConfig(c Config) (*Backend, error) {
 	}
 	b := &Backend{
 		cfg: c, prompts: p, apiKey: key, base: c.URL, tr: tr,
-		client: &http.Client{Transport: tr},
+		client: &http.Client{Transport: tr}, metrics: newMetricsClient(tr),
 	}
 	// One request per sample: the API has no batches.
 	b.pool = backend.NewPool(requester{b}, c.MaxInflight, 1)
@@ -126,6 +136,9 @@ func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
 	if err := b.pool.StartWith(ctx, c); err != nil {
 		return err
 	}
+	b.mu.Lock()
+	b.openWindow(ctx)
+	b.mu.Unlock()
 	// No sample can have been issued yet, so no worker has added a fact.
 	b.facts.reset()
 	return nil
@@ -139,10 +152,12 @@ func (b *Backend) IssueQuery(samples []inference.Sample) { b.pool.IssueQuery(sam
 // free.
 func (b *Backend) FlushQueries() {}
 
-// Stop cancels the requests in flight and waits for the workers. Their
-// samples, and those still queued, are dropped: incomplete, not failed.
+// Stop cancels the requests in flight and a metrics scrape, and waits for
+// them. Their samples, and those still queued, are dropped: incomplete,
+// not failed.
 func (b *Backend) Stop() error {
 	err := b.pool.Stop()
+	b.closeWindow()
 	b.tr.CloseIdleConnections()
 	return err
 }

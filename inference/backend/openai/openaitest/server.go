@@ -7,7 +7,10 @@
 //
 // Timing follows a schedule from the request's arrival, not a sleep per
 // token, so the gaps average exactly InterToken however late the timers
-// fire: token i (from 0) is sent at arrival + TTFT + i·InterToken.
+// fire: token i (from 0) is sent at arrival + Queue + TTFT + i·InterToken.
+//
+// With Config.Metrics it serves GET /metrics as vLLM does: the Prometheus
+// histograms of every request that finished, from its own schedule.
 package openaitest
 
 import (
@@ -20,6 +23,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Config describes the server. The zero value serves "test-model" with no
@@ -32,8 +38,10 @@ type Config struct {
 	MaxModelLen int
 	// Version is served at GET /version; empty answers 404 there.
 	Version string
-	// TTFT is the delay from a request's arrival to its first token, and
-	// InterToken the delay between tokens.
+	// Queue is the delay from a request's arrival to the start of its
+	// TTFT, TTFT the delay from there to its first token, and InterToken
+	// the delay between tokens.
+	Queue      time.Duration
 	TTFT       time.Duration
 	InterToken time.Duration
 	// OutputTokens is where the "end of sequence" falls when a request
@@ -59,6 +67,13 @@ type Config struct {
 	// Fault, when set, is asked for each request's fault; n counts the
 	// generation requests from 0.
 	Fault func(n int) Fault
+	// Metrics serves GET /metrics (404 without it): vLLM's request
+	// histograms, labelled model_name and engine, observed when a request
+	// finishes without a fault: queue time (Queue), prefill (from there to
+	// the first token sent), decode (from the first token to the last),
+	// inference (prefill and decode) and the end-to-end latency (from the
+	// arrival to the end, observed just before [DONE] is sent).
+	Metrics bool
 }
 
 // FaultKind is a way a request goes wrong.
@@ -125,6 +140,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	reqs []Request
+
+	metrics *metrics // nil without Config.Metrics
 }
 
 // New returns a server configured by cfg.
@@ -147,7 +164,51 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("POST /v1/chat/completions", s.auth(s.generate))
 	s.mux.HandleFunc("GET /version", s.version)
 	s.mux.HandleFunc("GET /health", func(http.ResponseWriter, *http.Request) {})
+	if cfg.Metrics {
+		s.metrics = newMetrics()
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	}
 	return s
+}
+
+// metrics are vLLM's request histograms, on a registry of the server's
+// own, so servers in one test process never share them.
+type metrics struct {
+	reg                                    *prometheus.Registry
+	e2e, queue, prefill, decode, inference *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	// vLLM's buckets for request times, in seconds.
+	buckets := []float64{0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680}
+	h := func(name, help string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, []string{"model_name", "engine"})
+	}
+	m := &metrics{
+		reg:       prometheus.NewRegistry(),
+		e2e:       h("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds."),
+		queue:     h("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request."),
+		prefill:   h("vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request."),
+		decode:    h("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request."),
+		inference: h("vllm:request_inference_time_seconds", "Histogram of time spent in RUNNING phase for request."),
+	}
+	m.reg.MustRegister(m.e2e, m.queue, m.prefill, m.decode, m.inference)
+	return m
+}
+
+// finished observes a request that finished: it arrived, left the queue
+// at begin, sent its first token at first and its last at last, and ended
+// at done.
+func (m *metrics) finished(model string, arrival, begin, first, last, done time.Time) {
+	if m == nil {
+		return
+	}
+	l := prometheus.Labels{"model_name": model, "engine": "0"}
+	m.queue.With(l).Observe(begin.Sub(arrival).Seconds())
+	m.prefill.With(l).Observe(first.Sub(begin).Seconds())
+	m.decode.With(l).Observe(last.Sub(first).Seconds())
+	m.inference.With(l).Observe(last.Sub(begin).Seconds())
+	m.e2e.With(l).Observe(done.Sub(arrival).Seconds())
 }
 
 // Serve starts a server configured by cfg on a loopback port and closes it
@@ -372,9 +433,12 @@ type generation struct {
 	fault   Fault
 }
 
+// begin returns when the request leaves the queue.
+func (g *generation) begin() time.Time { return g.arrival.Add(g.s.cfg.Queue) }
+
 // at returns when token i is due.
 func (g *generation) at(i int) time.Time {
-	return g.arrival.Add(g.s.cfg.TTFT + time.Duration(i)*g.s.cfg.InterToken)
+	return g.begin().Add(g.s.cfg.TTFT + time.Duration(i)*g.s.cfg.InterToken)
 }
 
 // sleepUntil waits for t; false when the client went away or the server
@@ -484,6 +548,7 @@ func (g *generation) stream(usage bool) {
 		return
 	}
 	per := g.s.cfg.TokensPerChunk
+	var first, last time.Time
 	for sent := 0; sent < g.tokens; {
 		if g.faultAt(sent) {
 			return
@@ -496,6 +561,10 @@ func (g *generation) stream(usage bool) {
 		sent += k
 		if !g.jsonEvent(g.chunk(text, "")) {
 			return
+		}
+		last = time.Now()
+		if first.IsZero() {
+			first = last
 		}
 	}
 	if g.faultAt(g.tokens) {
@@ -511,13 +580,24 @@ func (g *generation) stream(usage bool) {
 			return
 		}
 	}
+	// Observed before [DONE], as vLLM's engine records a request before
+	// its server sends the end: a scrape after the client's last
+	// completion sees every request.
+	g.s.metrics.finished(g.model, g.arrival, g.begin(), first, last, time.Now())
 	g.event("", "[DONE]")
 }
 
 func (g *generation) whole() {
+	// Nothing is sent before the end, but the server's metrics see the
+	// first token made.
+	if !g.sleepUntil(g.at(0)) {
+		return
+	}
+	first := time.Now()
 	if !g.sleepUntil(g.at(g.tokens - 1)) {
 		return
 	}
+	last := time.Now()
 	text := strings.Repeat(" tok", g.tokens)
 	c := map[string]any{"index": 0, "logprobs": nil, "finish_reason": g.finish}
 	object := "text_completion"
@@ -531,5 +611,6 @@ func (g *generation) whole() {
 	if !g.s.cfg.OmitUsage && g.fault.Kind != NoUsage {
 		resp["usage"] = g.usage()
 	}
+	g.s.metrics.finished(g.model, g.arrival, g.begin(), first, last, time.Now())
 	writeJSON(g.w, http.StatusOK, resp)
 }

@@ -1,0 +1,277 @@
+package openai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/gpuperf/gpuperf/inference"
+)
+
+// statsSource names the statistics read in ServerStats.
+const statsSource = "vllm-metrics"
+
+// statsTimeout bounds each scrape: the end's runs on the load generator's
+// goroutine, after the timed run.
+const statsTimeout = 2 * time.Second
+
+// maxMetricsBytes bounds a scrape's body; vLLM's is tens of kilobytes.
+const maxMetricsBytes = 64 << 20
+
+// vLLM's per-request histograms, in seconds, observed when a request
+// finishes; each series is labelled with model_name.
+const (
+	metricE2E     = "vllm:e2e_request_latency_seconds"
+	metricQueue   = "vllm:request_queue_time_seconds"
+	metricPrefill = "vllm:request_prefill_time_seconds"
+	metricDecode  = "vllm:request_decode_time_seconds"
+	metricInfer   = "vllm:request_inference_time_seconds"
+	labelModel    = "model_name"
+)
+
+var _ inference.ServerStatsReporter = (*Backend)(nil)
+
+// window is where one started backend reads the server's metrics at its
+// timed runs' edges.
+type window struct {
+	url string
+	// ctx is the scrapes' parent, cancelled by Stop; wg counts the
+	// scrape at a timed run's start.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// start receives the scrape at the open window's start; nil when no
+	// window is open. The Backend's mu protects it.
+	start chan metricsRead
+}
+
+// hist is one histogram's sample count and sum (seconds), summed over
+// the series read.
+type hist struct {
+	count uint64
+	sum   float64
+}
+
+// metricsRead is one scrape: vLLM's request histograms by name (a name
+// the server does not expose is absent), or why there are none.
+type metricsRead struct {
+	h   map[string]hist
+	err error
+}
+
+// newMetricsClient returns the scrapes' client: the requests' transport
+// settings (TLS, no proxy) without their connection bound, which requests
+// streaming at the timed run's start may hold entirely.
+func newMetricsClient(tr *http.Transport) *http.Client {
+	mt := tr.Clone()
+	mt.MaxConnsPerHost, mt.MaxIdleConns, mt.MaxIdleConnsPerHost = 0, 2, 2
+	// Unlike an event stream, the exposition may come compressed.
+	mt.DisableCompression = false
+	return &http.Client{Transport: mt}
+}
+
+// openWindow prepares the scrapes of one Start, unless metrics are off.
+// The caller holds mu.
+func (b *Backend) openWindow(ctx context.Context) {
+	b.stats = nil
+	u := b.cfg.metricsURL()
+	if u == "" {
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	b.win = &window{url: u, ctx: ctx, cancel: cancel}
+}
+
+// closeWindow cancels a scrape still running and waits for it.
+func (b *Backend) closeWindow() {
+	b.mu.Lock()
+	w := b.win
+	b.win = nil
+	b.mu.Unlock()
+	if w != nil {
+		w.cancel()
+		w.wg.Wait()
+	}
+	b.metrics.CloseIdleConnections()
+}
+
+// ServerWindow scrapes the server's Prometheus metrics at the timed run's
+// edges (vLLM's request histograms): the start's scrape in the background,
+// the end's at once, and keeps the difference for ServerStats. With
+// metrics off it does nothing.
+func (b *Backend) ServerWindow(start bool) {
+	b.mu.Lock()
+	w := b.win
+	if w == nil {
+		b.mu.Unlock()
+		return
+	}
+	if start {
+		ch := make(chan metricsRead, 1)
+		w.start = ch
+		// Under mu, so Stop, which takes the window under mu before it
+		// waits, never waits while a scrape is being added.
+		w.wg.Go(func() { ch <- b.scrape(w.ctx, w.url) })
+		b.mu.Unlock()
+		return
+	}
+	first := w.start
+	w.start = nil
+	b.mu.Unlock()
+	if first == nil {
+		return
+	}
+	end := b.scrape(w.ctx, w.url)
+	st := delta(<-first, end)
+	b.mu.Lock()
+	b.stats = st
+	b.mu.Unlock()
+}
+
+// ServerStats returns what the server counted in the last timed run, or
+// nil when metrics are off or no run has opened a window since Start.
+func (b *Backend) ServerStats() *inference.ServerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+// scrape reads vLLM's request histograms at u, within statsTimeout.
+func (b *Backend) scrape(ctx context.Context, u string) metricsRead {
+	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return metricsRead{err: fmt.Errorf("metrics at %s: %w", u, err)}
+	}
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	b.authorize(req)
+	resp, err := b.metrics.Do(req)
+	if err != nil {
+		// The url.Error would name the URL a second time.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return metricsRead{err: fmt.Errorf("metrics at %s are not reachable: %w", u, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return metricsRead{err: fmt.Errorf("metrics at %s: %w", u, statusError(resp))}
+	}
+	h, err := parseMetrics(io.LimitReader(resp.Body, maxMetricsBytes), b.cfg.Model)
+	if err != nil {
+		return metricsRead{err: fmt.Errorf("parse the metrics at %s: %w", u, err)}
+	}
+	if _, ok := h[metricE2E]; !ok {
+		return metricsRead{err: fmt.Errorf("the server exposes no vLLM request metrics at %s (no %s histogram)", u, metricE2E)}
+	}
+	return metricsRead{h: h}
+}
+
+// parseMetrics reads vLLM's request histograms from a Prometheus text
+// exposition. It sums the series whose model_name is served, or every
+// series when none is: a single-model server may label its model with
+// another of its names.
+func parseMetrics(r io.Reader, served string) (map[string]hist, error) {
+	// vLLM's names hold ':', which only the UTF-8 scheme's parser takes.
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, err
+	}
+	histogram := func(name string) *dto.MetricFamily {
+		if f := fams[name]; f != nil && f.GetType() == dto.MetricType_HISTOGRAM {
+			return f
+		}
+		return nil
+	}
+	e2e := histogram(metricE2E)
+	if e2e == nil {
+		return map[string]hist{}, nil
+	}
+	ours := false
+	for _, m := range e2e.GetMetric() {
+		ours = ours || modelOf(m) == served
+	}
+	out := make(map[string]hist)
+	for _, name := range []string{metricE2E, metricQueue, metricPrefill, metricDecode, metricInfer} {
+		f := histogram(name)
+		if f == nil {
+			continue
+		}
+		var h hist
+		for _, m := range f.GetMetric() {
+			if ours && modelOf(m) != served {
+				continue
+			}
+			h.count += m.GetHistogram().GetSampleCount()
+			h.sum += m.GetHistogram().GetSampleSum()
+		}
+		out[name] = h
+	}
+	return out, nil
+}
+
+// modelOf returns a series' model_name label.
+func modelOf(m *dto.Metric) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == labelModel {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// delta is what the server counted between two scrapes.
+func delta(a, b metricsRead) *inference.ServerStats {
+	st := &inference.ServerStats{Source: statsSource}
+	switch {
+	case a.err != nil:
+		st.Unavailable = "at the timed run's start: " + a.err.Error()
+		return st
+	case b.err != nil:
+		st.Unavailable = "at the timed run's end: " + b.err.Error()
+		return st
+	}
+	for name, y := range b.h {
+		if x, ok := a.h[name]; ok && (y.count < x.count || y.sum < x.sum) {
+			st.Unavailable = "the server's counters went back during the run (was it restarted?)"
+			return st
+		}
+	}
+	// mean is a histogram's mean per request in the window, in ns; false
+	// when one scrape lacks it.
+	mean := func(name string) (float64, bool) {
+		x, okA := a.h[name]
+		y, okB := b.h[name]
+		if !okA || !okB {
+			return 0, false
+		}
+		if y.count == x.count {
+			return 0, true
+		}
+		return (y.sum - x.sum) / float64(y.count-x.count) * 1e9, true
+	}
+	st.Requests = b.h[metricE2E].count - a.h[metricE2E].count
+	st.Inferences = st.Requests
+	st.RequestNs, _ = mean(metricE2E)
+	st.QueueNs, _ = mean(metricQueue)
+	st.PrefillNs, _ = mean(metricPrefill)
+	st.DecodeNs, _ = mean(metricDecode)
+	var ok bool
+	if st.ComputeInferNs, ok = mean(metricInfer); !ok {
+		// A server without the inference histogram: its parts make it.
+		st.ComputeInferNs = st.PrefillNs + st.DecodeNs
+	}
+	return st
+}
