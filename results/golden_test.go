@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"encoding/json"
 	"path/filepath"
 	"testing"
@@ -22,7 +23,7 @@ func TestCompareTreeGolden(t *testing.T) {
 		}
 	})...)
 	c := compareTree(t, "interleaved", nil, runs, Options{Gate: GateRegression, MinRetainedPct: 97, MinRetainedFrom: "plan"})
-	golden.Check(t, "tree.comparison.json", comparisonJSON(t, c))
+	golden.Check(t, "tree.comparison.json", comparisonJSON(t, c, ""))
 }
 
 // TestComparePublishedGolden pins a published pair per GPU: one run per
@@ -30,12 +31,14 @@ func TestCompareTreeGolden(t *testing.T) {
 func TestComparePublishedGolden(t *testing.T) {
 	d := mlperfDir(t)
 	c := comparePublished(t, filepath.Join(d, "v4.0/Dell/R760xa_L40Sx4_TRT"), filepath.Join(d, "v4.0/Dell/vR760_L40S_48Cx2_TRT"), Options{PerGPU: true, Gate: GateQualify})
-	golden.Check(t, "published.comparison.json", comparisonJSON(t, c))
+	golden.Check(t, "published.comparison.json", comparisonJSON(t, c, d))
 }
 
 // comparisonJSON is c as gpuperf compare writes it, less what changes
-// from one test run to the next: the time and the temporary folders.
-func comparisonJSON(t *testing.T, c *Comparison) []byte {
+// from one test run or checkout to the next: the time, the temporary
+// folders, and where the published results are (root, written as
+// "<mlperf>").
+func comparisonJSON(t *testing.T, c *Comparison, root string) []byte {
 	t.Helper()
 	c.CreatedAt = time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)
 	for _, s := range []*Side{&c.Baseline, &c.Candidate} {
@@ -44,6 +47,9 @@ func comparisonJSON(t *testing.T, c *Comparison) []byte {
 	b, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if root != "" {
+		b = bytes.ReplaceAll(b, []byte(root), []byte("<mlperf>"))
 	}
 	return append(b, '\n')
 }
