@@ -105,7 +105,11 @@ func TestOracleServerMD1(t *testing.T) {
 	rho := qps * float64(service) / 1e9
 	theory := rho * float64(service) / (2 * (1 - rho))
 	path := lindleyMeanWait(inference.ServerSchedule(cfg.Settings.ScheduleRNGSeed, qps, 8*time.Second, cfg.Settings.MinQueryCount), service)
-	retryTiming(t, 3, func() error {
+	// 8%: a rate 10% off (ρ = 0.55) moves the wait by 22%, a schedule
+	// that is not Poisson by far more, while a busy 2-core host's late
+	// issues (which reshape the queue) have moved it by up to 6%.
+	const tol = 0.08
+	retryTiming(t, 4, func() error {
 		res := runOrFail(t, newSim(t, map[string]string{"latency": "500us"}), cfg)
 		if !res.Validity.Valid {
 			t.Fatalf("INVALID: %s", res.Validity.InvalidReason)
@@ -116,11 +120,11 @@ func TestOracleServerMD1(t *testing.T) {
 		// microsecond.
 		measured := float64(res.Latency.MeanNs - service - res.Health.IssueDelay.MeanNs)
 		t.Logf("mean latency %d ns, mean issue delay %d ns", res.Latency.MeanNs, res.Health.IssueDelay.MeanNs)
-		if !within(measured, theory, 0.05) {
-			return fmt.Errorf("mean wait %.0f ns; M/D/1 says %.0f (within 5%%)", measured, theory)
+		if !within(measured, theory, tol) {
+			return fmt.Errorf("mean wait %.0f ns; M/D/1 says %.0f (within %.0f%%)", measured, theory, 100*tol)
 		}
 		// And against this exact arrival sequence, which the seed fixes.
-		if !within(measured, path, 0.05) {
+		if !within(measured, path, tol) {
 			return fmt.Errorf("mean wait %.0f ns; the Lindley recursion on the same schedule gives %.0f", measured, path)
 		}
 		return nil
