@@ -20,6 +20,8 @@ const (
 	mSrvRequest = "server_request_ms"
 	mSrvQueue   = "server_queue_ms"
 	mSrvInfer   = "server_compute_infer_ms"
+	mSrvPrefill = "server_prefill_ms" // LLM servers: prompt processing ...
+	mSrvDecode  = "server_decode_ms"  // ... and token generation
 	mClientMean = "client_mean_latency_ms"
 )
 
@@ -45,6 +47,10 @@ func observeServer(o *sideObs, r runFile, put func(string, float64)) {
 		put(mSrvRequest, st.RequestNs/1e6)
 		put(mSrvQueue, st.QueueNs/1e6)
 		put(mSrvInfer, st.ComputeInferNs/1e6)
+		if st.PrefillNs > 0 || st.DecodeNs > 0 {
+			put(mSrvPrefill, st.PrefillNs/1e6)
+			put(mSrvDecode, st.DecodeNs/1e6)
+		}
 	}
 }
 
@@ -69,7 +75,11 @@ func serverFindings(name string, sc ScenarioComparison, b, c sideObs) []scored {
 	inf := both(b, c, mSrvInfer)
 	if beyond(inf) {
 		if _, hi, _, _ := inf.lower(); onWorse(hi) {
-			text := fmt.Sprintf("per request, the model's execution on the server (compute_infer) took %s%s: the model itself ran slower on the %s, so the gap is in the GPU's work, not around it", inf.bothText("ms", 3), signedPct(inf), hi)
+			text := fmt.Sprintf("per request, the model's execution on the server (compute_infer) took %s%s", inf.bothText("ms", 3), signedPct(inf))
+			if pf, dc := both(b, c, mSrvPrefill), both(b, c, mSrvDecode); pf.ok() && dc.ok() {
+				text += fmt.Sprintf(": prompt processing (prefill) %s%s, token generation (decode) %s%s", pf.bothText("ms", 3), signedPct(pf), dc.bothText("ms", 3), signedPct(dc))
+			}
+			text += fmt.Sprintf("; the model itself ran slower on the %s, so the gap is in the GPU's work, not around it", hi)
 			out = append(out, scored{inf.finding(name, FindingServerCompute, mSrvInfer, "ms", text+"."), weightServer * share(inf)})
 		}
 	}
@@ -102,7 +112,7 @@ func serverFindings(name string, sc ScenarioComparison, b, c sideObs) []scored {
 		return out
 	}
 	outside := math.Abs(clientGap - serverGap)
-	text := fmt.Sprintf("the client saw a mean latency of %s, while the server spent %s per request: %.3f ms of the %s's extra time lies between client and server (network, gRPC, the client's CPU), not in the model's execution", cl.bothText("ms", 3), req.bothText("ms", 3), outside, hi)
+	text := fmt.Sprintf("the client saw a mean latency of %s, while the server spent %s per request: %.3f ms of the %s's extra time lies between client and server (the network, the RPC or HTTP stack, the client's CPU), not in the model's execution", cl.bothText("ms", 3), req.bothText("ms", 3), outside, hi)
 	out = append(out, scored{cl.finding(name, FindingOutsideServer, mClientMean, "ms", text+"."), weightServer * outside / math.Max(cl.b.mean, cl.c.mean)})
 	return out
 }

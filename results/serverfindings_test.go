@@ -31,7 +31,7 @@ func TestServerComputeFinding(t *testing.T) {
 	if !ok {
 		t.Fatalf("findings %v; want %s", kinds(fs), FindingServerCompute)
 	}
-	if want := "per request, the model's execution on the server (compute_infer) took 2.001 ms on the baseline, 2.401 ms on the candidate (+20.0%): the model itself ran slower on the candidate"; !strings.Contains(f.Text, want) {
+	if want := "per request, the model's execution on the server (compute_infer) took 2.001 ms on the baseline, 2.401 ms on the candidate (+20.0%); the model itself ran slower on the candidate"; !strings.Contains(f.Text, want) {
 		t.Errorf("text %q; want %q", f.Text, want)
 	}
 	if _, ok := findKind(fs, FindingServerQueue); ok {
@@ -70,7 +70,7 @@ func TestOutsideServerFinding(t *testing.T) {
 	if !ok {
 		t.Fatalf("findings %v; want %s", kinds(fs), FindingOutsideServer)
 	}
-	if want := "0.500 ms of the candidate's extra time lies between client and server (network, gRPC, the client's CPU)"; !strings.Contains(f.Text, want) {
+	if want := "0.500 ms of the candidate's extra time lies between client and server (the network, the RPC or HTTP stack, the client's CPU)"; !strings.Contains(f.Text, want) {
 		t.Errorf("text %q; want %q", f.Text, want)
 	}
 	if _, ok := findKind(fs, FindingServerCompute); ok {
@@ -83,6 +83,23 @@ func TestServerQueueFinding(t *testing.T) {
 	c := fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")}, fxPairs(4, withServer(0.1, 2.0, 0), withServer(0.9, 2.0, 0)), Options{})
 	f, ok := findKind(Attribute(c), FindingServerQueue)
 	if !ok || !strings.Contains(f.Text, "per request, the wait in the server's queue was 0.101 ms on the baseline, 0.901 ms on the candidate") {
+		t.Errorf("finding %+v", f)
+	}
+}
+
+// An LLM server's execution splits into prefill and decode; the finding
+// says which grew.
+func TestServerComputeFindingLLM(t *testing.T) {
+	llm := func(prefill, decode float64) func(int, *inference.Result) {
+		return func(k int, r *inference.Result) {
+			withServer(1, prefill+decode, 0)(k, r)
+			r.ServerStats.Source = "vllm-metrics"
+			r.ServerStats.PrefillNs, r.ServerStats.DecodeNs = prefill*1e6, (decode+0.002*float64(k%2))*1e6
+		}
+	}
+	c := fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")}, fxPairs(4, llm(20, 600), llm(21, 700)), Options{})
+	f, ok := findKind(Attribute(c), FindingServerCompute)
+	if !ok || !strings.Contains(f.Text, "prompt processing (prefill) 20.000 ms on the baseline, 21.000 ms on the candidate (+5.0%), token generation (decode) 600.001 ms on the baseline, 700.001 ms on the candidate (+16.7%)") {
 		t.Errorf("finding %+v", f)
 	}
 }
