@@ -1,8 +1,8 @@
 package inference
 
 // ServerStats is the serving stack's own account of the timed run, read
-// from its statistics (Triton's statistics extension, vLLM's Prometheus
-// metrics) at the run's edges: how many requests it served and, per
+// from its statistics (Triton's statistics extension, vLLM's or TGI's
+// Prometheus metrics) at the run's edges: how many requests it served and, per
 // request, the mean time each spent queued and computing on the server.
 // Beside the latency the load generator measured, it tells a gap in the
 // model's execution (the GPU) from a gap between client and server
@@ -12,8 +12,8 @@ package inference
 // other clients' requests; the edges are read over the network, so a
 // request or two may fall on the wrong side of them.
 type ServerStats struct {
-	// Source names the statistics read, e.g. "triton-statistics" or
-	// "vllm-metrics".
+	// Source names the statistics read: "triton-statistics",
+	// "vllm-metrics" or "tgi-metrics".
 	Source string `json:"source"`
 	// Unavailable says why there are no statistics; the numbers are then
 	// zero.

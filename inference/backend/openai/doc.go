@@ -42,9 +42,12 @@
 // server_stats: requests served and, per request, the mean end-to-end,
 // queue, prefill, decode and inference (prefill + decode) times. Series
 // are summed over the configured model's model_name, or over all when
-// none carries it. A server without vLLM's metrics (TGI, NIM, SGLang), or
-// one that does not answer within 2 s, leaves server_stats unavailable
-// with the reason; the run goes on. The scrapes carry the API key.
+// none carries it. Hugging Face TGI's histograms (tgi_request_duration,
+// _queue_duration, _inference_duration; no prefill and decode split) are
+// read the same way, with source tgi-metrics. A server with neither (NIM,
+// SGLang), or one that does not answer within 2 s, leaves server_stats
+// unavailable with the reason; the run goes on. The scrapes carry the
+// API key.
 //
 // # Options
 //

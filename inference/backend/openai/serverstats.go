@@ -1,6 +1,7 @@
 package openai
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,8 +18,9 @@ import (
 	"github.com/gpuperf/gpuperf/inference"
 )
 
-// statsSource names the statistics read in ServerStats.
-const statsSource = "vllm-metrics"
+// statsSource names the statistics in ServerStats when no scrape found a
+// server's histograms to name them by (see dialects).
+const statsSource = "server-metrics"
 
 // statsTimeout bounds each scrape: the end's runs on the load generator's
 // goroutine, after the timed run.
@@ -28,7 +30,8 @@ const statsTimeout = 2 * time.Second
 const maxMetricsBytes = 64 << 20
 
 // vLLM's per-request histograms, in seconds, observed when a request
-// finishes; each series is labelled with model_name.
+// finishes; each series is labelled with model_name. They are also the
+// keys other servers' histograms are read under (see dialects).
 const (
 	metricE2E     = "vllm:e2e_request_latency_seconds"
 	metricQueue   = "vllm:request_queue_time_seconds"
@@ -37,6 +40,25 @@ const (
 	metricInfer   = "vllm:request_inference_time_seconds"
 	labelModel    = "model_name"
 )
+
+// dialect is one server's names for the per-request histograms, by the
+// vLLM name each stands for; the first dialect whose end-to-end histogram
+// a scrape has is the one read.
+type dialect struct {
+	source string
+	names  map[string]string // vLLM name → this server's
+}
+
+var dialects = []dialect{
+	{"vllm-metrics", map[string]string{
+		metricE2E: metricE2E, metricQueue: metricQueue, metricPrefill: metricPrefill, metricDecode: metricDecode, metricInfer: metricInfer,
+	}},
+	// Hugging Face TGI: one model per server, no prefill and decode split
+	// per request.
+	{"tgi-metrics", map[string]string{
+		metricE2E: "tgi_request_duration", metricQueue: "tgi_request_queue_duration", metricInfer: "tgi_request_inference_duration",
+	}},
+}
 
 var _ inference.ServerStatsReporter = (*Backend)(nil)
 
@@ -64,8 +86,9 @@ type hist struct {
 // metricsRead is one scrape: vLLM's request histograms by name (a name
 // the server does not expose is absent), or why there are none.
 type metricsRead struct {
-	h   map[string]hist
-	err error
+	h      map[string]hist
+	source string // the dialect read
+	err    error
 }
 
 // newMetricsClient returns the scrapes' client: the requests' transport
@@ -168,26 +191,27 @@ func (b *Backend) scrape(ctx context.Context, u string) metricsRead {
 	if resp.StatusCode != http.StatusOK {
 		return metricsRead{err: fmt.Errorf("metrics at %s: %w", u, statusError(resp))}
 	}
-	h, err := parseMetrics(io.LimitReader(resp.Body, maxMetricsBytes), b.cfg.Model)
+	h, source, err := parseMetrics(io.LimitReader(resp.Body, maxMetricsBytes), b.cfg.Model)
 	if err != nil {
 		return metricsRead{err: fmt.Errorf("parse the metrics at %s: %w", u, err)}
 	}
 	if _, ok := h[metricE2E]; !ok {
-		return metricsRead{err: fmt.Errorf("the server exposes no vLLM request metrics at %s (no %s histogram)", u, metricE2E)}
+		return metricsRead{err: fmt.Errorf("the server exposes no vLLM or TGI request metrics at %s (no %s or %s histogram)", u, metricE2E, dialects[1].names[metricE2E])}
 	}
-	return metricsRead{h: h}
+	return metricsRead{h: h, source: source}
 }
 
-// parseMetrics reads vLLM's request histograms from a Prometheus text
-// exposition. It sums the series whose model_name is served, or every
-// series when none is: a single-model server may label its model with
-// another of its names.
-func parseMetrics(r io.Reader, served string) (map[string]hist, error) {
+// parseMetrics reads the per-request histograms of the first dialect the
+// exposition has, under vLLM's names, and names the dialect. It sums the
+// series whose model_name is served, or every series when none is: a
+// single-model server may label its model with another of its names, or
+// not at all.
+func parseMetrics(r io.Reader, served string) (map[string]hist, string, error) {
 	// vLLM's names hold ':', which only the UTF-8 scheme's parser takes.
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	histogram := func(name string) *dto.MetricFamily {
 		if f := fams[name]; f != nil && f.GetType() == dto.MetricType_HISTOGRAM {
@@ -195,31 +219,34 @@ func parseMetrics(r io.Reader, served string) (map[string]hist, error) {
 		}
 		return nil
 	}
-	e2e := histogram(metricE2E)
-	if e2e == nil {
-		return map[string]hist{}, nil
-	}
-	ours := false
-	for _, m := range e2e.GetMetric() {
-		ours = ours || modelOf(m) == served
-	}
-	out := make(map[string]hist)
-	for _, name := range []string{metricE2E, metricQueue, metricPrefill, metricDecode, metricInfer} {
-		f := histogram(name)
-		if f == nil {
+	for _, d := range dialects {
+		e2e := histogram(d.names[metricE2E])
+		if e2e == nil {
 			continue
 		}
-		var h hist
-		for _, m := range f.GetMetric() {
-			if ours && modelOf(m) != served {
+		ours := false
+		for _, m := range e2e.GetMetric() {
+			ours = ours || modelOf(m) == served
+		}
+		out := make(map[string]hist)
+		for key, name := range d.names {
+			f := histogram(name)
+			if f == nil {
 				continue
 			}
-			h.count += m.GetHistogram().GetSampleCount()
-			h.sum += m.GetHistogram().GetSampleSum()
+			var h hist
+			for _, m := range f.GetMetric() {
+				if ours && modelOf(m) != served {
+					continue
+				}
+				h.count += m.GetHistogram().GetSampleCount()
+				h.sum += m.GetHistogram().GetSampleSum()
+			}
+			out[key] = h
 		}
-		out[name] = h
+		return out, d.source, nil
 	}
-	return out, nil
+	return map[string]hist{}, "", nil
 }
 
 // modelOf returns a series' model_name label.
@@ -234,13 +261,17 @@ func modelOf(m *dto.Metric) string {
 
 // delta is what the server counted between two scrapes.
 func delta(a, b metricsRead) *inference.ServerStats {
-	st := &inference.ServerStats{Source: statsSource}
+	st := &inference.ServerStats{Source: cmp.Or(b.source, a.source, statsSource)}
 	switch {
 	case a.err != nil:
 		st.Unavailable = "at the timed run's start: " + a.err.Error()
 		return st
 	case b.err != nil:
 		st.Unavailable = "at the timed run's end: " + b.err.Error()
+		return st
+	}
+	if a.source != b.source {
+		st.Unavailable = fmt.Sprintf("the server's metrics changed from %s to %s during the run", a.source, b.source)
 		return st
 	}
 	for name, y := range b.h {

@@ -158,7 +158,7 @@ func TestServerStatsNotVLLM(t *testing.T) {
 	res := statsRun(t, ts.URL, 0, OptMetrics, ms.URL+"/stats", OptAPIKeyEnv, "GPUPERF_TEST_KEY")
 	st := res.ServerStats
 	t.Logf("server stats: %+v", st)
-	want := "the server exposes no vLLM request metrics at " + ms.URL + "/stats"
+	want := "the server exposes no vLLM or TGI request metrics at " + ms.URL + "/stats"
 	if st == nil || !strings.Contains(st.Unavailable, want) {
 		t.Fatalf("server stats = %+v; want unavailable: %q", st, want)
 	}
@@ -233,28 +233,51 @@ func TestParseMetrics(t *testing.T) {
 		{"a name no series has", "meta-llama/Llama-2-70b", map[string]hist{metricE2E: {17, 64}, metricQueue: {15, 1.25}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := parseMetrics(strings.NewReader(exposition), tc.model)
+			got, source, err := parseMetrics(strings.NewReader(exposition), tc.model)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if source != "vllm-metrics" {
+				t.Errorf("source %q; want vllm-metrics", source)
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("parseMetrics(%q) = %v; want %v", tc.model, got, tc.want)
 			}
 		})
 	}
-	// Another server's metrics: no histogram of vLLM's, no error.
-	got, err := parseMetrics(strings.NewReader("# TYPE sglang:num_requests gauge\nsglang:num_requests 1\n"), "m")
+	// TGI's histograms, read under vLLM's names; TGI has no model label
+	// and no prefill and decode split.
+	tgi := `# TYPE tgi_request_duration histogram
+tgi_request_duration_bucket{le="+Inf"} 4
+tgi_request_duration_sum 2.5
+tgi_request_duration_count 4
+# TYPE tgi_request_queue_duration histogram
+tgi_request_queue_duration_bucket{le="+Inf"} 4
+tgi_request_queue_duration_sum 0.5
+tgi_request_queue_duration_count 4
+# TYPE tgi_request_inference_duration histogram
+tgi_request_inference_duration_bucket{le="+Inf"} 4
+tgi_request_inference_duration_sum 1.75
+tgi_request_inference_duration_count 4
+`
+	got, source, err := parseMetrics(strings.NewReader(tgi), "bigscience/bloom")
+	want := map[string]hist{metricE2E: {4, 2.5}, metricQueue: {4, 0.5}, metricInfer: {4, 1.75}}
+	if err != nil || source != "tgi-metrics" || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("parseMetrics(tgi) = %v, %q, %v; want %v from tgi-metrics", got, source, err, want)
+	}
+	// Another server's metrics: no histogram gpuperf reads, no error.
+	got, _, err = parseMetrics(strings.NewReader("# TYPE sglang:num_requests gauge\nsglang:num_requests 1\n"), "m")
 	if err != nil || len(got) != 0 {
 		t.Errorf("parseMetrics(sglang) = %v, %v; want nothing", got, err)
 	}
-	if _, err := parseMetrics(strings.NewReader("vllm:x{model_name=\"a\" 1\n"), "a"); err == nil {
+	if _, _, err := parseMetrics(strings.NewReader("vllm:x{model_name=\"a\" 1\n"), "a"); err == nil {
 		t.Error("parseMetrics of a broken line: no error")
 	}
 }
 
 func TestDelta(t *testing.T) {
 	read := func(kv ...any) metricsRead {
-		r := metricsRead{h: map[string]hist{}}
+		r := metricsRead{h: map[string]hist{}, source: "vllm-metrics"}
 		for i := 0; i < len(kv); i += 2 {
 			r.h[kv[i].(string)] = kv[i+1].(hist)
 		}
@@ -279,5 +302,9 @@ func TestDelta(t *testing.T) {
 	}
 	if st := delta(a, metricsRead{err: fmt.Errorf("boom")}); st.Unavailable != "at the timed run's end: boom" || st.Source != "vllm-metrics" {
 		t.Errorf("delta of a failed end = %+v", st)
+	}
+	a.source, b.source = "vllm-metrics", "tgi-metrics"
+	if st := delta(a, b); !strings.Contains(st.Unavailable, "changed from vllm-metrics to tgi-metrics") || st.Source != "tgi-metrics" {
+		t.Errorf("delta across dialects = %+v", st)
 	}
 }
