@@ -217,3 +217,32 @@ func TestBenchKServeServerStats(t *testing.T) {
 		t.Errorf("output lacks the server's statistics:\n%s", stdout)
 	}
 }
+
+// TestKServeEndToEndServerCompute: the candidate's inference server takes
+// longer to execute the model (6 ms against 4 ms); the comparison,
+// reading the servers' own statistics that the agents stored, says the
+// gap is in the model's execution.
+func TestKServeEndToEndServerCompute(t *testing.T) {
+	fast := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Latency: 4 * time.Millisecond}})
+	slow := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Latency: 6 * time.Millisecond}})
+	dir := t.TempDir()
+	agent := func(srv *kservetest.Server, name string) string {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cfg := writeKServeAgentConfig(t, d, map[string]string{"endpoint": srv.Addr(), "model": "simple", "batch": "2", "max_inflight": "4"})
+		return startAgent(t, "--config", cfg).addr
+	}
+	plan := writeKServePlan(t, dir, agent(fast, "bm"), agent(slow, "vm"), "scenarios: [offline]\nrepetitions: 2\n")
+	stdout, stderr, code := run(t, nil, "compare", "--plan", plan)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	// The table wraps the findings' text.
+	text := strings.Join(strings.Fields(stdout), " ")
+	want := "the model's execution on the server (compute_infer) took"
+	if !strings.Contains(text, want) || !strings.Contains(text, "the model itself ran slower on the candidate") {
+		t.Errorf("report lacks the server-compute finding (%q):\n%s", want, stdout)
+	}
+}
