@@ -177,6 +177,7 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 	}
 	c.Fairness = CheckFairness(c)
 	c.Findings = Attribute(c)
+	SummarizeServers(c)
 	c.ApplyGate(Failures{})
 	return c, nil
 }

@@ -265,6 +265,39 @@ type ScenarioComparison struct {
 	Notes   []string `json:"notes,omitempty"`
 
 	Gate ScenarioGate `json:"gate"`
+
+	// Server is what the serving stack itself counted on each side (the
+	// runs' server_stats), nil when neither side's backend reads a
+	// server's statistics.
+	Server *ServerTimes `json:"server_times,omitempty"`
+}
+
+// ServerTimes are a scenario's serving statistics, side by side: where a
+// request's time went on each, shown whether or not a finding was drawn.
+type ServerTimes struct {
+	Baseline  *ServerSide `json:"baseline,omitempty"`
+	Candidate *ServerSide `json:"candidate,omitempty"`
+}
+
+// ServerSide is one side's means over its counted runs, per request, in
+// milliseconds.
+type ServerSide struct {
+	// Source names the statistics ("triton-statistics", "vllm-metrics",
+	// "tgi-metrics"); Runs counts the counted runs that had them.
+	Source string `json:"source"`
+	Runs   int    `json:"runs"`
+	// Unavailable is why no counted run had statistics (the last run's
+	// reason); the times are then absent.
+	Unavailable string `json:"unavailable,omitempty"`
+	// ClientMeanMs is the load generator's mean latency, for contrast;
+	// RequestMs the time on the server, QueueMs and InferMs its parts
+	// (LLM servers split InferMs into PrefillMs and DecodeMs).
+	ClientMeanMs *float64 `json:"client_mean_ms,omitempty"`
+	RequestMs    *float64 `json:"request_ms,omitempty"`
+	QueueMs      *float64 `json:"queue_ms,omitempty"`
+	InferMs      *float64 `json:"infer_ms,omitempty"`
+	PrefillMs    *float64 `json:"prefill_ms,omitempty"`
+	DecodeMs     *float64 `json:"decode_ms,omitempty"`
 }
 
 // Metric is what a scenario compares.

@@ -116,3 +116,70 @@ func serverFindings(name string, sc ScenarioComparison, b, c sideObs) []scored {
 	out = append(out, scored{cl.finding(name, FindingOutsideServer, mClientMean, "ms", text+"."), weightServer * outside / math.Max(cl.b.mean, cl.c.mean)})
 	return out
 }
+
+// SummarizeServers sets each scenario's Server from the counted runs'
+// server_stats; scenarios whose runs have none keep a nil Server.
+func SummarizeServers(c *Comparison) {
+	bRuns := loadRuns(c.Baseline, c.Scenarios, RoleBaseline)
+	cRuns := loadRuns(c.Candidate, c.Scenarios, RoleCandidate)
+	for i := range c.Scenarios {
+		sc := &c.Scenarios[i]
+		name := sc.Benchmark + " " + sc.Scenario
+		b, k := serverSide(counted(bRuns, name)), serverSide(counted(cRuns, name))
+		if b != nil || k != nil {
+			sc.Server = &ServerTimes{Baseline: b, Candidate: k}
+		}
+	}
+}
+
+// serverSide averages runs' server statistics; nil when none has any.
+func serverSide(runs []runFile) *ServerSide {
+	var out ServerSide
+	var client, req, queue, infer, prefill, decode []float64
+	seen := false
+	for _, r := range runs {
+		st := r.Res.ServerStats
+		if st == nil {
+			continue
+		}
+		seen = true
+		out.Source = st.Source
+		if st.Unavailable != "" || st.Requests == 0 {
+			out.Unavailable = cmpOr(st.Unavailable, "the server counted no request in the window")
+			continue
+		}
+		out.Runs++
+		if m := r.Res.Latency.MeanNs; m > 0 {
+			client = append(client, float64(m)/1e6)
+		}
+		req = append(req, st.RequestNs/1e6)
+		queue = append(queue, st.QueueNs/1e6)
+		infer = append(infer, st.ComputeInferNs/1e6)
+		if st.PrefillNs > 0 || st.DecodeNs > 0 {
+			prefill = append(prefill, st.PrefillNs/1e6)
+			decode = append(decode, st.DecodeNs/1e6)
+		}
+	}
+	if !seen {
+		return nil
+	}
+	if out.Runs > 0 {
+		out.Unavailable = ""
+	}
+	out.ClientMeanMs, out.RequestMs, out.QueueMs, out.InferMs = meanOf(client), meanOf(req), meanOf(queue), meanOf(infer)
+	out.PrefillMs, out.DecodeMs = meanOf(prefill), meanOf(decode)
+	return &out
+}
+
+// meanOf is the mean of v, nil when v is empty.
+func meanOf(v []float64) *float64 {
+	if len(v) == 0 {
+		return nil
+	}
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	m := s / float64(len(v))
+	return &m
+}

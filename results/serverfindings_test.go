@@ -103,3 +103,29 @@ func TestServerComputeFindingLLM(t *testing.T) {
 		t.Errorf("finding %+v", f)
 	}
 }
+
+// The scenario carries both sides' server times, finding or not; a side
+// whose server kept no statistics says why.
+func TestSummarizeServers(t *testing.T) {
+	none := func(k int, r *inference.Result) {
+		r.ServerStats = &inference.ServerStats{Source: "triton-statistics", Unavailable: "the server has no statistics extension"}
+	}
+	c := fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")}, fxPairs(2, withServer(0.5, 2.0, 0), none), Options{})
+	st := c.Scenarios[0].Server
+	if st == nil || st.Baseline == nil || st.Candidate == nil {
+		t.Fatalf("server times = %+v", st)
+	}
+	b := st.Baseline
+	if b.Source != "triton-statistics" || b.Runs != 2 || b.Unavailable != "" || b.QueueMs == nil || *b.QueueMs < 0.5 || *b.QueueMs > 0.51 ||
+		b.InferMs == nil || *b.InferMs < 2 || *b.InferMs > 2.01 || b.PrefillMs != nil {
+		t.Errorf("baseline = %+v", *b)
+	}
+	if k := st.Candidate; k.Runs != 0 || k.Unavailable != "the server has no statistics extension" || k.RequestMs != nil {
+		t.Errorf("candidate = %+v", *k)
+	}
+	// Runs without server statistics leave the scenario without them.
+	c = fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")}, fxPairs(2, nil, nil), Options{})
+	if c.Scenarios[0].Server != nil {
+		t.Errorf("server times = %+v; want none", c.Scenarios[0].Server)
+	}
+}

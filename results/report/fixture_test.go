@@ -116,6 +116,16 @@ func fixedComparison() *results.Comparison {
 		ms.Baseline.Runs[i].Excluded = "INVALID"
 	}
 	ms.Baseline.Counted, ms.Baseline.Valid, ms.Baseline.Invalid, ms.Baseline.Geomean = 0, 0, 2, nil
+	// The server's own account: Triton's on both sides of SingleStream,
+	// the candidate's server without statistics in Server.
+	ss.Server = &results.ServerTimes{
+		Baseline:  &results.ServerSide{Source: "triton-statistics", Runs: 4, ClientMeanMs: f64(0.92), RequestMs: f64(0.71), QueueMs: f64(0.02), InferMs: f64(0.64)},
+		Candidate: &results.ServerSide{Source: "triton-statistics", Runs: 4, ClientMeanMs: f64(1.31), RequestMs: f64(0.73), QueueMs: f64(0.02), InferMs: f64(0.66)},
+	}
+	srv.Server = &results.ServerTimes{
+		Baseline:  &results.ServerSide{Source: "vllm-metrics", Runs: 4, ClientMeanMs: f64(812.4), RequestMs: f64(806.1), QueueMs: f64(12.5), InferMs: f64(790.2), PrefillMs: f64(40.3), DecodeMs: f64(749.9)},
+		Candidate: &results.ServerSide{Source: "vllm-metrics", Unavailable: "at the timed run's start: metrics at http://vm:8000/metrics are not reachable"},
+	}
 	c.Scenarios = []results.ScenarioComparison{off, srv, ss, ms}
 	c.Unmatched = []results.Unmatched{{Benchmark: "bert-99", Scenario: "Offline", Side: results.RoleCandidate}}
 	c.Fairness = &results.Fairness{

@@ -33,6 +33,7 @@ type page struct {
 	RetainedCaption string
 
 	Findings []findingView
+	Servers  []serverRow
 	Notes    []string
 	Sections []sectionView
 	Defs     [][2]string
@@ -158,6 +159,7 @@ func buildPage(c *results.Comparison, runs RunReader) *page {
 	if clipped {
 		pg.RetainedCaption += " Intervals much wider than the rest run off the chart: their whiskers are cut at its edge, and their labels give them whole."
 	}
+	pg.Servers = serverRows(c, "–")
 	for i, f := range rankedFindings(c) {
 		rank := f.Rank
 		if rank <= 0 {

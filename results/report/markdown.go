@@ -52,6 +52,21 @@ func WriteMarkdown(w io.Writer, c *results.Comparison, o Options) error {
 	}
 	p("\n")
 
+	if rows := serverRows(c, "–"); len(rows) > 0 {
+		p("**Server statistics** (per request, ms; means over the counted runs)\n\n")
+		p("| Scenario | Side | Source | Runs | Client mean | On server | Queue | Infer | Prefill | Decode | Other |\n")
+		p("|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, r := range rows {
+			if r.Runs == 0 {
+				p("| %s | %s | %s | 0 | %s | | | | | | |\n", md(r.Scenario), r.Side, md(r.Source), md(r.Unavailable))
+				continue
+			}
+			p("| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |\n", md(r.Scenario), r.Side, md(r.Source), r.Runs,
+				r.Client, r.Request, r.Queue, r.Infer, r.Prefill, r.Decode, r.Other)
+		}
+		p("\n")
+	}
+
 	if fs := rankedFindings(c); len(fs) > 0 {
 		top := min(len(fs), o.topFindings())
 		if top < len(fs) {

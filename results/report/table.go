@@ -55,6 +55,9 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := writeServerTable(ew, c); err != nil {
+		return err
+	}
 	notes := noteLines(c)
 	if len(notes) > 0 {
 		ew.printf("\nNotes:\n")
@@ -85,4 +88,27 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 		ew.printf("  %s\n", r)
 	}
 	return ew.err
+}
+
+// writeServerTable prints the server statistics, when any scenario has
+// them: per request on each side, the client's mean latency beside the
+// server's time and its parts.
+func writeServerTable(ew *errWriter, c *results.Comparison) error {
+	rows := serverRows(c, "-")
+	if len(rows) == 0 {
+		return nil
+	}
+	ew.printf("\nServer statistics (per request, ms; means over the counted runs):\n")
+	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+	// The reason a side has none goes last, past the aligned columns.
+	fmt.Fprintf(tw, "SCENARIO\tSIDE\tSOURCE\tRUNS\tCLIENT MEAN\tON SERVER\tQUEUE\tINFER\tPREFILL\tDECODE\tOTHER\n")
+	for _, r := range rows {
+		if r.Runs == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t0\t-\t-\t-\t-\t-\t-\t-\t%s\n", r.Scenario, r.Side, r.Source, r.Unavailable)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Side, r.Source, r.Runs,
+			r.Client, r.Request, r.Queue, r.Infer, r.Prefill, r.Decode, r.Other)
+	}
+	return tw.Flush()
 }

@@ -239,3 +239,46 @@ func findingDelta(d *float64) string {
 func labelsText(s results.ScenarioComparison) string {
 	return strings.Join(s.Labels, ", ")
 }
+
+// serverRow is one side of one scenario in the server statistics table,
+// its cells formatted; Unavailable replaces the times when set.
+type serverRow struct {
+	Scenario, Side, Source                                string
+	Runs                                                  int
+	Client, Request, Queue, Infer, Prefill, Decode, Other string
+	Unavailable                                           string
+}
+
+// serverRows lists the scenarios' server statistics, baseline then
+// candidate; none when no scenario has any. Other is the time on the
+// server outside the queue and the model: input and output handling.
+func serverRows(c *results.Comparison, none string) []serverRow {
+	ms := func(v *float64) string {
+		if v == nil {
+			return none
+		}
+		return fmt.Sprintf("%.3f", *v)
+	}
+	var rows []serverRow
+	for _, s := range c.Scenarios {
+		if s.Server == nil {
+			continue
+		}
+		for _, side := range []struct {
+			role string
+			v    *results.ServerSide
+		}{{results.RoleBaseline, s.Server.Baseline}, {results.RoleCandidate, s.Server.Candidate}} {
+			r := serverRow{Scenario: scenarioName(s), Side: side.role, Source: none, Unavailable: "no server statistics"}
+			if v := side.v; v != nil {
+				r.Source, r.Runs, r.Unavailable = v.Source, v.Runs, v.Unavailable
+				r.Client, r.Request, r.Queue, r.Infer = ms(v.ClientMeanMs), ms(v.RequestMs), ms(v.QueueMs), ms(v.InferMs)
+				r.Prefill, r.Decode, r.Other = ms(v.PrefillMs), ms(v.DecodeMs), none
+				if v.RequestMs != nil && v.QueueMs != nil && v.InferMs != nil {
+					r.Other = fmt.Sprintf("%.3f", *v.RequestMs-*v.QueueMs-*v.InferMs)
+				}
+			}
+			rows = append(rows, r)
+		}
+	}
+	return rows
+}
