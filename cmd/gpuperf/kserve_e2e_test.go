@@ -219,12 +219,14 @@ func TestBenchKServeServerStats(t *testing.T) {
 }
 
 // TestKServeEndToEndServerCompute: the candidate's inference server takes
-// longer to execute the model (6 ms against 4 ms); the comparison,
+// longer to execute the model (12 ms against 4 ms); the comparison,
 // reading the servers' own statistics that the agents stored, says the
 // gap is in the model's execution.
 func TestKServeEndToEndServerCompute(t *testing.T) {
 	fast := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Latency: 4 * time.Millisecond}})
-	slow := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Latency: 6 * time.Millisecond}})
+	// Three times as long, over four repetitions: a loaded host (the race
+	// build, other tests) stretches every timer, but not by that much.
+	slow := kservetest.New(t, kservetest.Options{Behavior: kservetest.Behavior{Latency: 12 * time.Millisecond}})
 	dir := t.TempDir()
 	agent := func(srv *kservetest.Server, name string) string {
 		d := filepath.Join(dir, name)
@@ -234,9 +236,9 @@ func TestKServeEndToEndServerCompute(t *testing.T) {
 		cfg := writeKServeAgentConfig(t, d, map[string]string{"endpoint": srv.Addr(), "model": "simple", "batch": "2", "max_inflight": "4"})
 		return startAgent(t, "--config", cfg).addr
 	}
-	// The candidate keeps about 70%: a gate at 50% passes however wide
-	// two repetitions leave the interval, so the exit code is fixed.
-	plan := writeKServePlan(t, dir, agent(fast, "bm"), agent(slow, "vm"), "scenarios: [offline]\nrepetitions: 2\nthresholds: {min_retained_pct: 50}\n")
+	// The candidate keeps about a third: a gate at 10% passes however wide
+	// the interval, so the exit code is fixed.
+	plan := writeKServePlan(t, dir, agent(fast, "bm"), agent(slow, "vm"), "scenarios: [offline]\nrepetitions: 4\nthresholds: {min_retained_pct: 10}\n")
 	stdout, stderr, code := run(t, nil, "compare", "--plan", plan)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
