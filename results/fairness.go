@@ -516,7 +516,11 @@ func fingerprintFacts(fs *sideFacts, fp gpu.Fingerprint) {
 				continue
 			}
 			var rule fairRule
-			if strings.Contains(k, "model") {
+			switch {
+			case strings.HasPrefix(k, "config_") && k != "config_error":
+				// Triton's model configuration (see the kserve backend).
+				rule = ruleDiffers("the server runs the model another way (instances, batching, backend or cache), which sets its throughput and latency")
+			case strings.Contains(k, "model"):
 				rule = ruleDiffers("the serving stack holds another model")
 			}
 			fs.setExtra("serving."+name+"."+k, "Serving "+name+": "+strings.ReplaceAll(k, "_", " "), facts[k], rule)

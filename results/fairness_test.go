@@ -599,3 +599,28 @@ func TestFairnessVGPUHostDriver(t *testing.T) {
 		})
 	}
 }
+
+// Triton's model configuration, from the kserve backend's Describe: two
+// instances against one is material, the same configuration is not.
+func TestFairnessServingConfig(t *testing.T) {
+	config := func(instances string) func(*gpu.Fingerprint) {
+		return func(fp *gpu.Fingerprint) {
+			fp.Serving = map[string]map[string]string{"triton": {
+				"model": "resnet50", "config_instances": instances, "config_dynamic_batching": "off", "config_error": "",
+			}}
+		}
+	}
+	hosts := []fxHost{
+		{name: "bm", role: RoleBaseline, fingerprint: "baremetal", edit: config("1 per GPU on every GPU")},
+		{name: "vm", role: RoleCandidate, fingerprint: "passthrough", edit: config("2 per GPU on every GPU")},
+	}
+	runs := []fxRun{{host: "bm", sc: inference.Offline, value: 1000}, {host: "vm", sc: inference.Offline, value: 990}}
+	f := fxTree(t, hosts, runs, Options{}).Fairness
+	it, ok := item(f, "serving.triton.config_instances")
+	if !ok || !it.Material || !strings.Contains(it.Note, "runs the model another way") {
+		t.Errorf("config_instances item = %+v, %v; want material", it, ok)
+	}
+	if it, ok := item(f, "serving.triton.config_dynamic_batching"); !ok || !it.Same || it.Material {
+		t.Errorf("config_dynamic_batching item = %+v, %v; want the same on both sides", it, ok)
+	}
+}

@@ -27,6 +27,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ModelInstanceGroup_Kind int32
+
+const (
+	ModelInstanceGroup_KIND_AUTO  ModelInstanceGroup_Kind = 0
+	ModelInstanceGroup_KIND_GPU   ModelInstanceGroup_Kind = 1
+	ModelInstanceGroup_KIND_CPU   ModelInstanceGroup_Kind = 2
+	ModelInstanceGroup_KIND_MODEL ModelInstanceGroup_Kind = 3
+)
+
+// Enum value maps for ModelInstanceGroup_Kind.
+var (
+	ModelInstanceGroup_Kind_name = map[int32]string{
+		0: "KIND_AUTO",
+		1: "KIND_GPU",
+		2: "KIND_CPU",
+		3: "KIND_MODEL",
+	}
+	ModelInstanceGroup_Kind_value = map[string]int32{
+		"KIND_AUTO":  0,
+		"KIND_GPU":   1,
+		"KIND_CPU":   2,
+		"KIND_MODEL": 3,
+	}
+)
+
+func (x ModelInstanceGroup_Kind) Enum() *ModelInstanceGroup_Kind {
+	p := new(ModelInstanceGroup_Kind)
+	*p = x
+	return p
+}
+
+func (x ModelInstanceGroup_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ModelInstanceGroup_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_proto_inference_grpc_service_proto_enumTypes[0].Descriptor()
+}
+
+func (ModelInstanceGroup_Kind) Type() protoreflect.EnumType {
+	return &file_proto_inference_grpc_service_proto_enumTypes[0]
+}
+
+func (x ModelInstanceGroup_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ModelInstanceGroup_Kind.Descriptor instead.
+func (ModelInstanceGroup_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{24, 0}
+}
+
 type ServerLiveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1418,6 +1470,369 @@ func (x *InferBatchStatistics) GetComputeOutput() *StatisticDuration {
 	return nil
 }
 
+// ModelConfigRequest names the model and, optionally, its version.
+type ModelConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelConfigRequest) Reset() {
+	*x = ModelConfigRequest{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelConfigRequest) ProtoMessage() {}
+
+func (x *ModelConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelConfigRequest.ProtoReflect.Descriptor instead.
+func (*ModelConfigRequest) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ModelConfigRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModelConfigRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+// ModelConfigResponse holds the model's configuration.
+type ModelConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *ModelConfig           `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelConfigResponse) Reset() {
+	*x = ModelConfigResponse{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelConfigResponse) ProtoMessage() {}
+
+func (x *ModelConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelConfigResponse.ProtoReflect.Descriptor instead.
+func (*ModelConfigResponse) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ModelConfigResponse) GetConfig() *ModelConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+// ModelConfig is the part of Triton's model configuration that decides
+// how fast the server runs the model; the rest (tensors, warm-up,
+// optimization, ensembles) is left out, and a decoder skips it.
+type ModelConfig struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Platform      string                 `protobuf:"bytes,2,opt,name=platform,proto3" json:"platform,omitempty"`
+	MaxBatchSize  int32                  `protobuf:"varint,4,opt,name=max_batch_size,json=maxBatchSize,proto3" json:"max_batch_size,omitempty"`
+	InstanceGroup []*ModelInstanceGroup  `protobuf:"bytes,7,rep,name=instance_group,json=instanceGroup,proto3" json:"instance_group,omitempty"`
+	// dynamic_batching is set when the server batches requests together.
+	DynamicBatching *ModelDynamicBatching `protobuf:"bytes,11,opt,name=dynamic_batching,json=dynamicBatching,proto3" json:"dynamic_batching,omitempty"`
+	Backend         string                `protobuf:"bytes,17,opt,name=backend,proto3" json:"backend,omitempty"`
+	ResponseCache   *ModelResponseCache   `protobuf:"bytes,24,opt,name=response_cache,json=responseCache,proto3" json:"response_cache,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ModelConfig) Reset() {
+	*x = ModelConfig{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelConfig) ProtoMessage() {}
+
+func (x *ModelConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelConfig.ProtoReflect.Descriptor instead.
+func (*ModelConfig) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ModelConfig) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModelConfig) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
+func (x *ModelConfig) GetMaxBatchSize() int32 {
+	if x != nil {
+		return x.MaxBatchSize
+	}
+	return 0
+}
+
+func (x *ModelConfig) GetInstanceGroup() []*ModelInstanceGroup {
+	if x != nil {
+		return x.InstanceGroup
+	}
+	return nil
+}
+
+func (x *ModelConfig) GetDynamicBatching() *ModelDynamicBatching {
+	if x != nil {
+		return x.DynamicBatching
+	}
+	return nil
+}
+
+func (x *ModelConfig) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *ModelConfig) GetResponseCache() *ModelResponseCache {
+	if x != nil {
+		return x.ResponseCache
+	}
+	return nil
+}
+
+// ModelInstanceGroup is count instances on each of gpus (every GPU when
+// empty), or count on the CPU.
+type ModelInstanceGroup struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Name          string                  `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Count         int32                   `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	Gpus          []int32                 `protobuf:"varint,3,rep,packed,name=gpus,proto3" json:"gpus,omitempty"`
+	Kind          ModelInstanceGroup_Kind `protobuf:"varint,4,opt,name=kind,proto3,enum=inference.ModelInstanceGroup_Kind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelInstanceGroup) Reset() {
+	*x = ModelInstanceGroup{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelInstanceGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelInstanceGroup) ProtoMessage() {}
+
+func (x *ModelInstanceGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelInstanceGroup.ProtoReflect.Descriptor instead.
+func (*ModelInstanceGroup) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ModelInstanceGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ModelInstanceGroup) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ModelInstanceGroup) GetGpus() []int32 {
+	if x != nil {
+		return x.Gpus
+	}
+	return nil
+}
+
+func (x *ModelInstanceGroup) GetKind() ModelInstanceGroup_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return ModelInstanceGroup_KIND_AUTO
+}
+
+// ModelDynamicBatching is how the server forms batches from requests.
+type ModelDynamicBatching struct {
+	state                     protoimpl.MessageState `protogen:"open.v1"`
+	PreferredBatchSize        []int32                `protobuf:"varint,1,rep,packed,name=preferred_batch_size,json=preferredBatchSize,proto3" json:"preferred_batch_size,omitempty"`
+	MaxQueueDelayMicroseconds uint64                 `protobuf:"varint,2,opt,name=max_queue_delay_microseconds,json=maxQueueDelayMicroseconds,proto3" json:"max_queue_delay_microseconds,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *ModelDynamicBatching) Reset() {
+	*x = ModelDynamicBatching{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelDynamicBatching) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelDynamicBatching) ProtoMessage() {}
+
+func (x *ModelDynamicBatching) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelDynamicBatching.ProtoReflect.Descriptor instead.
+func (*ModelDynamicBatching) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ModelDynamicBatching) GetPreferredBatchSize() []int32 {
+	if x != nil {
+		return x.PreferredBatchSize
+	}
+	return nil
+}
+
+func (x *ModelDynamicBatching) GetMaxQueueDelayMicroseconds() uint64 {
+	if x != nil {
+		return x.MaxQueueDelayMicroseconds
+	}
+	return 0
+}
+
+// ModelResponseCache says whether responses are cached (a cached response
+// skips the model, so a benchmark of it measures the cache).
+type ModelResponseCache struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Enable        bool                   `protobuf:"varint,1,opt,name=enable,proto3" json:"enable,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelResponseCache) Reset() {
+	*x = ModelResponseCache{}
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelResponseCache) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelResponseCache) ProtoMessage() {}
+
+func (x *ModelResponseCache) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelResponseCache.ProtoReflect.Descriptor instead.
+func (*ModelResponseCache) Descriptor() ([]byte, []int) {
+	return file_proto_inference_grpc_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ModelResponseCache) GetEnable() bool {
+	if x != nil {
+		return x.Enable
+	}
+	return false
+}
+
 // TensorMetadata describes one input or output.
 type ModelMetadataResponse_TensorMetadata struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1434,7 +1849,7 @@ type ModelMetadataResponse_TensorMetadata struct {
 
 func (x *ModelMetadataResponse_TensorMetadata) Reset() {
 	*x = ModelMetadataResponse_TensorMetadata{}
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[21]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1446,7 +1861,7 @@ func (x *ModelMetadataResponse_TensorMetadata) String() string {
 func (*ModelMetadataResponse_TensorMetadata) ProtoMessage() {}
 
 func (x *ModelMetadataResponse_TensorMetadata) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[21]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1505,7 +1920,7 @@ type ModelInferRequest_InferInputTensor struct {
 
 func (x *ModelInferRequest_InferInputTensor) Reset() {
 	*x = ModelInferRequest_InferInputTensor{}
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[24]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1932,7 @@ func (x *ModelInferRequest_InferInputTensor) String() string {
 func (*ModelInferRequest_InferInputTensor) ProtoMessage() {}
 
 func (x *ModelInferRequest_InferInputTensor) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[24]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1994,7 @@ type ModelInferRequest_InferRequestedOutputTensor struct {
 
 func (x *ModelInferRequest_InferRequestedOutputTensor) Reset() {
 	*x = ModelInferRequest_InferRequestedOutputTensor{}
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[25]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1591,7 +2006,7 @@ func (x *ModelInferRequest_InferRequestedOutputTensor) String() string {
 func (*ModelInferRequest_InferRequestedOutputTensor) ProtoMessage() {}
 
 func (x *ModelInferRequest_InferRequestedOutputTensor) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[25]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +2051,7 @@ type ModelInferResponse_InferOutputTensor struct {
 
 func (x *ModelInferResponse_InferOutputTensor) Reset() {
 	*x = ModelInferResponse_InferOutputTensor{}
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[29]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +2063,7 @@ func (x *ModelInferResponse_InferOutputTensor) String() string {
 func (*ModelInferResponse_InferOutputTensor) ProtoMessage() {}
 
 func (x *ModelInferResponse_InferOutputTensor) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_inference_grpc_service_proto_msgTypes[29]
+	mi := &file_proto_inference_grpc_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1858,7 +2273,36 @@ const file_proto_inference_grpc_service_proto_rawDesc = "" +
 	"batch_size\x18\x01 \x01(\x04R\tbatchSize\x12A\n" +
 	"\rcompute_input\x18\x02 \x01(\v2\x1c.inference.StatisticDurationR\fcomputeInput\x12A\n" +
 	"\rcompute_infer\x18\x03 \x01(\v2\x1c.inference.StatisticDurationR\fcomputeInfer\x12C\n" +
-	"\x0ecompute_output\x18\x04 \x01(\v2\x1c.inference.StatisticDurationR\rcomputeOutput2\xa5\x05\n" +
+	"\x0ecompute_output\x18\x04 \x01(\v2\x1c.inference.StatisticDurationR\rcomputeOutput\"B\n" +
+	"\x12ModelConfigRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\tR\aversion\"E\n" +
+	"\x13ModelConfigResponse\x12.\n" +
+	"\x06config\x18\x01 \x01(\v2\x16.inference.ModelConfigR\x06config\"\xd5\x02\n" +
+	"\vModelConfig\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bplatform\x18\x02 \x01(\tR\bplatform\x12$\n" +
+	"\x0emax_batch_size\x18\x04 \x01(\x05R\fmaxBatchSize\x12D\n" +
+	"\x0einstance_group\x18\a \x03(\v2\x1d.inference.ModelInstanceGroupR\rinstanceGroup\x12J\n" +
+	"\x10dynamic_batching\x18\v \x01(\v2\x1f.inference.ModelDynamicBatchingR\x0fdynamicBatching\x12\x18\n" +
+	"\abackend\x18\x11 \x01(\tR\abackend\x12D\n" +
+	"\x0eresponse_cache\x18\x18 \x01(\v2\x1d.inference.ModelResponseCacheR\rresponseCache\"\xcd\x01\n" +
+	"\x12ModelInstanceGroup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x12\x12\n" +
+	"\x04gpus\x18\x03 \x03(\x05R\x04gpus\x126\n" +
+	"\x04kind\x18\x04 \x01(\x0e2\".inference.ModelInstanceGroup.KindR\x04kind\"A\n" +
+	"\x04Kind\x12\r\n" +
+	"\tKIND_AUTO\x10\x00\x12\f\n" +
+	"\bKIND_GPU\x10\x01\x12\f\n" +
+	"\bKIND_CPU\x10\x02\x12\x0e\n" +
+	"\n" +
+	"KIND_MODEL\x10\x03\"\x89\x01\n" +
+	"\x14ModelDynamicBatching\x120\n" +
+	"\x14preferred_batch_size\x18\x01 \x03(\x05R\x12preferredBatchSize\x12?\n" +
+	"\x1cmax_queue_delay_microseconds\x18\x02 \x01(\x04R\x19maxQueueDelayMicroseconds\",\n" +
+	"\x12ModelResponseCache\x12\x16\n" +
+	"\x06enable\x18\x01 \x01(\bR\x06enable2\xf3\x05\n" +
 	"\x14GRPCInferenceService\x12I\n" +
 	"\n" +
 	"ServerLive\x12\x1c.inference.ServerLiveRequest\x1a\x1d.inference.ServerLiveResponse\x12L\n" +
@@ -1870,7 +2314,8 @@ const file_proto_inference_grpc_service_proto_rawDesc = "" +
 	"\n" +
 	"ModelInfer\x12\x1c.inference.ModelInferRequest\x1a\x1d.inference.ModelInferResponse\x12Y\n" +
 	"\x10ModelStreamInfer\x12\x1c.inference.ModelInferRequest\x1a#.inference.ModelStreamInferResponse(\x010\x01\x12X\n" +
-	"\x0fModelStatistics\x12!.inference.ModelStatisticsRequest\x1a\".inference.ModelStatisticsResponseB8Z6github.com/gpuperf/gpuperf/proto/inference;inferencev2b\x06proto3"
+	"\x0fModelStatistics\x12!.inference.ModelStatisticsRequest\x1a\".inference.ModelStatisticsResponse\x12L\n" +
+	"\vModelConfig\x12\x1d.inference.ModelConfigRequest\x1a\x1e.inference.ModelConfigResponseB8Z6github.com/gpuperf/gpuperf/proto/inference;inferencev2b\x06proto3"
 
 var (
 	file_proto_inference_grpc_service_proto_rawDescOnce sync.Once
@@ -1884,99 +2329,114 @@ func file_proto_inference_grpc_service_proto_rawDescGZIP() []byte {
 	return file_proto_inference_grpc_service_proto_rawDescData
 }
 
-var file_proto_inference_grpc_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_proto_inference_grpc_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_proto_inference_grpc_service_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_proto_inference_grpc_service_proto_goTypes = []any{
-	(*ServerLiveRequest)(nil),                    // 0: inference.ServerLiveRequest
-	(*ServerLiveResponse)(nil),                   // 1: inference.ServerLiveResponse
-	(*ServerReadyRequest)(nil),                   // 2: inference.ServerReadyRequest
-	(*ServerReadyResponse)(nil),                  // 3: inference.ServerReadyResponse
-	(*ModelReadyRequest)(nil),                    // 4: inference.ModelReadyRequest
-	(*ModelReadyResponse)(nil),                   // 5: inference.ModelReadyResponse
-	(*ServerMetadataRequest)(nil),                // 6: inference.ServerMetadataRequest
-	(*ServerMetadataResponse)(nil),               // 7: inference.ServerMetadataResponse
-	(*ModelMetadataRequest)(nil),                 // 8: inference.ModelMetadataRequest
-	(*ModelMetadataResponse)(nil),                // 9: inference.ModelMetadataResponse
-	(*InferParameter)(nil),                       // 10: inference.InferParameter
-	(*InferTensorContents)(nil),                  // 11: inference.InferTensorContents
-	(*ModelInferRequest)(nil),                    // 12: inference.ModelInferRequest
-	(*ModelInferResponse)(nil),                   // 13: inference.ModelInferResponse
-	(*ModelStreamInferResponse)(nil),             // 14: inference.ModelStreamInferResponse
-	(*ModelStatisticsRequest)(nil),               // 15: inference.ModelStatisticsRequest
-	(*ModelStatisticsResponse)(nil),              // 16: inference.ModelStatisticsResponse
-	(*StatisticDuration)(nil),                    // 17: inference.StatisticDuration
-	(*ModelStatistics)(nil),                      // 18: inference.ModelStatistics
-	(*InferStatistics)(nil),                      // 19: inference.InferStatistics
-	(*InferBatchStatistics)(nil),                 // 20: inference.InferBatchStatistics
-	(*ModelMetadataResponse_TensorMetadata)(nil), // 21: inference.ModelMetadataResponse.TensorMetadata
-	nil, // 22: inference.ModelMetadataResponse.ParametersEntry
-	nil, // 23: inference.ModelMetadataResponse.TensorMetadata.ParametersEntry
-	(*ModelInferRequest_InferInputTensor)(nil),           // 24: inference.ModelInferRequest.InferInputTensor
-	(*ModelInferRequest_InferRequestedOutputTensor)(nil), // 25: inference.ModelInferRequest.InferRequestedOutputTensor
-	nil, // 26: inference.ModelInferRequest.ParametersEntry
-	nil, // 27: inference.ModelInferRequest.InferInputTensor.ParametersEntry
-	nil, // 28: inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry
-	(*ModelInferResponse_InferOutputTensor)(nil), // 29: inference.ModelInferResponse.InferOutputTensor
-	nil, // 30: inference.ModelInferResponse.ParametersEntry
-	nil, // 31: inference.ModelInferResponse.InferOutputTensor.ParametersEntry
+	(ModelInstanceGroup_Kind)(0),                 // 0: inference.ModelInstanceGroup.Kind
+	(*ServerLiveRequest)(nil),                    // 1: inference.ServerLiveRequest
+	(*ServerLiveResponse)(nil),                   // 2: inference.ServerLiveResponse
+	(*ServerReadyRequest)(nil),                   // 3: inference.ServerReadyRequest
+	(*ServerReadyResponse)(nil),                  // 4: inference.ServerReadyResponse
+	(*ModelReadyRequest)(nil),                    // 5: inference.ModelReadyRequest
+	(*ModelReadyResponse)(nil),                   // 6: inference.ModelReadyResponse
+	(*ServerMetadataRequest)(nil),                // 7: inference.ServerMetadataRequest
+	(*ServerMetadataResponse)(nil),               // 8: inference.ServerMetadataResponse
+	(*ModelMetadataRequest)(nil),                 // 9: inference.ModelMetadataRequest
+	(*ModelMetadataResponse)(nil),                // 10: inference.ModelMetadataResponse
+	(*InferParameter)(nil),                       // 11: inference.InferParameter
+	(*InferTensorContents)(nil),                  // 12: inference.InferTensorContents
+	(*ModelInferRequest)(nil),                    // 13: inference.ModelInferRequest
+	(*ModelInferResponse)(nil),                   // 14: inference.ModelInferResponse
+	(*ModelStreamInferResponse)(nil),             // 15: inference.ModelStreamInferResponse
+	(*ModelStatisticsRequest)(nil),               // 16: inference.ModelStatisticsRequest
+	(*ModelStatisticsResponse)(nil),              // 17: inference.ModelStatisticsResponse
+	(*StatisticDuration)(nil),                    // 18: inference.StatisticDuration
+	(*ModelStatistics)(nil),                      // 19: inference.ModelStatistics
+	(*InferStatistics)(nil),                      // 20: inference.InferStatistics
+	(*InferBatchStatistics)(nil),                 // 21: inference.InferBatchStatistics
+	(*ModelConfigRequest)(nil),                   // 22: inference.ModelConfigRequest
+	(*ModelConfigResponse)(nil),                  // 23: inference.ModelConfigResponse
+	(*ModelConfig)(nil),                          // 24: inference.ModelConfig
+	(*ModelInstanceGroup)(nil),                   // 25: inference.ModelInstanceGroup
+	(*ModelDynamicBatching)(nil),                 // 26: inference.ModelDynamicBatching
+	(*ModelResponseCache)(nil),                   // 27: inference.ModelResponseCache
+	(*ModelMetadataResponse_TensorMetadata)(nil), // 28: inference.ModelMetadataResponse.TensorMetadata
+	nil, // 29: inference.ModelMetadataResponse.ParametersEntry
+	nil, // 30: inference.ModelMetadataResponse.TensorMetadata.ParametersEntry
+	(*ModelInferRequest_InferInputTensor)(nil),           // 31: inference.ModelInferRequest.InferInputTensor
+	(*ModelInferRequest_InferRequestedOutputTensor)(nil), // 32: inference.ModelInferRequest.InferRequestedOutputTensor
+	nil, // 33: inference.ModelInferRequest.ParametersEntry
+	nil, // 34: inference.ModelInferRequest.InferInputTensor.ParametersEntry
+	nil, // 35: inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry
+	(*ModelInferResponse_InferOutputTensor)(nil), // 36: inference.ModelInferResponse.InferOutputTensor
+	nil, // 37: inference.ModelInferResponse.ParametersEntry
+	nil, // 38: inference.ModelInferResponse.InferOutputTensor.ParametersEntry
 }
 var file_proto_inference_grpc_service_proto_depIdxs = []int32{
-	21, // 0: inference.ModelMetadataResponse.inputs:type_name -> inference.ModelMetadataResponse.TensorMetadata
-	21, // 1: inference.ModelMetadataResponse.outputs:type_name -> inference.ModelMetadataResponse.TensorMetadata
-	22, // 2: inference.ModelMetadataResponse.parameters:type_name -> inference.ModelMetadataResponse.ParametersEntry
-	26, // 3: inference.ModelInferRequest.parameters:type_name -> inference.ModelInferRequest.ParametersEntry
-	24, // 4: inference.ModelInferRequest.inputs:type_name -> inference.ModelInferRequest.InferInputTensor
-	25, // 5: inference.ModelInferRequest.outputs:type_name -> inference.ModelInferRequest.InferRequestedOutputTensor
-	30, // 6: inference.ModelInferResponse.parameters:type_name -> inference.ModelInferResponse.ParametersEntry
-	29, // 7: inference.ModelInferResponse.outputs:type_name -> inference.ModelInferResponse.InferOutputTensor
-	13, // 8: inference.ModelStreamInferResponse.infer_response:type_name -> inference.ModelInferResponse
-	18, // 9: inference.ModelStatisticsResponse.model_stats:type_name -> inference.ModelStatistics
-	19, // 10: inference.ModelStatistics.inference_stats:type_name -> inference.InferStatistics
-	20, // 11: inference.ModelStatistics.batch_stats:type_name -> inference.InferBatchStatistics
-	17, // 12: inference.InferStatistics.success:type_name -> inference.StatisticDuration
-	17, // 13: inference.InferStatistics.fail:type_name -> inference.StatisticDuration
-	17, // 14: inference.InferStatistics.queue:type_name -> inference.StatisticDuration
-	17, // 15: inference.InferStatistics.compute_input:type_name -> inference.StatisticDuration
-	17, // 16: inference.InferStatistics.compute_infer:type_name -> inference.StatisticDuration
-	17, // 17: inference.InferStatistics.compute_output:type_name -> inference.StatisticDuration
-	17, // 18: inference.InferStatistics.cache_hit:type_name -> inference.StatisticDuration
-	17, // 19: inference.InferStatistics.cache_miss:type_name -> inference.StatisticDuration
-	17, // 20: inference.InferBatchStatistics.compute_input:type_name -> inference.StatisticDuration
-	17, // 21: inference.InferBatchStatistics.compute_infer:type_name -> inference.StatisticDuration
-	17, // 22: inference.InferBatchStatistics.compute_output:type_name -> inference.StatisticDuration
-	23, // 23: inference.ModelMetadataResponse.TensorMetadata.parameters:type_name -> inference.ModelMetadataResponse.TensorMetadata.ParametersEntry
-	10, // 24: inference.ModelMetadataResponse.ParametersEntry.value:type_name -> inference.InferParameter
-	10, // 25: inference.ModelMetadataResponse.TensorMetadata.ParametersEntry.value:type_name -> inference.InferParameter
-	27, // 26: inference.ModelInferRequest.InferInputTensor.parameters:type_name -> inference.ModelInferRequest.InferInputTensor.ParametersEntry
-	11, // 27: inference.ModelInferRequest.InferInputTensor.contents:type_name -> inference.InferTensorContents
-	28, // 28: inference.ModelInferRequest.InferRequestedOutputTensor.parameters:type_name -> inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry
-	10, // 29: inference.ModelInferRequest.ParametersEntry.value:type_name -> inference.InferParameter
-	10, // 30: inference.ModelInferRequest.InferInputTensor.ParametersEntry.value:type_name -> inference.InferParameter
-	10, // 31: inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry.value:type_name -> inference.InferParameter
-	31, // 32: inference.ModelInferResponse.InferOutputTensor.parameters:type_name -> inference.ModelInferResponse.InferOutputTensor.ParametersEntry
-	11, // 33: inference.ModelInferResponse.InferOutputTensor.contents:type_name -> inference.InferTensorContents
-	10, // 34: inference.ModelInferResponse.ParametersEntry.value:type_name -> inference.InferParameter
-	10, // 35: inference.ModelInferResponse.InferOutputTensor.ParametersEntry.value:type_name -> inference.InferParameter
-	0,  // 36: inference.GRPCInferenceService.ServerLive:input_type -> inference.ServerLiveRequest
-	2,  // 37: inference.GRPCInferenceService.ServerReady:input_type -> inference.ServerReadyRequest
-	4,  // 38: inference.GRPCInferenceService.ModelReady:input_type -> inference.ModelReadyRequest
-	6,  // 39: inference.GRPCInferenceService.ServerMetadata:input_type -> inference.ServerMetadataRequest
-	8,  // 40: inference.GRPCInferenceService.ModelMetadata:input_type -> inference.ModelMetadataRequest
-	12, // 41: inference.GRPCInferenceService.ModelInfer:input_type -> inference.ModelInferRequest
-	12, // 42: inference.GRPCInferenceService.ModelStreamInfer:input_type -> inference.ModelInferRequest
-	15, // 43: inference.GRPCInferenceService.ModelStatistics:input_type -> inference.ModelStatisticsRequest
-	1,  // 44: inference.GRPCInferenceService.ServerLive:output_type -> inference.ServerLiveResponse
-	3,  // 45: inference.GRPCInferenceService.ServerReady:output_type -> inference.ServerReadyResponse
-	5,  // 46: inference.GRPCInferenceService.ModelReady:output_type -> inference.ModelReadyResponse
-	7,  // 47: inference.GRPCInferenceService.ServerMetadata:output_type -> inference.ServerMetadataResponse
-	9,  // 48: inference.GRPCInferenceService.ModelMetadata:output_type -> inference.ModelMetadataResponse
-	13, // 49: inference.GRPCInferenceService.ModelInfer:output_type -> inference.ModelInferResponse
-	14, // 50: inference.GRPCInferenceService.ModelStreamInfer:output_type -> inference.ModelStreamInferResponse
-	16, // 51: inference.GRPCInferenceService.ModelStatistics:output_type -> inference.ModelStatisticsResponse
-	44, // [44:52] is the sub-list for method output_type
-	36, // [36:44] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	28, // 0: inference.ModelMetadataResponse.inputs:type_name -> inference.ModelMetadataResponse.TensorMetadata
+	28, // 1: inference.ModelMetadataResponse.outputs:type_name -> inference.ModelMetadataResponse.TensorMetadata
+	29, // 2: inference.ModelMetadataResponse.parameters:type_name -> inference.ModelMetadataResponse.ParametersEntry
+	33, // 3: inference.ModelInferRequest.parameters:type_name -> inference.ModelInferRequest.ParametersEntry
+	31, // 4: inference.ModelInferRequest.inputs:type_name -> inference.ModelInferRequest.InferInputTensor
+	32, // 5: inference.ModelInferRequest.outputs:type_name -> inference.ModelInferRequest.InferRequestedOutputTensor
+	37, // 6: inference.ModelInferResponse.parameters:type_name -> inference.ModelInferResponse.ParametersEntry
+	36, // 7: inference.ModelInferResponse.outputs:type_name -> inference.ModelInferResponse.InferOutputTensor
+	14, // 8: inference.ModelStreamInferResponse.infer_response:type_name -> inference.ModelInferResponse
+	19, // 9: inference.ModelStatisticsResponse.model_stats:type_name -> inference.ModelStatistics
+	20, // 10: inference.ModelStatistics.inference_stats:type_name -> inference.InferStatistics
+	21, // 11: inference.ModelStatistics.batch_stats:type_name -> inference.InferBatchStatistics
+	18, // 12: inference.InferStatistics.success:type_name -> inference.StatisticDuration
+	18, // 13: inference.InferStatistics.fail:type_name -> inference.StatisticDuration
+	18, // 14: inference.InferStatistics.queue:type_name -> inference.StatisticDuration
+	18, // 15: inference.InferStatistics.compute_input:type_name -> inference.StatisticDuration
+	18, // 16: inference.InferStatistics.compute_infer:type_name -> inference.StatisticDuration
+	18, // 17: inference.InferStatistics.compute_output:type_name -> inference.StatisticDuration
+	18, // 18: inference.InferStatistics.cache_hit:type_name -> inference.StatisticDuration
+	18, // 19: inference.InferStatistics.cache_miss:type_name -> inference.StatisticDuration
+	18, // 20: inference.InferBatchStatistics.compute_input:type_name -> inference.StatisticDuration
+	18, // 21: inference.InferBatchStatistics.compute_infer:type_name -> inference.StatisticDuration
+	18, // 22: inference.InferBatchStatistics.compute_output:type_name -> inference.StatisticDuration
+	24, // 23: inference.ModelConfigResponse.config:type_name -> inference.ModelConfig
+	25, // 24: inference.ModelConfig.instance_group:type_name -> inference.ModelInstanceGroup
+	26, // 25: inference.ModelConfig.dynamic_batching:type_name -> inference.ModelDynamicBatching
+	27, // 26: inference.ModelConfig.response_cache:type_name -> inference.ModelResponseCache
+	0,  // 27: inference.ModelInstanceGroup.kind:type_name -> inference.ModelInstanceGroup.Kind
+	30, // 28: inference.ModelMetadataResponse.TensorMetadata.parameters:type_name -> inference.ModelMetadataResponse.TensorMetadata.ParametersEntry
+	11, // 29: inference.ModelMetadataResponse.ParametersEntry.value:type_name -> inference.InferParameter
+	11, // 30: inference.ModelMetadataResponse.TensorMetadata.ParametersEntry.value:type_name -> inference.InferParameter
+	34, // 31: inference.ModelInferRequest.InferInputTensor.parameters:type_name -> inference.ModelInferRequest.InferInputTensor.ParametersEntry
+	12, // 32: inference.ModelInferRequest.InferInputTensor.contents:type_name -> inference.InferTensorContents
+	35, // 33: inference.ModelInferRequest.InferRequestedOutputTensor.parameters:type_name -> inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry
+	11, // 34: inference.ModelInferRequest.ParametersEntry.value:type_name -> inference.InferParameter
+	11, // 35: inference.ModelInferRequest.InferInputTensor.ParametersEntry.value:type_name -> inference.InferParameter
+	11, // 36: inference.ModelInferRequest.InferRequestedOutputTensor.ParametersEntry.value:type_name -> inference.InferParameter
+	38, // 37: inference.ModelInferResponse.InferOutputTensor.parameters:type_name -> inference.ModelInferResponse.InferOutputTensor.ParametersEntry
+	12, // 38: inference.ModelInferResponse.InferOutputTensor.contents:type_name -> inference.InferTensorContents
+	11, // 39: inference.ModelInferResponse.ParametersEntry.value:type_name -> inference.InferParameter
+	11, // 40: inference.ModelInferResponse.InferOutputTensor.ParametersEntry.value:type_name -> inference.InferParameter
+	1,  // 41: inference.GRPCInferenceService.ServerLive:input_type -> inference.ServerLiveRequest
+	3,  // 42: inference.GRPCInferenceService.ServerReady:input_type -> inference.ServerReadyRequest
+	5,  // 43: inference.GRPCInferenceService.ModelReady:input_type -> inference.ModelReadyRequest
+	7,  // 44: inference.GRPCInferenceService.ServerMetadata:input_type -> inference.ServerMetadataRequest
+	9,  // 45: inference.GRPCInferenceService.ModelMetadata:input_type -> inference.ModelMetadataRequest
+	13, // 46: inference.GRPCInferenceService.ModelInfer:input_type -> inference.ModelInferRequest
+	13, // 47: inference.GRPCInferenceService.ModelStreamInfer:input_type -> inference.ModelInferRequest
+	16, // 48: inference.GRPCInferenceService.ModelStatistics:input_type -> inference.ModelStatisticsRequest
+	22, // 49: inference.GRPCInferenceService.ModelConfig:input_type -> inference.ModelConfigRequest
+	2,  // 50: inference.GRPCInferenceService.ServerLive:output_type -> inference.ServerLiveResponse
+	4,  // 51: inference.GRPCInferenceService.ServerReady:output_type -> inference.ServerReadyResponse
+	6,  // 52: inference.GRPCInferenceService.ModelReady:output_type -> inference.ModelReadyResponse
+	8,  // 53: inference.GRPCInferenceService.ServerMetadata:output_type -> inference.ServerMetadataResponse
+	10, // 54: inference.GRPCInferenceService.ModelMetadata:output_type -> inference.ModelMetadataResponse
+	14, // 55: inference.GRPCInferenceService.ModelInfer:output_type -> inference.ModelInferResponse
+	15, // 56: inference.GRPCInferenceService.ModelStreamInfer:output_type -> inference.ModelStreamInferResponse
+	17, // 57: inference.GRPCInferenceService.ModelStatistics:output_type -> inference.ModelStatisticsResponse
+	23, // 58: inference.GRPCInferenceService.ModelConfig:output_type -> inference.ModelConfigResponse
+	50, // [50:59] is the sub-list for method output_type
+	41, // [41:50] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_proto_inference_grpc_service_proto_init() }
@@ -1996,13 +2456,14 @@ func file_proto_inference_grpc_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_inference_grpc_service_proto_rawDesc), len(file_proto_inference_grpc_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   32,
+			NumEnums:      1,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_proto_inference_grpc_service_proto_goTypes,
 		DependencyIndexes: file_proto_inference_grpc_service_proto_depIdxs,
+		EnumInfos:         file_proto_inference_grpc_service_proto_enumTypes,
 		MessageInfos:      file_proto_inference_grpc_service_proto_msgTypes,
 	}.Build()
 	File_proto_inference_grpc_service_proto = out.File

@@ -1,11 +1,15 @@
 package kserve
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	inferencev2 "github.com/gpuperf/gpuperf/proto/inference"
 )
@@ -19,7 +23,9 @@ import (
 // Keys: server, server_version, server_extensions, model, model_version
 // (the version asked for, empty for the server's choice), model_versions,
 // model_platform, model_inputs, model_outputs, request, batch, inputs,
-// connections, max_inflight, stream.
+// connections, max_inflight, stream; and from a server with Triton's model
+// configuration, config_backend, config_max_batch_size, config_instances,
+// config_dynamic_batching and config_response_cache (or config_error).
 func (b *Backend) Describe(ctx context.Context) (map[string]string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -39,9 +45,11 @@ func (b *Backend) Describe(ctx context.Context) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Timeout)
 	defer cancel()
 	s := &session{cfg: c}
-	if s.server, s.model, err = c.ready(ctx, inferencev2.NewGRPCInferenceServiceClient(conns[0])); err != nil {
+	cl := inferencev2.NewGRPCInferenceServiceClient(conns[0])
+	if s.server, s.model, err = c.ready(ctx, cl); err != nil {
 		return nil, fmt.Errorf("kserve: describe: %w", err)
 	}
+	s.config, s.configErr = c.modelConfig(ctx, cl)
 	if s.spec, _, err = b.prepare(s.model); err != nil {
 		return nil, fmt.Errorf("kserve: describe: %w", err)
 	}
@@ -56,7 +64,7 @@ func (s *session) describe() map[string]string {
 	if c.Files == nil && c.Inputs == InputsRandom {
 		inputs = fmt.Sprintf("random seed=%d samples=%d", c.Seed, c.Samples)
 	}
-	return map[string]string{
+	d := map[string]string{
 		"server":            s.server.GetName(),
 		"server_version":    s.server.GetVersion(),
 		"server_extensions": strings.Join(ext, ","),
@@ -73,6 +81,67 @@ func (s *session) describe() map[string]string {
 		"max_inflight":      strconv.Itoa(c.MaxInflight),
 		"stream":            strconv.FormatBool(c.Stream),
 	}
+	if s.configErr != "" {
+		d["config_error"] = s.configErr
+	}
+	if mc := s.config; mc != nil {
+		d["config_backend"] = cmp.Or(mc.GetBackend(), mc.GetPlatform())
+		d["config_max_batch_size"] = strconv.Itoa(int(mc.GetMaxBatchSize()))
+		d["config_instances"] = instances(mc.GetInstanceGroup())
+		d["config_dynamic_batching"] = dynamicBatching(mc.GetDynamicBatching())
+		d["config_response_cache"] = strconv.FormatBool(mc.GetResponseCache().GetEnable())
+	}
+	return d
+}
+
+// modelConfig asks for the model's configuration (Triton's extension). A
+// server without it gives nil and no reason; another failure gives the
+// reason, for the fingerprint: the run does not need the configuration.
+func (c *Config) modelConfig(ctx context.Context, cl inferencev2.GRPCInferenceServiceClient) (*inferencev2.ModelConfig, string) {
+	resp, err := cl.ModelConfig(ctx, &inferencev2.ModelConfigRequest{Name: c.Model, Version: c.ModelVersion})
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		return nil, ""
+	case err != nil:
+		return nil, "ModelConfig: " + status.Convert(err).Message()
+	}
+	return resp.GetConfig(), ""
+}
+
+// instances writes the instance groups, e.g. "2 per GPU on GPUs [0 1];
+// 1 on CPU". Triton's defaults: a count of 1, every GPU.
+func instances(gs []*inferencev2.ModelInstanceGroup) string {
+	if len(gs) == 0 {
+		return "server default (1 per GPU)"
+	}
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		n := max(g.GetCount(), 1)
+		switch g.GetKind() {
+		case inferencev2.ModelInstanceGroup_KIND_CPU:
+			parts[i] = fmt.Sprintf("%d on CPU", n)
+		case inferencev2.ModelInstanceGroup_KIND_MODEL:
+			parts[i] = fmt.Sprintf("%d placed by the model", n)
+		default:
+			parts[i] = fmt.Sprintf("%d per GPU on every GPU", n)
+			if gpus := g.GetGpus(); len(gpus) > 0 {
+				parts[i] = fmt.Sprintf("%d per GPU on GPUs %v", n, gpus)
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// dynamicBatching writes the dynamic batcher's settings, or "off".
+func dynamicBatching(db *inferencev2.ModelDynamicBatching) string {
+	if db == nil {
+		return "off"
+	}
+	s := fmt.Sprintf("on, max queue delay %d µs", db.GetMaxQueueDelayMicroseconds())
+	if p := db.GetPreferredBatchSize(); len(p) > 0 {
+		s += fmt.Sprintf(", preferred batch sizes %v", p)
+	}
+	return s
 }
 
 // tensors writes tensor metadata as "name FP32[-1,3,224,224]; ...".

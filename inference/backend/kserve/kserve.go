@@ -148,10 +148,14 @@ type session struct {
 	clients []inferencev2.GRPCInferenceServiceClient
 	streams []*streamConn // nil for unary calls
 	server  *inferencev2.ServerMetadataResponse
-	model   *inferencev2.ModelMetadataResponse
-	spec    *spec
-	data    *dataset
-	async   inference.Backend
+	// config is the model's configuration (Triton's extension), nil when
+	// the server has none; configErr says why not, when it failed.
+	config    *inferencev2.ModelConfig
+	configErr string
+	model     *inferencev2.ModelMetadataResponse
+	spec      *spec
+	data      *dataset
+	async     inference.Backend
 	// statsStart receives the statistics read at the timed run's start;
 	// only the load generator's goroutine touches it.
 	statsStart chan statsRead
@@ -212,6 +216,7 @@ func (b *Backend) open(parent context.Context) (*session, error) {
 		s.close()
 		return nil, err
 	}
+	s.config, s.configErr = c.modelConfig(ctx, s.clients[0])
 	// Open every other connection now, so the first requests of the run
 	// do not pay for the handshakes.
 	for i, cl := range s.clients[1:] {

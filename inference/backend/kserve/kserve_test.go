@@ -357,3 +357,44 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("Describe(model=nope) = %v; want an error naming the model", err)
 	}
 }
+
+// TestDescribeModelConfig: from a server with Triton's model configuration,
+// the fingerprint records the instances, batching, backend and cache.
+func TestDescribeModelConfig(t *testing.T) {
+	m := kservetest.Simple()
+	m.Config = &inferencev2.ModelConfig{
+		Name: "simple", Backend: "onnxruntime", MaxBatchSize: 32,
+		InstanceGroup: []*inferencev2.ModelInstanceGroup{
+			{Count: 2, Kind: inferencev2.ModelInstanceGroup_KIND_GPU, Gpus: []int32{0, 1}},
+			{Kind: inferencev2.ModelInstanceGroup_KIND_CPU},
+		},
+		DynamicBatching: &inferencev2.ModelDynamicBatching{PreferredBatchSize: []int32{8, 16}, MaxQueueDelayMicroseconds: 100},
+	}
+	srv := kservetest.New(t, kservetest.Options{Models: []kservetest.Model{m}})
+	b := newBackend(t, srv)
+	want := map[string]string{
+		"config_backend": "onnxruntime", "config_max_batch_size": "32",
+		"config_instances":        "2 per GPU on GPUs [0 1]; 1 on CPU",
+		"config_dynamic_batching": "on, max queue delay 100 µs, preferred batch sizes [8 16]",
+		"config_response_cache":   "false",
+	}
+	for _, started := range []bool{false, true} {
+		if started {
+			backendtest.Start(t, b)
+		}
+		got, err := b.Describe(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("started %v: Describe()[%q] = %q; want %q", started, k, got[k], v)
+			}
+		}
+		if _, ok := got["config_error"]; ok {
+			t.Errorf("started %v: config_error %q", started, got["config_error"])
+		}
+	}
+	// A model without it (UNIMPLEMENTED, as on a server that is not
+	// Triton) leaves the config keys out: TestDescribe counts the keys.
+}

@@ -48,6 +48,10 @@ type Model struct {
 	// in place of Inputs, which the server still enforces: a server whose
 	// metadata does not describe what it accepts.
 	Advertised []Tensor
+	// Config, when set, is what ModelConfig answers (Triton's model
+	// configuration); without it ModelConfig is UNIMPLEMENTED, as on a
+	// server that is not Triton.
+	Config *inferencev2.ModelConfig
 }
 
 // Simple returns the default model "simple": FP32 INPUT0 [-1,16] in, FP32
@@ -463,6 +467,19 @@ func (s *Server) record(name string, f func(*modelStats)) {
 		s.stats[name] = st
 	}
 	f(st)
+}
+
+// ModelConfig implements Triton's model configuration RPC for models that
+// have a Config.
+func (s *Server) ModelConfig(_ context.Context, r *inferencev2.ModelConfigRequest) (*inferencev2.ModelConfigResponse, error) {
+	m, err := s.model(r.GetName(), r.GetVersion())
+	if err != nil {
+		return nil, err
+	}
+	if m.Config == nil {
+		return nil, status.Error(codes.Unimplemented, "unknown method ModelConfig")
+	}
+	return &inferencev2.ModelConfigResponse{Config: m.Config}, nil
 }
 
 // ModelStatistics implements Triton's statistics extension for the served
