@@ -38,9 +38,9 @@ type Backend struct {
 	preparedFor string
 	spec        *spec
 	data        *dataset
-	// stats is what the server counted in the last timed run (see
-	// ServerWindow).
-	stats *inference.ServerStats
+	// stats reads the server's statistics at the timed runs' edges (see
+	// ServerWindow); it keeps the last run's past Stop.
+	stats *backend.StatsWindow[statsRead]
 }
 
 var (
@@ -56,7 +56,7 @@ func New(opts map[string]string) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: c}, nil
+	return newWithConfig(c), nil
 }
 
 // NewWithConfig returns a backend configured by c.
@@ -64,7 +64,14 @@ func NewWithConfig(c Config) (*Backend, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: c}, nil
+	return newWithConfig(c), nil
+}
+
+// newWithConfig returns a backend configured by c, which is valid.
+func newWithConfig(c Config) *Backend {
+	b := &Backend{cfg: c}
+	b.stats = backend.NewStatsWindow(b.readStats, delta)
+	return b
 }
 
 // Config returns the backend's configuration.
@@ -99,7 +106,7 @@ func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
 		s.close()
 		return fmt.Errorf("kserve: %w", err)
 	}
-	b.stats = nil
+	b.stats.Open(s.ctx)
 	s.async = backend.NewAsync(s, b.cfg.MaxInflight, b.cfg.Batch)
 	if err := s.async.(backend.Starter).StartWith(ctx, c); err != nil {
 		s.close()
@@ -135,6 +142,7 @@ func (b *Backend) Stop() error {
 	b.cur.Store(nil)
 	b.sess = nil
 	err := s.async.Stop()
+	b.stats.Close()
 	s.close()
 	return err
 }
@@ -156,14 +164,11 @@ type session struct {
 	spec      *spec
 	data      *dataset
 	async     inference.Backend
-	// statsStart receives the statistics read at the timed run's start;
-	// only the load generator's goroutine touches it.
-	statsStart chan statsRead
 
 	next atomic.Uint64 // round-robin over connections
 
 	// ctx is the streams' parent, cancelled by close; wg counts the
-	// stream readers and the statistics read at a timed run's start.
+	// stream readers.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup

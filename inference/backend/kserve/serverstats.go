@@ -33,42 +33,26 @@ type statsRead struct {
 type duration struct{ count, ns uint64 }
 
 // ServerWindow reads the model's statistics at the timed run's edges
-// (Triton's statistics extension): the start's read in the background,
-// the end's at once, and keeps the difference for ServerStats.
-func (b *Backend) ServerWindow(start bool) {
-	s := b.cur.Load()
-	if s == nil {
-		return
-	}
-	if start {
-		ch := make(chan statsRead, 1)
-		s.statsStart = ch
-		s.wg.Go(func() { ch <- s.readStats() })
-		return
-	}
-	if s.statsStart == nil {
-		return
-	}
-	end := s.readStats()
-	first := <-s.statsStart
-	s.statsStart = nil
-	st := delta(first, end)
-	b.mu.Lock()
-	b.stats = st
-	b.mu.Unlock()
-}
+// (Triton's statistics extension) and keeps the difference for
+// ServerStats.
+func (b *Backend) ServerWindow(start bool) { b.stats.Edge(start) }
 
 // ServerStats returns what the server counted in the last timed run, or
 // nil when no run has opened a window since Start.
-func (b *Backend) ServerStats() *inference.ServerStats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stats
+func (b *Backend) ServerStats() *inference.ServerStats { return b.stats.Stats() }
+
+// readStats is the statistics window's read: the running session's.
+func (b *Backend) readStats(ctx context.Context) statsRead {
+	s := b.cur.Load()
+	if s == nil {
+		return statsRead{err: errors.New("the backend stopped")}
+	}
+	return s.readStats(ctx)
 }
 
 // readStats asks the server for the configured model's statistics.
-func (s *session) readStats() statsRead {
-	ctx, cancel := context.WithTimeout(s.ctx, statsTimeout)
+func (s *session) readStats(ctx context.Context) statsRead {
+	ctx, cancel := context.WithTimeout(ctx, statsTimeout)
 	defer cancel()
 	resp, err := s.clients[0].ModelStatistics(ctx, &inferencev2.ModelStatisticsRequest{Name: s.cfg.Model, Version: s.cfg.ModelVersion})
 	switch {

@@ -30,14 +30,9 @@ type Backend struct {
 
 	facts facts
 
-	// mu protects win and stats.
-	mu sync.Mutex
-	// win reads the server's metrics from Start to Stop; nil when stopped
-	// or when metrics are off.
-	win *window
-	// stats is what the server counted in the last timed run (see
-	// ServerWindow).
-	stats *inference.ServerStats
+	// stats scrapes the server's metrics at the timed runs' edges (see
+	// ServerWindow); nil when metrics are off.
+	stats *backend.StatsWindow[metricsRead]
 }
 
 var (
@@ -108,6 +103,7 @@ func NewWithConfig(c Config) (*Backend, error) {
 	}
 	// One request per sample: the API has no batches.
 	b.pool = backend.NewPool(requester{b}, c.MaxInflight, 1)
+	b.stats = b.newStatsWindow()
 	return b, nil
 }
 
@@ -136,9 +132,9 @@ func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
 	if err := b.pool.StartWith(ctx, c); err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.openWindow(ctx)
-	b.mu.Unlock()
+	if b.stats != nil {
+		b.stats.Open(ctx)
+	}
 	// No sample can have been issued yet, so no worker has added a fact.
 	b.facts.reset()
 	return nil
@@ -157,7 +153,10 @@ func (b *Backend) FlushQueries() {}
 // not failed.
 func (b *Backend) Stop() error {
 	err := b.pool.Stop()
-	b.closeWindow()
+	if b.stats != nil {
+		b.stats.Close()
+	}
+	b.metrics.CloseIdleConnections()
 	b.tr.CloseIdleConnections()
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend"
 )
 
 // statsSource names the statistics in ServerStats when no scrape found a
@@ -62,20 +62,6 @@ var dialects = []dialect{
 
 var _ inference.ServerStatsReporter = (*Backend)(nil)
 
-// window is where one started backend reads the server's metrics at its
-// timed runs' edges.
-type window struct {
-	url string
-	// ctx is the scrapes' parent, cancelled by Stop; wg counts the
-	// scrape at a timed run's start.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	// start receives the scrape at the open window's start; nil when no
-	// window is open. The Backend's mu protects it.
-	start chan metricsRead
-}
-
 // hist is one histogram's sample count and sum (seconds), summed over
 // the series read.
 type hist struct {
@@ -102,70 +88,32 @@ func newMetricsClient(tr *http.Transport) *http.Client {
 	return &http.Client{Transport: mt}
 }
 
-// openWindow prepares the scrapes of one Start, unless metrics are off.
-// The caller holds mu.
-func (b *Backend) openWindow(ctx context.Context) {
-	b.stats = nil
+// newStatsWindow returns the window that scrapes the server's metrics at
+// the timed runs' edges, or nil when metrics are off.
+func (b *Backend) newStatsWindow() *backend.StatsWindow[metricsRead] {
 	u := b.cfg.metricsURL()
 	if u == "" {
-		return
+		return nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	b.win = &window{url: u, ctx: ctx, cancel: cancel}
-}
-
-// closeWindow cancels a scrape still running and waits for it.
-func (b *Backend) closeWindow() {
-	b.mu.Lock()
-	w := b.win
-	b.win = nil
-	b.mu.Unlock()
-	if w != nil {
-		w.cancel()
-		w.wg.Wait()
-	}
-	b.metrics.CloseIdleConnections()
+	return backend.NewStatsWindow(func(ctx context.Context) metricsRead { return b.scrape(ctx, u) }, delta)
 }
 
 // ServerWindow scrapes the server's Prometheus metrics at the timed run's
-// edges (vLLM's request histograms): the start's scrape in the background,
-// the end's at once, and keeps the difference for ServerStats. With
-// metrics off it does nothing.
+// edges (vLLM's or TGI's request histograms) and keeps the difference for
+// ServerStats. With metrics off it does nothing.
 func (b *Backend) ServerWindow(start bool) {
-	b.mu.Lock()
-	w := b.win
-	if w == nil {
-		b.mu.Unlock()
-		return
+	if b.stats != nil {
+		b.stats.Edge(start)
 	}
-	if start {
-		ch := make(chan metricsRead, 1)
-		w.start = ch
-		// Under mu, so Stop, which takes the window under mu before it
-		// waits, never waits while a scrape is being added.
-		w.wg.Go(func() { ch <- b.scrape(w.ctx, w.url) })
-		b.mu.Unlock()
-		return
-	}
-	first := w.start
-	w.start = nil
-	b.mu.Unlock()
-	if first == nil {
-		return
-	}
-	end := b.scrape(w.ctx, w.url)
-	st := delta(<-first, end)
-	b.mu.Lock()
-	b.stats = st
-	b.mu.Unlock()
 }
 
 // ServerStats returns what the server counted in the last timed run, or
 // nil when metrics are off or no run has opened a window since Start.
 func (b *Backend) ServerStats() *inference.ServerStats {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.stats
+	if b.stats == nil {
+		return nil
+	}
+	return b.stats.Stats()
 }
 
 // scrape reads vLLM's request histograms at u, within statsTimeout.
