@@ -21,29 +21,6 @@ import (
 // error carried through one more half rounding.
 var kernelBound = map[DType]float64{FP32: 1e-5, FP16: 2e-3}
 
-// relErr is the largest |got − want| over max(|want|, rms(want)): a
-// relative error per value, measured against the typical magnitude for
-// values near zero.
-func relErr(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	rms := 0.0
-	for _, w := range want {
-		rms += float64(w) * float64(w)
-	}
-	rms = math.Sqrt(rms / float64(max(len(want), 1)))
-	worst := 0.0
-	for i := range got {
-		g, w := float64(got[i]), float64(want[i])
-		if math.IsNaN(g) || math.IsInf(g, 0) {
-			return math.Inf(1)
-		}
-		worst = max(worst, math.Abs(g-w)/max(math.Abs(w), rms, 1e-30))
-	}
-	return worst
-}
-
 // simMem is the test's "device": C memory the host-compiled kernels run on.
 type simMem struct {
 	t    *testing.T

@@ -8,6 +8,7 @@ import "math"
 // the low four bytes).
 type launch struct {
 	fn    string
+	f     Function // fn, resolved in the loaded module
 	grid  [3]uint32
 	block uint32
 	smem  uint32
