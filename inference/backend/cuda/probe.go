@@ -44,6 +44,7 @@ func (o ProbeOptions) withDefaults() ProbeOptions {
 type ProbeResult struct {
 	Device            string  `json:"device"`
 	ComputeCapability string  `json:"compute_capability"`
+	PCIBusID          string  `json:"pci_bus_id"` // as NVML writes it: 00000000:3B:00.0
 	SMs               int     `json:"sms"`
 	CUDAVersion       string  `json:"cuda_version"`
 	ClockMHz          int     `json:"clock_mhz"`
@@ -64,6 +65,17 @@ type ProbeResult struct {
 	GEMMSize       int     `json:"gemm_size"`
 }
 
+// SetClock sets the SM clock the peaks are computed at, and where it
+// was read (nvml: the maximum SM clock; cuda: the driver's clock rate).
+func (r *ProbeResult) SetClock(mhz int, source string) {
+	r.ClockMHz, r.ClockSource = mhz, source
+	r.PeakFP16TFLOPS, r.PeakFP32TFLOPS = 0, 0
+	if rate, ok := peakPerSM[r.ComputeCapability]; ok {
+		base := float64(r.SMs) * float64(mhz) * 1e6 / 1e12
+		r.PeakFP16TFLOPS, r.PeakFP32TFLOPS = base*rate[0], base*rate[1]
+	}
+}
+
 // Fact keys of ProbeResult.Facts, which the attribution reads.
 const (
 	FactLaunchP50   = "launch_latency_p50_us"
@@ -80,7 +92,7 @@ const (
 func (r *ProbeResult) Facts() map[string]string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 	m := map[string]string{
-		"device": r.Device, "compute_capability": r.ComputeCapability, "sms": strconv.Itoa(r.SMs),
+		"device": r.Device, "compute_capability": r.ComputeCapability, "sms": strconv.Itoa(r.SMs), "pci_bus_id": r.PCIBusID,
 		"cuda_version": r.CUDAVersion, "clock_mhz": strconv.Itoa(r.ClockMHz), "clock_source": r.ClockSource,
 		FactLaunchP50: f(r.LaunchP50Us), FactLaunchP99: f(r.LaunchP99Us),
 		FactH2DPinned: f(r.H2DPinnedGBps), FactD2HPinned: f(r.D2HPinnedGBps),
@@ -150,6 +162,7 @@ func (p *prober) run(ctx context.Context) (*ProbeResult, error) {
 	}
 	r.ComputeCapability = fmt.Sprintf("%d.%d", attr(AttrCCMajor), attr(AttrCCMinor))
 	r.SMs = attr(AttrSMCount)
+	r.PCIBusID = fmt.Sprintf("%08X:%02X:%02X.0", attr(AttrPCIDomainID), attr(AttrPCIBusID), attr(AttrPCIDeviceID))
 	clockKHz := attr(AttrClockRateKHz)
 	if err != nil {
 		return nil, err
@@ -159,13 +172,9 @@ func (p *prober) run(ctx context.Context) (*ProbeResult, error) {
 		return nil, err
 	}
 	r.CUDAVersion = cudaVersion(v)
-	r.ClockMHz, r.ClockSource = p.o.MaxSMClockMHz, "nvml"
-	if r.ClockMHz <= 0 {
-		r.ClockMHz, r.ClockSource = clockKHz/1000, "cuda"
-	}
-	if rate, ok := peakPerSM[r.ComputeCapability]; ok {
-		base := float64(r.SMs) * float64(r.ClockMHz) * 1e6 / 1e12
-		r.PeakFP16TFLOPS, r.PeakFP32TFLOPS = base*rate[0], base*rate[1]
+	r.SetClock(clockKHz/1000, "cuda")
+	if p.o.MaxSMClockMHz > 0 {
+		r.SetClock(p.o.MaxSMClockMHz, "nvml")
 	}
 
 	if p.stream, err = drv.StreamCreate(); err != nil {
