@@ -93,11 +93,11 @@ func probeFindings(c *Comparison) []scored {
 		if r.lowerIsBetter {
 			worse = delta > 0
 		}
-		side, verdict := "candidate", "worse"
+		verdict := "worse"
 		if !worse {
 			verdict = "better"
 		}
-		text := fmt.Sprintf("The %s's %s is %s %s against the baseline's %s %s (%+.1f%%, %s)", side, r.what,
+		text := fmt.Sprintf("The candidate's %s is %s %s against the baseline's %s %s (%+.1f%%, %s)", r.what,
 			strconv.FormatFloat(kv, 'g', 4, 64), r.unit, strconv.FormatFloat(bv, 'g', 4, 64), r.unit, 100*delta, verdict)
 		if worse {
 			text += ": " + r.why + "."

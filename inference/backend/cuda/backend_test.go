@@ -86,7 +86,7 @@ func TestEndToEndOnHostKernels(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				const n = 12
+				const n = 7
 				recs := run(t, b, n)
 				seen := map[uint64]bool{}
 				for _, r := range recs {

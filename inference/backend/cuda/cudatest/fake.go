@@ -67,9 +67,9 @@ type stream struct {
 type graph struct{ ops []func() error }
 
 type failure struct {
-	call      string
-	n, code   int
-	log, text string
+	call    string
+	n, code int
+	log     string
 }
 
 // New returns a fake with devices GPUs, running kernels with exec (nil:
