@@ -273,9 +273,9 @@ func (s server) Serve(ctx context.Context, batch []inference.Sample, c backend.C
 	}
 	runtime.UnlockOSThread()
 	if err != nil {
-		b.setFailure(err)
+		failure := b.setFailure(err)
 		b.free <- sl
-		b.fail(c, batch, b.failure)
+		b.fail(c, batch, failure)
 		return
 	}
 	b.flight <- sl
@@ -295,10 +295,7 @@ func (b *Backend) complete(dev *device, flight chan *slot, c backend.Completer) 
 			err = b.drv.EventSynchronize(sl.done)
 		}
 		if err != nil {
-			b.setFailure(err)
-			b.mu.Lock()
-			err = b.failure
-			b.mu.Unlock()
+			err = b.setFailure(err)
 			for i := range sl.resps {
 				sl.resps[i].Err = err
 			}
@@ -308,12 +305,14 @@ func (b *Backend) complete(dev *device, flight chan *slot, c backend.Completer) 
 	}
 }
 
-func (b *Backend) setFailure(err error) {
+// setFailure keeps the run's first device error and returns it.
+func (b *Backend) setFailure(err error) error {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.failure == nil {
 		b.failure = fmt.Errorf("cuda: %w", err)
 	}
-	b.mu.Unlock()
+	return b.failure
 }
 
 // fail reports every sample of batch as failed with err.
