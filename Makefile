@@ -8,7 +8,7 @@ BIN     := bin/gpuperf
 # still calls on older drivers (behind symbol checks) deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-short bench proto proto-check lint clean
+.PHONY: all build test test-short bench proto proto-check ptx ptx-check lint clean
 
 all: build
 
@@ -35,6 +35,15 @@ proto:
 
 proto-check:
 	./scripts/genproto.sh --check
+
+# Regenerates the cuda backend's committed PTX from its CUDA C kernels with
+# Debian's clang-14 (the version in inference/backend/cuda/kernels/
+# CLANG_VERSION; no NVIDIA toolkit). ptx-check fails when it is stale.
+ptx:
+	./scripts/genptx.sh
+
+ptx-check:
+	./scripts/genptx.sh --check
 
 # staticcheck is pinned and run through the module proxy, so the linter is
 # the same everywhere and go.mod carries no tool dependencies.

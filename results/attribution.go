@@ -110,6 +110,7 @@ func Attribute(c *Comparison) []Finding {
 	all = append(all, neighbourFindings(c, cRuns)...)
 	bAll, cAll := observe(bRuns), observe(cRuns)
 	all = append(all, pcieCapFindings(bSide, cSide, bAll, cAll)...)
+	all = append(all, probeFindings(c)...) // the cuda probe's numbers, when both sides have them
 	if len(bRuns) > 0 && len(cRuns) > 0 {
 		all = append(all, unavailableFindings(bAll, cAll, bSide, cSide)...)
 	}

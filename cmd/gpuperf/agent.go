@@ -57,7 +57,7 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	if path := v.GetString("config"); path != "" {
 		var err error
 		if cfg, err = agent.LoadConfig(path); err != nil {
-			return usageErrorf("--config: %v", err)
+			return backendError("--config", err)
 		}
 	}
 	// GetInt would turn a malformed GPUPERF_MAX_MSG_BYTES into 0 silently.

@@ -221,7 +221,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	b, err := builtin.New(bs.backend, bs.opts)
 	if err != nil {
-		return usageErrorf("--backend-opt: %v", err)
+		return backendError("--backend-opt", err)
 	}
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()

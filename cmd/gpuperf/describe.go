@@ -41,10 +41,18 @@ Without --agent it describes this host; with --agent it asks a running agent
 (the fingerprint its runs are recorded with). A host without a GPU or NVML
 is described all the same, with the reason.
 
+--probe also measures a GPU through the CUDA driver (the cuda backend's
+kernels, no toolkit needed): empty-kernel launch latency (p50/p99),
+host-device copy bandwidth from pinned and pageable memory, the fp16
+(tensor core) and fp32 GEMM kernels' TFLOP/s against the device's peak (SMs
+× NVML's maximum SM clock × the architecture's rate), and the CUDA version.
+The numbers are recorded in the fingerprint under serving.cuda.
+
 Every flag can also be set as GPUPERF_<FLAG> (dashes as underscores).
 Exit codes: 0 ok, 1 failure, 2 bad usage.`,
 		Example: `  gpuperf describe
   gpuperf describe --json
+  gpuperf describe --probe
   gpuperf describe --agent gpu-host:7070 --tls-ca ca.pem --token-file token`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -63,6 +71,8 @@ Exit codes: 0 ok, 1 failure, 2 bad usage.`,
 	f.String("token-file", "", "--agent: file holding the agent's bearer token")
 	f.Bool("insecure", false, "--agent: allow plaintext to a non-loopback agent")
 	f.String("timeout", "10s", "--agent: how long to wait for the agent")
+	f.Bool("probe", false, "also measure the GPU through the CUDA driver: launch latency, copy bandwidth, GEMM TFLOP/s against peak (a few seconds)")
+	f.Int("probe-device", 0, "--probe: the CUDA device ordinal")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runDescribe(cmd, v) }
 	return cmd
@@ -82,7 +92,13 @@ func runDescribe(cmd *cobra.Command, v *viper.Viper) error {
 		n := gpu.Open(gpu.Options{Logger: slogDefault()})
 		defer n.Close()
 		fp = gpu.Collect(n, host.Options{}, gpuperfVersion())
+		if v.GetBool("probe") {
+			probeInto(cmd.Context(), &fp, v.GetInt("probe-device"))
+		}
 	} else {
+		if v.GetBool("probe") {
+			return usageErrorf("--probe describes this host; an agent probes its cuda backends itself (see Serving in its description)")
+		}
 		var err error
 		if desc, err = describeAgent(cmd.Context(), v, addr); err != nil {
 			return err
@@ -107,7 +123,13 @@ func runDescribe(cmd *cobra.Command, v *viper.Viper) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(fp)
 	}
-	return printFingerprint(out, fp, desc)
+	if err := printFingerprint(out, fp, desc); err != nil {
+		return err
+	}
+	if v.GetBool("probe") {
+		return printProbe(out, fp.Serving["cuda"])
+	}
+	return nil
 }
 
 // describeAgent asks the agent at addr for its description.

@@ -1,5 +1,5 @@
 // Package builtin maps the names of gpuperf's built-in backends to their
-// constructors: null, sim, cpu, openai and kserve.
+// constructors: null, sim, cpu, openai, kserve and cuda.
 package builtin
 
 import (
@@ -8,6 +8,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/cpu"
+	"github.com/gpuperf/gpuperf/inference/backend/cuda"
 	"github.com/gpuperf/gpuperf/inference/backend/kserve"
 	"github.com/gpuperf/gpuperf/inference/backend/null"
 	"github.com/gpuperf/gpuperf/inference/backend/openai"
@@ -18,11 +19,12 @@ import (
 var ErrUnknownBackend = errors.New("unknown backend")
 
 // Names returns the built-in backend names, in a stable order.
-func Names() []string { return []string{"null", "sim", "cpu", "openai", "kserve"} }
+func Names() []string { return []string{"null", "sim", "cpu", "openai", "kserve", "cuda"} }
 
 // Standalone returns the names of the backends that run with no options and
 // nothing outside the process, in a stable order: what an agent offers
-// without a configuration. The others front a server and need its address.
+// without a configuration. The others front a server and need its address,
+// or (cuda) a GPU and its driver.
 func Standalone() []string { return []string{"null", "sim", "cpu"} }
 
 // New returns the built-in backend called name, configured by opts (see
@@ -39,6 +41,8 @@ func New(name string, opts map[string]string) (inference.Backend, error) {
 		return openai.New(opts)
 	case "kserve":
 		return kserve.New(opts)
+	case "cuda":
+		return cuda.New(opts)
 	}
-	return nil, fmt.Errorf("%w %q (want null, sim, cpu, openai or kserve)", ErrUnknownBackend, name)
+	return nil, fmt.Errorf("%w %q (want null, sim, cpu, openai, kserve or cuda)", ErrUnknownBackend, name)
 }

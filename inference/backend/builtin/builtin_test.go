@@ -3,6 +3,7 @@ package builtin
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,9 @@ func TestMain(m *testing.M) { backendtest.Main(m) }
 func TestEveryBackendRuns(t *testing.T) {
 	for _, name := range Names() {
 		t.Run(name, func(t *testing.T) {
+			if name == "cuda" {
+				skipWithoutDriver(t)
+			}
 			b, err := New(name, testOptions(t, name))
 			if err != nil {
 				t.Fatalf("New(%q) = %v", name, err)
@@ -86,12 +90,39 @@ func TestUnknown(t *testing.T) {
 	if !errors.Is(err, ErrUnknownBackend) {
 		t.Fatalf("New(gpu) = %v; want ErrUnknownBackend", err)
 	}
-	if want := `unknown backend "gpu" (want null, sim, cpu, openai or kserve)`; err.Error() != want {
+	if want := `unknown backend "gpu" (want null, sim, cpu, openai, kserve or cuda)`; err.Error() != want {
 		t.Errorf("New(gpu) = %q; want %q", err, want)
 	}
 	for _, name := range Names() {
+		// The options are read before anything else: cuda's fail the
+		// same with or without a driver.
 		if _, err := New(name, map[string]string{"nope": "1"}); !errors.Is(err, backend.ErrUnknownOption) {
 			t.Errorf("New(%s, nope=1) = %v; want ErrUnknownOption", name, err)
 		}
+	}
+}
+
+// skipWithoutDriver skips where there is no CUDA driver (this project's
+// CI), after checking that the backend says so in the one line a user
+// must see.
+func skipWithoutDriver(t *testing.T) {
+	t.Helper()
+	_, err := New("cuda", nil)
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, backend.ErrUnavailable) {
+		t.Fatalf("New(cuda) = %v; want backend.ErrUnavailable", err)
+	}
+	t.Skipf("no GPU here: %v", err)
+}
+
+func TestCudaWithoutDriver(t *testing.T) {
+	_, err := New("cuda", nil)
+	if err == nil {
+		t.Skip("a CUDA driver and device are here")
+	}
+	if !errors.Is(err, backend.ErrUnavailable) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("New(cuda) = %q; want one line, backend.ErrUnavailable", err)
 	}
 }
