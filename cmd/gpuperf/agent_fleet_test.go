@@ -110,3 +110,37 @@ func TestAgentFleetBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareDiscoverySelectorMatchesNobody: a discovery plan whose
+// candidate selector matches no agent exits 2, naming the selector and
+// listing the agent that was found with its labels.
+func TestCompareDiscoverySelectorMatchesNobody(t *testing.T) {
+	p := startAgentProcess(t, "--listen", "127.0.0.1:0", "--label", "pool=metal", "--label", "kubernetes.io/hostname=lab-7")
+	_, port, _ := net.SplitHostPort(p.addr)
+	dir := t.TempDir()
+	plan := filepath.Join(dir, "plan.yaml")
+	if err := os.WriteFile(plan, []byte(`version: v1
+agents:
+  discover: dns:///localhost:`+port+`
+  baseline: {labels: {pool: metal}}
+  candidate: {labels: {pool: vks}}
+workload: {backend: sim, model: resnet50}
+scenarios: [offline]
+repetitions: 2
+output: `+filepath.Join(dir, "out")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := run(t, nil, "compare", "--plan", plan)
+	if code != exitUsage {
+		t.Fatalf("exit %d, want %d\n%s", code, exitUsage, stderr)
+	}
+	for _, w := range []string{"agents.candidate: {labels: {pool: vks}} matches no agent", "127.0.0.1:" + port + " lab-7", "labels pool=metal"} {
+		if !strings.Contains(stderr, w) {
+			t.Errorf("stderr does not say %q:\n%s", w, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Errorf("a result folder was made for a plan that could not start")
+	}
+	p.stop(t, syscall.SIGTERM)
+}
