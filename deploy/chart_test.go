@@ -697,7 +697,7 @@ func TestChartRefusesIncompleteValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	for values, want := range map[string]string{
-		`coordinator: {history: {enabled: true}}`:                                  "coordinator.history.existingSecret",
+		`coordinator: {history: {enabled: true}}`:                                       "coordinator.history.existingSecret",
 		`agent: {pools: [{name: a, nodeSelector: {x: "1"}}, {nodeSelector: {y: "1"}}]}`: "agent.pools[1].name",
 	} {
 		vals := map[string]any{}
