@@ -246,6 +246,9 @@ type DiscoveryResult struct {
 // DiscoverySchema versions DiscoveryResult's JSON.
 const DiscoverySchema = "gpuperf.discovery/v1"
 
+// maxDescribing bounds the Describe calls discovery makes at once.
+const maxDescribing = 32
+
 // DiscoverOptions tune ResolveDiscovery; the zero value is the real thing.
 type DiscoverOptions struct {
 	// Timeout bounds the DNS lookup and each agent's Describe (default
@@ -285,8 +288,15 @@ func (p *Plan) ResolveDiscovery(ctx context.Context, o DiscoverOptions) (*Discov
 	}
 	res.Found = make([]FoundAgent, len(addrs))
 	var wg sync.WaitGroup
+	// A few dozen at once: a large fleet answers in seconds without a
+	// burst of hundreds of handshakes.
+	slots := make(chan struct{}, maxDescribing)
 	for i, a := range addrs {
-		wg.Go(func() { res.Found[i] = describeFound(ctx, d, t, net.JoinHostPort(a, t.port), o.Timeout) })
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			res.Found[i] = describeFound(ctx, d, t, net.JoinHostPort(a, t.port), o.Timeout)
+		})
 	}
 	wg.Wait()
 
