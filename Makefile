@@ -2,18 +2,31 @@
 GO      ?= go
 PKGS    := ./...
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/gpuperf
 # go-nvml's cgo compiles NVML 13's header, which marks functions gpuperf
 # still calls on older drivers (behind symbol checks) deprecated.
 export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 
-.PHONY: all build test test-short bench proto proto-check ptx ptx-check lint clean
+.PHONY: all build test test-short bench proto proto-check ptx ptx-check lint clean image verify-deploy
 
 all: build
 
+# The release build: the same script the container image's build stage runs.
 build:
-	CGO_ENABLED=1 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/gpuperf
+	VERSION=$(VERSION) OUT=$(BIN) ./scripts/build-release.sh
+
+# The container image (deploy/Dockerfile), where docker or podman exists.
+ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+IMAGE  ?= gpuperf
+image:
+	@if [ -z "$(ENGINE)" ]; then \
+	  echo "make image: no container engine (docker or podman); scripts/build-release.sh is the build stage's build, which make build runs" >&2; exit 1; fi
+	$(ENGINE) build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# deploy/: the systemd unit (systemd-analyze verify, from Debian's systemd)
+# against the release binary. The Helm chart's tests are Go tests (deploy/).
+verify-deploy: build
+	GPUPERF_BIN=$(BIN) ./scripts/verify-systemd.sh
 
 # The core check: every package, race detector on. One package at a time
 # (-p 1): the load-generator tests measure time on a 2-core machine.

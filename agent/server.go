@@ -43,6 +43,7 @@ type Server struct {
 	log      *slog.Logger
 	hostname string
 	health   *health.Server
+	labels   map[string]string // WithLabels
 
 	// GPU: NVML (owned unless an option gave it), the host fingerprint,
 	// and the run state Prometheus sees.
@@ -111,6 +112,7 @@ func (s *Server) Describe(ctx context.Context, _ *gpuperfv1.DescribeRequest) (*g
 		Arch:            runtime.GOARCH,
 		Cpus:            int32(runtime.NumCPU()),
 		FingerprintJson: fp,
+		Labels:          s.labels,
 	}
 	for _, b := range s.cfg.Backends {
 		resp.Backends = append(resp.Backends, &gpuperfv1.BackendInfo{Name: b.Name, Kind: b.Kind, Options: b.Options})

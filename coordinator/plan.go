@@ -44,6 +44,9 @@ type Plan struct {
 	// with the candidate's results.
 	Neighbours string     `mapstructure:"neighbours"`
 	Server     ServerSpec `mapstructure:"server"`
+	// Discovery is set when agents is a mapping that names the sides by
+	// what the hosts are; ResolveDiscovery then fills Agents.
+	Discovery *Discovery `mapstructure:"-"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -239,6 +242,9 @@ func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
 		}
 	}
 	p.resolvePaths(dir, func(key string) bool { return !overridden[key] })
+	if p.Discovery != nil {
+		p.Discovery.resolvePaths(dir)
+	}
 	return p, nil
 }
 
@@ -303,13 +309,15 @@ func overrideSource(key string) string {
 // converted.
 func decodePlan(name string, fv *viper.Viper) (*Plan, error) {
 	p := &Plan{source: name}
+	var disc *Discovery
 	strict := func(c *mapstructure.DecoderConfig) {
 		c.WeaklyTypedInput = false
-		c.DecodeHook = wholeNumbers
+		c.DecodeHook = mapstructure.ComposeDecodeHookFunc(discoveryHook(&disc), wholeNumbers)
 	}
 	if err := fv.UnmarshalExact(p, strict); err != nil {
 		return nil, decodeError(name, err)
 	}
+	p.Discovery = disc
 	return p, nil
 }
 
@@ -504,6 +512,12 @@ func joinField(parent, child string) string {
 // "agents[0].tls"), for the hint after an unknown field.
 func knownFields(path string) []string {
 	t := reflect.TypeFor[Plan]()
+	if path == "agents" || strings.HasPrefix(path, "agents.") {
+		// agents as a mapping is the discovery form.
+		t = reflect.TypeFor[struct {
+			Agents Discovery `mapstructure:"agents"`
+		}]()
+	}
 	for part := range strings.SplitSeq(path, ".") {
 		if part == "" {
 			continue
@@ -635,7 +649,7 @@ func (p *Plan) Validate() error {
 	if p.Version != PlanVersion {
 		c.add("version", "must be %q, got %q", PlanVersion, p.Version)
 	}
-	p.checkAgents(&c)
+	p.checkAgentsOrDiscovery(&c)
 	p.checkWorkload(&c)
 
 	if len(p.Scenarios) == 0 {

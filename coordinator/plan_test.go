@@ -597,6 +597,14 @@ func TestExamplePlans(t *testing.T) {
 				writeFile(t, filepath.Dir(file), filepath.Base(file), "x")
 			}
 			create(p.Baseline, true)
+			if d := p.Discovery; d != nil {
+				create(d.TokenFile, false)
+				if d.TLS != nil {
+					create(d.TLS.CA, false)
+					create(d.TLS.Cert, false)
+					create(d.TLS.Key, false)
+				}
+			}
 			for _, a := range p.Agents {
 				create(a.TokenFile, false)
 				if a.TLS != nil {
@@ -613,7 +621,7 @@ func TestExamplePlans(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"default.yaml", "vgpu-vs-baremetal.yaml", "passthrough-vs-baremetal.yaml", "nightly-regression.yaml"} {
+	for _, want := range []string{"default.yaml", "vgpu-vs-baremetal.yaml", "passthrough-vs-baremetal.yaml", "nightly-regression.yaml", "fleet-discovery.yaml"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("configs/%s is missing", want)
 		}

@@ -47,6 +47,9 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 bad usage.`,
 	f.String("token-file", "", "file holding the bearer token every RPC must carry")
 	f.Int("max-msg-bytes", agent.DefaultMaxMsgBytes, "largest gRPC message sent or received, in bytes")
 	f.String("metrics-listen", "", "serve Prometheus metrics (dcgm-exporter names, plain HTTP /metrics) on HOST:PORT (default: the config's metrics_listen, else none)")
+	f.StringArray("label", nil, "KEY=VALUE label that Describe reports and plan selectors match (repeatable; GPUPERF_LABEL takes them comma-separated)")
+	f.String("label-file", "", "file of labels, one KEY=\"VALUE\" a line: the Kubernetes downward API's labels or annotations file")
+	f.String("health-listen", "", "also serve the gRPC health service alone, plaintext, on this loopback HOST:PORT, for exec probes (gpuperf health)")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runAgent(cmd, v) }
 	return cmd
@@ -85,7 +88,17 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	if err := lo.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
-	srv, err := agent.NewServer(cfg, gpuperfVersion(), slogDefault())
+	labels, err := agentLabels(v)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	healthAddr := v.GetString("health-listen")
+	if healthAddr != "" {
+		if host, _, err := net.SplitHostPort(healthAddr); err != nil || !isLoopbackHost(host) {
+			return usageErrorf("--health-listen %q: want a loopback HOST:PORT (the health port is plaintext)", healthAddr)
+		}
+	}
+	srv, err := agent.NewServer(cfg, gpuperfVersion(), slogDefault(), agent.WithLabels(labels))
 	if err != nil {
 		return usageErrorf("--config: %v", err)
 	}
@@ -95,5 +108,8 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	// for scripts that started the agent on port 0.
 	ready := func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent listening on %s\n", a) }
 	lo.MetricsReady = func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent metrics on http://%s/metrics\n", a) }
-	return agent.Serve(cmd.Context(), srv, lo, ready)
+	if healthAddr == "" {
+		return agent.Serve(cmd.Context(), srv, lo, ready)
+	}
+	return serveWithHealth(cmd.Context(), srv, lo, ready, healthAddr, stderr)
 }

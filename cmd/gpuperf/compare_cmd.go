@@ -136,6 +136,10 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 	if err := plan.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
+	discovered, err := resolveDiscovery(ctx, stderr, plan)
+	if err != nil {
+		return err
+	}
 	// Any plan may use address "embedded", as the default does: a copy of
 	// it must run as it is.
 	if err := startEmbeddedAgents(agentCtx, &wg, plan); err != nil {
@@ -161,6 +165,9 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 	r := &coordinator.Runner{Plan: plan, PlanYAML: planYAML, Version: gpuperfVersion(), RunID: runID, Logger: slogDefault(), Display: disp}
 	tree, m, execErr := r.Execute(ctx)
 	disp.Wait()
+	if err := writeDiscovery(tree, discovered); err != nil {
+		fmt.Fprintln(stderr, "gpuperf: warning: discovery.json:", err)
+	}
 	if tree == nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted before any run: %w", execErr)}

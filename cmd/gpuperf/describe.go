@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -246,6 +247,13 @@ func printFingerprint(out io.Writer, fp gpu.Fingerprint, desc *gpuperfv1.Describ
 			names = append(names, b.Name+" ("+b.Kind+")")
 		}
 		row("Agent backends", "%s", strings.Join(names, ", "))
+		if len(desc.Labels) > 0 {
+			var kv []string
+			for _, k := range slices.Sorted(maps.Keys(desc.Labels)) {
+				kv = append(kv, k+"="+desc.Labels[k])
+			}
+			row("Agent labels", "%s", strings.Join(kv, ", "))
+		}
 		if desc.BusyRunId != "" {
 			row("Agent busy", "run %s", desc.BusyRunId)
 		}

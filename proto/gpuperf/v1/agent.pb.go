@@ -203,8 +203,12 @@ type DescribeResponse struct {
 	BusyRunId string `protobuf:"bytes,7,opt,name=busy_run_id,json=busyRunId,proto3" json:"busy_run_id,omitempty"`
 	// The host fingerprint as JSON (grows with the telemetry work).
 	FingerprintJson []byte `protobuf:"bytes,8,opt,name=fingerprint_json,json=fingerprintJson,proto3" json:"fingerprint_json,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Labels the agent was started with (--label, --label-file): how a
+	// plan's discovery selectors find it, e.g. pool=vks or a Kubernetes node
+	// label passed down by the chart.
+	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeResponse) Reset() {
@@ -289,6 +293,13 @@ func (x *DescribeResponse) GetBusyRunId() string {
 func (x *DescribeResponse) GetFingerprintJson() []byte {
 	if x != nil {
 		return x.FingerprintJson
+	}
+	return nil
+}
+
+func (x *DescribeResponse) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
 	}
 	return nil
 }
@@ -721,7 +732,7 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\astarted\x18\x01 \x01(\bH\x00R\astarted\x12#\n" +
 	"\fsummary_json\x18\x02 \x01(\fH\x00R\vsummaryJsonB\a\n" +
 	"\x05event\"\x11\n" +
-	"\x0fDescribeRequest\"\x8b\x02\n" +
+	"\x0fDescribeRequest\"\x88\x03\n" +
 	"\x10DescribeResponse\x12#\n" +
 	"\ragent_version\x18\x01 \x01(\tR\fagentVersion\x12\x1a\n" +
 	"\bhostname\x18\x02 \x01(\tR\bhostname\x12\x0e\n" +
@@ -730,7 +741,11 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\x04cpus\x18\x05 \x01(\x05R\x04cpus\x123\n" +
 	"\bbackends\x18\x06 \x03(\v2\x17.gpuperf.v1.BackendInfoR\bbackends\x12\x1e\n" +
 	"\vbusy_run_id\x18\a \x01(\tR\tbusyRunId\x12)\n" +
-	"\x10fingerprint_json\x18\b \x01(\fR\x0ffingerprintJson\"\xb1\x01\n" +
+	"\x10fingerprint_json\x18\b \x01(\fR\x0ffingerprintJson\x12@\n" +
+	"\x06labels\x18\t \x03(\v2(.gpuperf.v1.DescribeResponse.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
 	"\vBackendInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12>\n" +
@@ -786,7 +801,7 @@ func file_proto_gpuperf_v1_agent_proto_rawDescGZIP() []byte {
 	return file_proto_gpuperf_v1_agent_proto_rawDescData
 }
 
-var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_proto_gpuperf_v1_agent_proto_goTypes = []any{
 	(*WatchVgpuRequest)(nil), // 0: gpuperf.v1.WatchVgpuRequest
 	(*WatchVgpuEvent)(nil),   // 1: gpuperf.v1.WatchVgpuEvent
@@ -797,24 +812,26 @@ var file_proto_gpuperf_v1_agent_proto_goTypes = []any{
 	(*RunEvent)(nil),         // 6: gpuperf.v1.RunEvent
 	(*Progress)(nil),         // 7: gpuperf.v1.Progress
 	(*RunResult)(nil),        // 8: gpuperf.v1.RunResult
-	nil,                      // 9: gpuperf.v1.BackendInfo.OptionsEntry
+	nil,                      // 9: gpuperf.v1.DescribeResponse.LabelsEntry
+	nil,                      // 10: gpuperf.v1.BackendInfo.OptionsEntry
 }
 var file_proto_gpuperf_v1_agent_proto_depIdxs = []int32{
-	4, // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
-	9, // 1: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
-	7, // 2: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
-	8, // 3: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
-	2, // 4: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
-	5, // 5: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
-	0, // 6: gpuperf.v1.Agent.WatchVgpu:input_type -> gpuperf.v1.WatchVgpuRequest
-	3, // 7: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
-	6, // 8: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
-	1, // 9: gpuperf.v1.Agent.WatchVgpu:output_type -> gpuperf.v1.WatchVgpuEvent
-	7, // [7:10] is the sub-list for method output_type
-	4, // [4:7] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4,  // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
+	9,  // 1: gpuperf.v1.DescribeResponse.labels:type_name -> gpuperf.v1.DescribeResponse.LabelsEntry
+	10, // 2: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
+	7,  // 3: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
+	8,  // 4: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
+	2,  // 5: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
+	5,  // 6: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
+	0,  // 7: gpuperf.v1.Agent.WatchVgpu:input_type -> gpuperf.v1.WatchVgpuRequest
+	3,  // 8: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
+	6,  // 9: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
+	1,  // 10: gpuperf.v1.Agent.WatchVgpu:output_type -> gpuperf.v1.WatchVgpuEvent
+	8,  // [8:11] is the sub-list for method output_type
+	5,  // [5:8] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_proto_gpuperf_v1_agent_proto_init() }
@@ -836,7 +853,7 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_gpuperf_v1_agent_proto_rawDesc), len(file_proto_gpuperf_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
