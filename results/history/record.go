@@ -51,8 +51,8 @@ type Record struct {
 	CandidatePool string `json:"candidate_pool,omitempty"`
 	// BaselineRef is what the baseline was named by (a folder, tag:NAME,
 	// last-good) and what it resolved to.
-	BaselineRef string `json:"baseline_ref,omitempty"`
-	Version     string `json:"gpuperf_version,omitempty"`
+	BaselineRef string    `json:"baseline_ref,omitempty"`
+	Version     string    `json:"gpuperf_version,omitempty"`
 	StartedAt   time.Time `json:"started_at"`
 	EndedAt     time.Time `json:"ended_at,omitzero"`
 	RecordedAt  time.Time `json:"recorded_at"`
