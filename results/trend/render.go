@@ -112,7 +112,7 @@ func WriteJSON(w io.Writer, ts []Trend, g *Gate) error {
 		ts = []Trend{}
 	}
 	return enc.Encode(struct {
-		Schema string `json:"schema"`
+		Schema string  `json:"schema"`
 		Trends []Trend `json:"trends"`
 		Gate   *Gate   `json:"gate,omitempty"`
 	}{"gpuperf.trend/v1", ts, g})
