@@ -337,7 +337,7 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 		}
 		return filepath.Join(dir, path)
 	}
-	if fromFile("baseline") {
+	if fromFile("baseline") && !IsStoreReference(p.Baseline) {
 		p.Baseline = resolve(p.Baseline)
 	}
 	for i := range p.Agents {

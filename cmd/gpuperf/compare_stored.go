@@ -80,12 +80,17 @@ var planOnlyFlags = []string{"plan", "profile", "repetitions", "order", "output"
 
 // runStoredCompare compares stored results: one gpuperf tree's two sides,
 // or two folders (gpuperf trees or hosts, or published MLPerf systems).
-func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
+func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) (err error) {
 	for _, name := range planOnlyFlags {
 		if cmd.Flags().Changed(name) {
 			return usageErrorf("--%s runs a plan; it does not apply to comparing stored results (%s)", name, strings.Join(args, " "))
 		}
 	}
+	hist, err := startStoredHistory(cmd, v, args)
+	if err != nil {
+		return err
+	}
+	defer func() { err = hist.finish(cmd.Context(), cmd, err) }()
 	baseFlag := ""
 	if cmd.Flags().Changed("baseline") {
 		baseFlag = v.GetString("baseline")
@@ -104,6 +109,7 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		return err
 	}
 	var c *results.Comparison
+	hist.observeStored(&c)
 	if len(paths) == 0 {
 		c, err = compareOneTree(args[0], opts)
 	} else {

@@ -42,6 +42,9 @@ type SeriesOptions struct {
 type Series struct {
 	Benchmark string `json:"benchmark"`
 	Scenario  string `json:"scenario"`
+	// PlanHash is the plan the runs share: runs of different plans (other
+	// settings, scenarios or Server load) are never one series.
+	PlanHash string `json:"plan_hash,omitempty"`
 	// Baseline and Candidate are the sides' names (or pools); a side
 	// series has only its own side.
 	Baseline  string `json:"baseline,omitempty"`
@@ -92,7 +95,7 @@ func (s Series) Name() string {
 }
 
 type seriesKey struct {
-	bench, scenario, metric, base, cand string
+	plan, bench, scenario, metric, base, cand string
 }
 
 // Series returns the series the options select, oldest point first, each
@@ -133,7 +136,7 @@ func (s *Store) Series(ctx context.Context, o SeriesOptions) ([]Series, error) {
 		}
 		add := func(k seriesKey, mk func() *Series, p Point) {
 			if r.Tree != "" {
-				tk := r.Tree + "\x00" + k.bench + "\x00" + k.scenario + "\x00" + k.metric + "\x00" + k.base + "\x00" + k.cand
+				tk := r.Tree + "\x00" + k.plan + "\x00" + k.bench + "\x00" + k.scenario + "\x00" + k.metric + "\x00" + k.base + "\x00" + k.cand
 				if seenTree[tk] {
 					return
 				}
@@ -158,10 +161,10 @@ func (s *Store) Series(ctx context.Context, o SeriesOptions) ([]Series, error) {
 				if sc.RetainedPct == nil || !o.matchScenario(sc.Benchmark, sc.Scenario) || (o.Verdict != "" && sc.Verdict != o.Verdict) {
 					continue
 				}
-				k := seriesKey{sc.Benchmark, sc.Scenario, sc.Metric, base, cand}
+				k := seriesKey{r.PlanHash, sc.Benchmark, sc.Scenario, sc.Metric, base, cand}
 				p := Point{Value: *sc.RetainedPct, Low: sc.LowPct, High: sc.HighPct, N: min(sc.BaselineN, sc.CandidateN), Verdict: sc.Verdict, GateOutcome: sc.GateOutcome}
 				add(k, func() *Series {
-					return &Series{Benchmark: sc.Benchmark, Scenario: sc.Scenario, Baseline: base, Candidate: cand,
+					return &Series{Benchmark: sc.Benchmark, Scenario: sc.Scenario, PlanHash: r.PlanHash, Baseline: base, Candidate: cand,
 						Quantity: MetricRetained, Metric: sc.Metric, Unit: "%", HigherIsBetter: true}
 				}, p)
 			}
@@ -180,7 +183,7 @@ func (s *Store) Series(ctx context.Context, o SeriesOptions) ([]Series, error) {
 			if !o.matchScenario(g.bench, g.scenario) {
 				continue
 			}
-			k := seriesKey{g.bench, g.scenario, g.metric, "", ""}
+			k := seriesKey{r.PlanHash, g.bench, g.scenario, g.metric, "", ""}
 			if o.Metric == MetricBaseline {
 				k.base = side
 			} else {
@@ -192,7 +195,7 @@ func (s *Store) Series(ctx context.Context, o SeriesOptions) ([]Series, error) {
 				p.GateOutcome = r.Comparison.GateOutcome
 			}
 			add(k, func() *Series {
-				sr := &Series{Benchmark: g.bench, Scenario: g.scenario, Quantity: o.Metric, Metric: g.metric, Unit: g.unit, HigherIsBetter: g.higher}
+				sr := &Series{Benchmark: g.bench, Scenario: g.scenario, PlanHash: r.PlanHash, Quantity: o.Metric, Metric: g.metric, Unit: g.unit, HigherIsBetter: g.higher}
 				if o.Metric == MetricBaseline {
 					sr.Baseline = side
 				} else {
@@ -211,7 +214,7 @@ func (s *Store) Series(ctx context.Context, o SeriesOptions) ([]Series, error) {
 	}
 	slices.SortFunc(out, func(a, b Series) int {
 		return cmp.Or(cmp.Compare(a.Benchmark, b.Benchmark), cmp.Compare(a.Scenario, b.Scenario),
-			cmp.Compare(a.Candidate, b.Candidate), cmp.Compare(a.Baseline, b.Baseline), cmp.Compare(a.Metric, b.Metric))
+			cmp.Compare(a.Candidate, b.Candidate), cmp.Compare(a.Baseline, b.Baseline), cmp.Compare(a.Metric, b.Metric), cmp.Compare(a.PlanHash, b.PlanHash))
 	})
 	return out, nil
 }

@@ -40,7 +40,9 @@ func Sparkline(values []float64, width int) (line string, per int) {
 	var b strings.Builder
 	for _, v := range cols {
 		k := len(sparkBars) / 2
-		if hi > lo {
+		// Differences below a millionth of the level are rounding, not a
+		// shape to draw.
+		if hi-lo > 1e-6*math.Max(math.Abs(hi), math.Abs(lo)) {
 			k = int(math.Round((v - lo) / (hi - lo) * float64(len(sparkBars)-1)))
 		}
 		b.WriteRune(sparkBars[k])
@@ -53,17 +55,17 @@ func Sparkline(values []float64, width int) (line string, per int) {
 // the verdict on the newest segment.
 func WriteText(w io.Writer, ts []Trend) error {
 	ew := &errWriter{w: w}
-	if len(ts) == 0 {
-		ew.printf("no series: nothing in the history matches (gpuperf history lists what is there)\n")
-		return ew.err
-	}
 	for i, t := range ts {
 		if i > 0 {
 			ew.printf("\n")
 		}
 		pts := t.Points
 		first, last := pts[0], pts[len(pts)-1]
-		ew.printf("%s\n", t.Name())
+		ew.printf("%s", t.Name())
+		if t.PlanHash != "" {
+			ew.printf("  [plan %s]", t.PlanHash)
+		}
+		ew.printf("\n")
 		vals := make([]float64, len(pts))
 		for j, p := range pts {
 			vals[j] = p.Value
