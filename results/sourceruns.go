@@ -36,11 +36,20 @@ func (s *Source) Runs() []SourceRun {
 // mlperf_log_summary.txt, as ReadSource reads them one at a time.
 func PublishedSystems(root string) ([]string, error) {
 	seen := map[string]bool{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	// A root that is a symbolic link is walked where it points, and the
+	// systems are named under the root as given.
+	walkRoot := root
+	if real, err := filepath.EvalSymlinks(root); err == nil {
+		walkRoot = real
+	}
+	err := filepath.WalkDir(walkRoot, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != root && (skipDirs[d.Name()] || strings.HasPrefix(d.Name(), "TEST")) {
+		if rel, rerr := filepath.Rel(walkRoot, p); rerr == nil {
+			p = filepath.Join(root, rel)
+		}
+		if d.IsDir() && p != filepath.Clean(root) && (skipDirs[d.Name()] || strings.HasPrefix(d.Name(), "TEST")) {
 			return filepath.SkipDir
 		}
 		if d.IsDir() || d.Name() != mlperflog.SummaryFile {
