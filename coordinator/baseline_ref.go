@@ -14,7 +14,10 @@ const (
 )
 
 // IsStoreReference reports a baseline that names the run history, not a
-// folder.
+// folder: last-good, tag:NAME, or a comma-separated list of them tried in
+// order (last-good,tag:known-good).
 func IsStoreReference(baseline string) bool {
-	return baseline == BaselineLastGood || strings.HasPrefix(baseline, BaselineTagPrefix)
+	first, _, _ := strings.Cut(baseline, ",")
+	first = strings.TrimSpace(first)
+	return first == BaselineLastGood || strings.HasPrefix(first, BaselineTagPrefix)
 }

@@ -698,7 +698,9 @@ func (p *Plan) Validate() error {
 		if p.Order == OrderInterleaved {
 			c.add("order", "interleaved alternates live baseline and candidate runs; with a stored baseline use sequential or parallel")
 		}
-		if st, err := os.Stat(p.Baseline); err != nil {
+		if IsStoreReference(p.Baseline) {
+			c.add("baseline", "%q names runs of the run history: resolve it to a stored tree first (gpuperf does, with its history store on)", p.Baseline)
+		} else if st, err := os.Stat(p.Baseline); err != nil {
 			c.add("baseline", "stored baseline: %v", err)
 		} else if !st.IsDir() {
 			c.add("baseline", "stored baseline is not a folder: %s", p.Baseline)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -196,7 +197,10 @@ func baselineDir(rec *history.Record, side string) (string, error) {
 }
 
 // resolveBaseline turns last-good or tag:NAME into a stored tree folder,
-// and says what it chose.
+// and says what it chose. Alternatives separated by commas are tried in
+// order (last-good,tag:known-good: the last good night, or before there
+// is one the known-good run); only a reference that names nothing moves on
+// to the next.
 func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candidate string) (dir, desc string, err error) {
 	switch {
 	case h.off:
@@ -204,50 +208,70 @@ func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candida
 	case h.store == nil:
 		return "", "", &exitError{code: exitFailure, err: fmt.Errorf("--baseline %s: %v", ref, h.unreachable)}
 	}
-	s := h.store
-	var rec *history.Record
-	if name, ok := strings.CutPrefix(ref, coordinator.BaselineTagPrefix); ok {
-		tag, err := s.LookupTag(ctx, name)
+	alts := strings.Split(ref, ",")
+	var missing []string
+	for _, alt := range alts {
+		alt = strings.TrimSpace(alt)
+		if !coordinator.IsStoreReference(alt) {
+			return "", "", usageErrorf("--baseline %s: %q is not last-good or tag:NAME (a list of alternatives names runs of the history only)", ref, alt)
+		}
+		rec, dir, why, err := h.resolveOne(ctx, alt, planHash, candidate)
 		if err != nil {
-			return "", "", storeError(err)
-		}
-		if rec, err = s.Get(ctx, tag.Run); err != nil {
-			return "", "", storeError(err)
-		}
-		if dir, err = baselineDir(rec, tag.Side); err != nil {
 			return "", "", err
 		}
-	} else {
-		if planHash == "" {
-			return "", "", usageErrorf("--baseline last-good finds the newest passing run of the same plan, but there is no plan here (a candidate tree without plan.yaml)")
-		}
-		recs, err := s.LastGood(ctx, planHash, candidate, 50)
-		if err != nil {
-			return "", "", storeError(err)
-		}
-		var skipped []string
-		for _, r := range recs {
-			full, err := s.Get(ctx, r.ID)
-			if err != nil {
-				return "", "", storeError(err)
-			}
-			if d, derr := baselineDir(full, results.RoleCandidate); derr == nil {
-				rec, dir = full, d
-				break
-			} else {
-				skipped = append(skipped, fmt.Sprintf("run %d: %v", r.ID, derr))
-			}
-		}
-		for _, sk := range skipped {
-			fmt.Fprintf(h.stderr, "gpuperf: warning: last-good skips %s\n", sk)
-		}
 		if rec == nil {
-			return "", "", usageErrorf("--baseline last-good: no run of this plan (plan hash %s) on %s has passed its gate in %s yet; give the first baseline with --baseline DIR or tag:NAME", planHash, candidate, s.Where())
+			missing = append(missing, why)
+			continue
 		}
+		desc = fmt.Sprintf("%s: run %d (%s), %s", alt, rec.ID, rec.StartedAt.Format(time.RFC3339), dir)
+		for _, m := range missing {
+			fmt.Fprintf(h.stderr, "gpuperf: baseline: %s; taking the next alternative\n", m)
+		}
+		fmt.Fprintf(h.stderr, "gpuperf: baseline %s\n", desc)
+		return dir, desc, nil
 	}
-	desc = fmt.Sprintf("%s: run %d (%s), %s", ref, rec.ID, rec.StartedAt.Format(time.RFC3339), dir)
-	fmt.Fprintf(h.stderr, "gpuperf: baseline %s\n", desc)
-	return dir, desc, nil
+	return "", "", usageErrorf("--baseline %s: %s", ref, strings.Join(missing, "; "))
+}
+
+// resolveOne resolves one reference: the record and folder, or why it
+// names nothing (rec nil), or an error that ends the search.
+func (h *runHistory) resolveOne(ctx context.Context, ref, planHash, candidate string) (rec *history.Record, dir, why string, err error) {
+	s := h.store
+	if name, ok := strings.CutPrefix(ref, coordinator.BaselineTagPrefix); ok {
+		tag, err := s.LookupTag(ctx, name)
+		if errors.Is(err, history.ErrNotFound) {
+			return nil, "", fmt.Sprintf("no tag %q in %s (gpuperf baseline list shows the tags)", name, s.Where()), nil
+		}
+		if err != nil {
+			return nil, "", "", storeError(err)
+		}
+		if rec, err = s.Get(ctx, tag.Run); err != nil {
+			return nil, "", "", storeError(err)
+		}
+		if dir, err = baselineDir(rec, tag.Side); err != nil {
+			return nil, "", "", err
+		}
+		return rec, dir, "", nil
+	}
+	if planHash == "" {
+		return nil, "", "", usageErrorf("--baseline last-good finds the newest passing run of the same plan, but there is no plan here (a candidate tree without plan.yaml)")
+	}
+	recs, err := s.LastGood(ctx, planHash, candidate, 50)
+	if err != nil {
+		return nil, "", "", storeError(err)
+	}
+	for _, r := range recs {
+		full, err := s.Get(ctx, r.ID)
+		if err != nil {
+			return nil, "", "", storeError(err)
+		}
+		d, derr := baselineDir(full, results.RoleCandidate)
+		if derr == nil {
+			return full, d, "", nil
+		}
+		fmt.Fprintf(h.stderr, "gpuperf: warning: last-good skips run %d: %v\n", r.ID, derr)
+	}
+	return nil, "", fmt.Sprintf("no run of this plan (plan hash %s) on %s has passed its gate in %s yet; give the first baseline with --baseline DIR or tag:NAME, or as an alternative: last-good,tag:NAME", planHash, candidate, s.Where()), nil
 }
 
 // startStoredHistory is startHistory for gpuperf compare of stored
@@ -286,6 +310,6 @@ func startStoredHistory(cmd *cobra.Command, v *viper.Viper, args []string) (*run
 	}
 	v.Set("baseline", dir)
 	h.rec.BaselineRef, h.rec.PlanHash = desc, hash
-	h.followsLastGood = ref == coordinator.BaselineLastGood
+	h.followsLastGood = strings.HasPrefix(desc, coordinator.BaselineLastGood)
 	return h, nil
 }

@@ -108,7 +108,7 @@ func startPlanHistory(cmd *cobra.Command, v *viper.Viper, plan *coordinator.Plan
 	}
 	plan.Baseline = dir
 	h.rec.BaselineRef = desc
-	h.followsLastGood = ref == coordinator.BaselineLastGood
+	h.followsLastGood = strings.HasPrefix(desc, coordinator.BaselineLastGood)
 	return h, nil
 }
 

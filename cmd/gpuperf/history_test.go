@@ -78,7 +78,7 @@ func TestNightlyLoopPostgres(t *testing.T) { nightlyLoop(t, storetest.Postgres(t
 func nightlyLoop(t *testing.T, store string) {
 	dir := t.TempDir()
 	kg := embeddedPlan(t, dir, "known-good.yaml", "")
-	nightly := embeddedPlan(t, dir, "nightly.yaml", "last-good")
+	nightly := embeddedPlan(t, dir, "nightly.yaml", "last-good,tag:known-good")
 
 	_, stderr, code := run(t, nil, "run", "--plan", kg, "--run-id", "kg", "--store", store)
 	if code != 0 || !strings.Contains(stderr, "gpuperf: recorded as run 1 in ") {
@@ -87,7 +87,7 @@ func nightlyLoop(t *testing.T, store string) {
 	// No night has passed yet: last-good has nothing to offer, and
 	// nothing is measured.
 	_, stderr, code = run(t, nil, "compare", "--plan", nightly, "--run-id", "n0", "--store", store)
-	if code != exitUsage || !strings.Contains(stderr, "no run of this plan") || !strings.Contains(stderr, "on vm has passed its gate") {
+	if code != exitUsage || !strings.Contains(stderr, "no run of this plan") || !strings.Contains(stderr, "on vm has passed its gate") || !strings.Contains(stderr, `no tag "known-good"`) {
 		t.Fatalf("last-good before any pass: exit %d\n%s", code, stderr)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out", "n0")); !errors.Is(err, os.ErrNotExist) {
@@ -98,8 +98,9 @@ func nightlyLoop(t *testing.T, store string) {
 	if code != 0 || !strings.Contains(out, "tag:known-good → run 1") || !strings.Contains(out, filepath.Join(dir, "out", "kg", "vm")) {
 		t.Fatalf("baseline tag: exit %d\n%s%s", code, out, stderr)
 	}
-	_, stderr, code = run(t, nil, "compare", "--plan", nightly, "--baseline", "tag:known-good", "--run-id", "n1", "--store", store)
-	if code != 0 || !strings.Contains(stderr, "gpuperf: baseline tag:known-good: run 1") {
+	// Night 1: no night has passed, so the known-good run stands in.
+	_, stderr, code = run(t, nil, "compare", "--plan", nightly, "--run-id", "n1", "--store", store)
+	if code != 0 || !strings.Contains(stderr, "taking the next alternative") || !strings.Contains(stderr, "gpuperf: baseline tag:known-good: run 1") {
 		t.Fatalf("night 1: exit %d\n%s", code, stderr)
 	}
 	m := readTreeHosts(t, filepath.Join(dir, "out", "n1"))
