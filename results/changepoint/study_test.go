@@ -38,8 +38,15 @@ type studyResult struct {
 	falseCPs    int     // such change points
 	posErr      float64 // sum of |found − at| over detected series
 	posErrMax   int
-	n           int
+	// gate counts series whose newest segment starts at a drop larger
+	// than gateMargin: what gpuperf's trend gate would fail.
+	gate int
+	n    int
 }
+
+// gateMargin is the trend gate's margin in the study, in percent of the
+// level (the nightly example plan's equivalence margin).
+const gateMargin = 2.0
 
 func noisePoint(rng *rand.Rand, kind string, sigma float64) float64 {
 	if kind == "t3" {
@@ -96,6 +103,12 @@ func runStudy(c studyCase, seeds int) studyResult {
 			r.falseSeries++
 			r.falseCPs += spurious
 		}
+		if n := len(res.ChangePoints); n > 0 {
+			last := res.ChangePoints[n-1]
+			if (last.Before-last.After)/last.Before*100 > gateMargin {
+				r.gate++
+			}
+		}
 	}
 	return r
 }
@@ -136,8 +149,8 @@ func TestPlantedShiftStudy(t *testing.T) {
 		}
 	}
 	t.Logf("%d series of %d points per row; a change point within ±%d of the planted one counts as found", seeds, studyLength, tolerance)
-	t.Logf("| noise | shift | planted at | detected | series with a false alarm | false alarms per series | position error mean (max) |")
-	t.Logf("|---|---|---|---|---|---|---|")
+	t.Logf("| noise | shift | planted at | detected | series with a false alarm | false alarms per series | position error mean (max) | trend gate fails (%g%% margin) |", gateMargin)
+	t.Logf("|---|---|---|---|---|---|---|---|")
 	for _, c := range cases {
 		r := runStudy(c, seeds)
 		det := 100 * float64(r.detected) / float64(r.n)
@@ -150,7 +163,8 @@ func TestPlantedShiftStudy(t *testing.T) {
 		if c.shift > 0 {
 			shift, at, detText = fmt.Sprintf("%g%%", c.shift), fmt.Sprintf("%d (%d after)", c.at, studyLength-c.at), fmt.Sprintf("%.1f%%", det)
 		}
-		t.Logf("| %s σ=%g%% | %s | %s | %s | %.1f%% | %.3f | %s |", c.noise, c.sigma, shift, at, detText, fa, float64(r.falseCPs)/float64(r.n), pos)
+		gate := 100 * float64(r.gate) / float64(r.n)
+		t.Logf("| %s σ=%g%% | %s | %s | %s | %.1f%% | %.3f | %s | %.1f%% |", c.noise, c.sigma, shift, at, detText, fa, float64(r.falseCPs)/float64(r.n), pos, gate)
 
 		// Floors the method must clear at σ = 1% (bounds with room for the
 		// sampling error of 20 to 60 seeds).
@@ -158,6 +172,10 @@ func TestPlantedShiftStudy(t *testing.T) {
 			continue
 		}
 		switch {
+		case c.shift < gateMargin && gate > 5:
+			t.Errorf("%g%% shift at %d: the trend gate fails %.1f%% of series, though no drop exceeds its %g%% margin", c.shift, c.at, gate, gateMargin)
+		case c.shift == 5 && gate < 95:
+			t.Errorf("5%% shift at %d: the trend gate fails only %.1f%% of series", c.at, gate)
 		case c.shift == 0 && fa > 15:
 			t.Errorf("no shift: %.1f%% of series have a false alarm; the permutation test at 5%% should keep it near 5%%", fa)
 		case c.shift == 5 && det < 95:

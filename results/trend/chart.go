@@ -48,7 +48,8 @@ func (r runTicks) Ticks(lo, hi float64) []plot.Tick {
 	for i := 0; i < n; i += step {
 		ts = append(ts, plot.Tick{Value: float64(i + 1), Label: r.points[i].At.Format("2006-01-02")})
 	}
-	if last := float64(n); len(ts) > 0 && ts[len(ts)-1].Value != last {
+	// The newest run is labelled too, unless a label already sits close.
+	if last := float64(n); len(ts) > 0 && last-ts[len(ts)-1].Value >= float64(step)/2 {
 		ts = append(ts, plot.Tick{Value: last, Label: r.points[n-1].At.Format("2006-01-02")})
 	}
 	return ts
@@ -121,13 +122,9 @@ func plotTrend(t Trend) (*plot.Plot, error) {
 			return nil, err
 		}
 	}
-	for _, s := range t.Segments {
-		if err := addLine(p, plotter.XYs{{X: float64(s.Start) + 0.5, Y: s.Mean}, {X: float64(s.End) + 0.5, Y: s.Mean}}, colorLevel, 2, false); err != nil {
-			return nil, err
-		}
-	}
 	for i, pt := range t.Points {
-		if pt.Low == nil || pt.High == nil {
+		// Beyond a few hundred runs the whiskers would bury the levels.
+		if pt.Low == nil || pt.High == nil || n > maxWhiskers {
 			continue
 		}
 		x := float64(i + 1)
@@ -149,8 +146,17 @@ func plotTrend(t Trend) (*plot.Plot, error) {
 		sc.GlyphStyle.Radius = vg.Points(1.2)
 	}
 	p.Add(sc)
+	// The levels go on top: they are what the change points separate.
+	for _, s := range t.Segments {
+		if err := addLine(p, plotter.XYs{{X: float64(s.Start) + 0.5, Y: s.Mean}, {X: float64(s.End) + 0.5, Y: s.Mean}}, colorLevel, 2, false); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
 }
+
+// maxWhiskers is the most runs whose intervals a chart draws.
+const maxWhiskers = 200
 
 func addLine(p *plot.Plot, xys plotter.XYs, c color.Color, width float64, dashed bool) error {
 	l, err := plotter.NewLine(xys)
@@ -184,7 +190,7 @@ func WritePNG(w io.Writer, ts []Trend) error {
 	return catchPanic(func() error {
 		c := vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(chartWidth, chartHeight*vg.Length(len(ts))), vgimg.UseDPI(110))}
 		dc := draw.New(c)
-		tiles := draw.Tiles{Rows: len(ts), Cols: 1, PadTop: vg.Points(6), PadBottom: vg.Points(6), PadLeft: vg.Points(6), PadRight: vg.Points(10)}
+		tiles := draw.Tiles{Rows: len(ts), Cols: 1, PadTop: vg.Points(8), PadBottom: vg.Points(4), PadY: vg.Points(14), PadLeft: vg.Points(6), PadRight: vg.Points(10)}
 		for i, t := range ts {
 			p, err := plotTrend(t)
 			if err != nil {

@@ -35,7 +35,8 @@ type Trend struct {
 	// of the level for a metric).
 	MarginPct float64 `json:"margin_pct"`
 	// Regression: the newest segment is a significant change for the worse
-	// larger than the margin; Reason says so in words.
+	// larger than the margin; Reason says so in words (Name says of which
+	// series).
 	Regression bool   `json:"regression"`
 	Reason     string `json:"reason,omitempty"`
 }
@@ -113,8 +114,8 @@ func Analyze(s history.Series, o Options) (Trend, error) {
 		last := t.ChangePoints[n-1]
 		if last.Worse && math.Abs(last.Change) > t.MarginPct {
 			t.Regression = true
-			t.Reason = fmt.Sprintf("%s: the newest %d runs (since %s) average %s, %s %s the %s before them (p = %.3g), beyond the %g %s margin",
-				s.Name(), len(s.Points)-last.Index, describeRun(last), t.Format(last.After), t.FormatChange(last.Change), t.worseWord(), t.Format(last.Before), last.PValue, t.MarginPct, t.ChangeUnit())
+			t.Reason = fmt.Sprintf("the newest %d runs (since %s) average %s, %s %s the %s before them (p = %.3g), beyond the %g %s margin",
+				len(s.Points)-last.Index, describeRun(last), t.Format(last.After), t.FormatChange(last.Change), t.worseWord(), t.Format(last.Before), last.PValue, t.MarginPct, t.ChangeUnit())
 		}
 	}
 	return t, nil
@@ -184,7 +185,7 @@ func Decide(ts []Trend) Gate {
 	var g Gate
 	for _, t := range ts {
 		if t.Regression {
-			g.Regressions = append(g.Regressions, t.Reason)
+			g.Regressions = append(g.Regressions, t.Name()+": "+t.Reason)
 		}
 	}
 	if len(g.Regressions) > 0 {
