@@ -201,7 +201,10 @@ func baselineDir(rec *history.Record, side string) (string, error) {
 // order (last-good,tag:known-good: the last good night, or before there
 // is one the known-good run); only a reference that names nothing moves on
 // to the next.
-func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candidate string) (dir, desc string, err error) {
+//
+// exclude is a tree that cannot be its own baseline (the candidate of a
+// stored comparison).
+func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candidate, exclude string) (dir, desc string, err error) {
 	switch {
 	case h.off:
 		return "", "", usageErrorf("--baseline %s names a run in the run history, but --store is off", ref)
@@ -215,7 +218,7 @@ func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candida
 		if !coordinator.IsStoreReference(alt) {
 			return "", "", usageErrorf("--baseline %s: %q is not last-good or tag:NAME (a list of alternatives names runs of the history only)", ref, alt)
 		}
-		rec, dir, why, err := h.resolveOne(ctx, alt, planHash, candidate)
+		rec, dir, why, err := h.resolveOne(ctx, alt, planHash, candidate, exclude)
 		if err != nil {
 			return "", "", err
 		}
@@ -235,7 +238,7 @@ func (h *runHistory) resolveBaseline(ctx context.Context, ref, planHash, candida
 
 // resolveOne resolves one reference: the record and folder, or why it
 // names nothing (rec nil), or an error that ends the search.
-func (h *runHistory) resolveOne(ctx context.Context, ref, planHash, candidate string) (rec *history.Record, dir, why string, err error) {
+func (h *runHistory) resolveOne(ctx context.Context, ref, planHash, candidate, exclude string) (rec *history.Record, dir, why string, err error) {
 	s := h.store
 	if name, ok := strings.CutPrefix(ref, coordinator.BaselineTagPrefix); ok {
 		tag, err := s.LookupTag(ctx, name)
@@ -261,6 +264,9 @@ func (h *runHistory) resolveOne(ctx context.Context, ref, planHash, candidate st
 		return nil, "", "", storeError(err)
 	}
 	for _, r := range recs {
+		if exclude != "" && r.Tree == exclude {
+			continue
+		}
 		full, err := s.Get(ctx, r.ID)
 		if err != nil {
 			return nil, "", "", storeError(err)
@@ -286,8 +292,9 @@ func startStoredHistory(cmd *cobra.Command, v *viper.Viper, args []string) (*run
 	if !cmd.Flags().Changed("baseline") || !coordinator.IsStoreReference(ref) {
 		return h, nil
 	}
-	hash, candidate := "", ""
+	hash, candidate, exclude := "", "", ""
 	if len(args) == 1 {
+		exclude, _ = filepath.Abs(args[0])
 		if t, err := results.Open(args[0]); err == nil {
 			if m, err := t.ReadManifest(); err == nil {
 				var names []string
@@ -303,7 +310,7 @@ func startStoredHistory(cmd *cobra.Command, v *viper.Viper, args []string) (*run
 			}
 		}
 	}
-	dir, desc, err := h.resolveBaseline(cmd.Context(), ref, hash, candidate)
+	dir, desc, err := h.resolveBaseline(cmd.Context(), ref, hash, candidate, exclude)
 	if err != nil {
 		h.close()
 		return nil, err

@@ -101,7 +101,7 @@ func startPlanHistory(cmd *cobra.Command, v *viper.Viper, plan *coordinator.Plan
 	for _, a := range plan.Candidates() {
 		names = append(names, a.Name)
 	}
-	dir, desc, err := h.resolveBaseline(cmd.Context(), ref, hash, strings.Join(names, "+"))
+	dir, desc, err := h.resolveBaseline(cmd.Context(), ref, hash, strings.Join(names, "+"), "")
 	if err != nil {
 		h.close()
 		return nil, err
@@ -180,6 +180,7 @@ func (h *runHistory) storedRecord(c *results.Comparison) *history.Record {
 	}
 	// The record points to the candidate, and is dated when it ran.
 	rec.Tree, _ = filepath.Abs(c.Candidate.Path)
+	rec.RunID = c.Candidate.RunID
 	if c.Candidate.Format == results.FormatGpuperf {
 		if t, err := results.Open(c.Candidate.Path); err == nil {
 			if m, err := t.ReadManifest(); err == nil {

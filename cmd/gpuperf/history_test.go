@@ -133,6 +133,17 @@ func nightlyLoop(t *testing.T, store string) {
 		t.Errorf("night 2's comparison: %+v", n2.Comparison.Scenarios)
 	}
 
+	// Stored results compare against last-good too: night 2's tree against
+	// the newest passing run other than itself, night 1.
+	n2tree := filepath.Join(dir, "out", "n2")
+	_, stderr, code = run(t, nil, "compare", "--baseline", "last-good", n2tree, "--store", store)
+	if code != 0 || !strings.Contains(stderr, "gpuperf: baseline last-good: run 2 ") || !strings.Contains(stderr, "recorded as run 4") {
+		t.Fatalf("stored compare against last-good: exit %d\n%s", code, stderr)
+	}
+	if h := readHistory(t, store); len(h.Records) != 4 || h.Records[0].Tree != n2tree || h.Records[0].BaselineName != "vm" || h.Records[0].RunID != "n2" {
+		t.Fatalf("the stored comparison's record: %+v", h.Records[0])
+	}
+
 	out, stderr, code = run(t, nil, "trend", "--store", store, "--metric", "candidate", "--candidate", "vm", "--format", "csv")
 	if code != 0 {
 		t.Fatalf("trend: exit %d: %s", code, stderr)

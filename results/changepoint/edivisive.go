@@ -279,3 +279,24 @@ func (d *detector) permutationP(bounds []int, observed float64) float64 {
 	}
 	return float64(exceed+1) / float64(n+1)
 }
+
+// Reference finds the level the newest segment is to be judged against:
+// walking back from the segment before it, the first segment whose mean
+// differs from the newest's in the sense of differs(reference mean, newest
+// mean). Segments on the way that do not differ are one level with the
+// newest (a change point between two nearly equal levels, or a drop found
+// as two steps, does not hide a drop from the level before). It returns
+// the segment's index, or -1 when no earlier segment differs.
+func (r Result) Reference(differs func(ref, newest float64) bool) int {
+	n := len(r.Segments)
+	if n < 2 {
+		return -1
+	}
+	newest := r.Segments[n-1].Mean
+	for i := n - 2; i >= 0; i-- {
+		if differs(r.Segments[i].Mean, newest) {
+			return i
+		}
+	}
+	return -1
+}

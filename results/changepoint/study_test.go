@@ -103,9 +103,11 @@ func runStudy(c studyCase, seeds int) studyResult {
 			r.falseSeries++
 			r.falseCPs += spurious
 		}
-		if n := len(res.ChangePoints); n > 0 {
-			last := res.ChangePoints[n-1]
-			if (last.Before-last.After)/last.Before*100 > gateMargin {
+		// The trend gate's rule (results/trend): the newest segment
+		// against the last level more than the margin away from it.
+		change := func(ref, newest float64) float64 { return (newest/ref - 1) * 100 }
+		if i := res.Reference(func(ref, newest float64) bool { return math.Abs(change(ref, newest)) > gateMargin }); i >= 0 {
+			if change(res.Segments[i].Mean, res.Segments[len(res.Segments)-1].Mean) < 0 {
 				r.gate++
 			}
 		}

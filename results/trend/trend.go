@@ -110,12 +110,19 @@ func Analyze(s history.Series, o Options) (Trend, error) {
 			t.MarginPct = *s.MarginPct
 		}
 	}
-	if n := len(t.ChangePoints); n > 0 {
-		last := t.ChangePoints[n-1]
-		if last.Worse && math.Abs(last.Change) > t.MarginPct {
+	// The newest segment is judged against the last level more than the
+	// margin away from it, so a drop the detection split in two steps, or
+	// a spurious split inside the lower level, still counts whole.
+	ref := res.Reference(func(ref, newest float64) bool { return math.Abs(t.change(ref, newest)) > t.MarginPct })
+	if ref >= 0 {
+		newest, before := t.Segments[len(t.Segments)-1], t.Segments[ref]
+		c := t.change(before.Mean, newest.Mean)
+		if (c < 0) == s.HigherIsBetter {
+			first := t.ChangePoints[ref] // the change point that ended the reference level
 			t.Regression = true
-			t.Reason = fmt.Sprintf("the newest %d runs (since %s) average %s, %s %s the %s before them (p = %.3g), beyond the %g %s margin",
-				len(s.Points)-last.Index, describeRun(last), t.Format(last.After), t.FormatChange(last.Change), t.worseWord(), t.Format(last.Before), last.PValue, t.MarginPct, t.ChangeUnit())
+			t.Reason = fmt.Sprintf("the newest %d runs (since %s) average %s, %s %s the %s of the %d runs before the change at %s (p = %.3g), beyond the %g %s margin",
+				newest.End-newest.Start, describeRun(t.ChangePoints[len(t.ChangePoints)-1]), t.Format(newest.Mean), t.FormatChange(c), t.worseWord(),
+				t.Format(before.Mean), before.End-before.Start, describeRun(first), first.PValue, t.MarginPct, t.ChangeUnit())
 		}
 	}
 	return t, nil

@@ -211,3 +211,36 @@ func TestRenderings(t *testing.T) {
 		t.Errorf("png %v: want two panels of 9×3.2 in", b)
 	}
 }
+
+// TestStaircaseBeyondTheMarginIsARegression: two drops, each within the
+// margin, add up to one beyond it; the newest level is judged against the
+// last level more than the margin away, not only the step before.
+func TestStaircaseBeyondTheMarginIsARegression(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 8))
+	s := history.Series{Benchmark: "resnet50", Scenario: "Server", Baseline: "bm", Candidate: "vgpu", Quantity: history.MetricRetained, Unit: "%", HigherIsBetter: true}
+	for i := range 60 {
+		v := 100 + 0.2*rng.NormFloat64()
+		switch {
+		case i >= 40:
+			v -= 2.4
+		case i >= 20:
+			v -= 1.2
+		}
+		s.Points = append(s.Points, history.Point{Run: int64(i + 1), At: t0.AddDate(0, 0, i), Value: v})
+	}
+	tr, err := Analyze(s, Options{MarginPct: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.ChangePoints) != 2 {
+		t.Fatalf("want both steps, got %+v", tr.ChangePoints)
+	}
+	for _, c := range tr.ChangePoints {
+		if c.Change < -2 {
+			t.Fatalf("a step beyond the margin on its own: %+v", c)
+		}
+	}
+	if !tr.Regression || !strings.Contains(tr.Reason, "the 20 runs before the change at run 21") {
+		t.Fatalf("staircase: regression %v: %s", tr.Regression, tr.Reason)
+	}
+}
