@@ -185,7 +185,7 @@ func hasHost(m manifestHosts, name, role string) bool {
 	return false
 }
 
-var benchArgs = []string{"bench", "--backend", "sim", "--backend-opt", "servers=4", "--backend-opt", "latency=1ms", "--scenario", "offline", "--min-duration", "200ms", "--warmup", "50ms"}
+var benchArgs = []string{"bench", "--backend", "sim", "--backend-opt", "servers=4", "--backend-opt", "latency=1ms", "--scenario", "offline", "--min-duration", "200ms", "--expected-qps", "4000"}
 
 func TestCorruptOrNewerStoreExits2BeforeRunning(t *testing.T) {
 	dir := t.TempDir()

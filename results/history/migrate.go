@@ -100,8 +100,11 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	want := len(ms)
 	if v, err := s.schemaVersion(ctx, s.db); err == nil {
-		if err := s.checkVersion(v, want); err != nil || v == want {
-			return err
+		if err := s.checkVersion(v, want); err != nil {
+			return fmt.Errorf("history store %s: %w", s.where, err)
+		}
+		if v == want {
+			return nil
 		}
 	} else if c := s.eng.classify(err); errors.Is(c, ErrUnusable) || errors.Is(c, ErrUnavailable) {
 		return fmt.Errorf("history store %s: %w", s.where, c)
