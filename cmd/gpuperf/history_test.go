@@ -297,87 +297,91 @@ func TestBenchRecordsIntoTheDefaultStore(t *testing.T) {
 	}
 }
 
-// TestEightProcessesRecordAtOnce: eight gpuperf processes import into one
+// eightProcesses: eight gpuperf processes import into one
 // store at the same moment, each many records; every record arrives once,
 // and none meets "database is locked".
-func TestEightProcessesRecordAtOnce(t *testing.T) {
+func TestEightProcessesRecordAtOnceSQLite(t *testing.T) {
+	eightProcesses(t, storetest.Engines()[0].Addr(t))
+}
+
+func TestEightProcessesRecordAtOncePostgres(t *testing.T) { eightProcesses(t, storetest.Postgres(t)) }
+
+func eightProcesses(t *testing.T, store string) {
+	t.Helper()
 	mlperf := testpaths.MLPerf(t)
-	storetest.Each(t, func(t *testing.T, addr func(*testing.T) string) {
-		store := addr(t)
-		// Each process gets its own links to the published results, so
-		// every record is new (the history keys imports by path).
-		const procs, copies = 8, 3
-		root := t.TempDir()
-		var dirs []string
-		for p := range procs {
-			d := filepath.Join(root, fmt.Sprintf("p%d", p))
-			for c := range copies {
-				if err := os.MkdirAll(filepath.Join(d, fmt.Sprint(c)), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.Symlink(mlperf, filepath.Join(d, fmt.Sprint(c), "mlperf")); err != nil {
-					t.Fatal(err)
-				}
+	// Each process gets its own links to the published results, so
+	// every record is new (the history keys imports by path).
+	const procs, copies = 8, 3
+	root := t.TempDir()
+	var dirs []string
+	for p := range procs {
+		d := filepath.Join(root, fmt.Sprintf("p%d", p))
+		for c := range copies {
+			if err := os.MkdirAll(filepath.Join(d, fmt.Sprint(c)), 0o755); err != nil {
+				t.Fatal(err)
 			}
-			dirs = append(dirs, d)
-		}
-		_, perCopy, err := history.ImportTargets(filepath.Join(dirs[0], "0", "mlperf"))
-		if err != nil || len(perCopy) == 0 {
-			t.Fatalf("published systems: %v", err)
-		}
-		// Start them together.
-		var wg sync.WaitGroup
-		type result struct {
-			code   int
-			stderr string
-		}
-		res := make([]result, procs)
-		start := make(chan struct{})
-		for p, d := range dirs {
-			var args []string
-			for c := range copies {
-				args = append(args, filepath.Join(d, fmt.Sprint(c), "mlperf"))
-			}
-			wg.Go(func() {
-				cmd := exec.Command(gpuperfBin, append([]string{"import", "--store", store}, args...)...)
-				var errb bytes.Buffer
-				cmd.Stdout, cmd.Stderr = nil, &errb
-				<-start
-				err := cmd.Run()
-				res[p] = result{code: exitOf(err), stderr: errb.String()}
-			})
-		}
-		close(start)
-		wg.Wait()
-		for p, r := range res {
-			if r.code != 0 || strings.Contains(r.stderr, "locked") || strings.Contains(r.stderr, "busy") {
-				t.Errorf("process %d: exit %d\n%s", p, r.code, r.stderr)
+			if err := os.Symlink(mlperf, filepath.Join(d, fmt.Sprint(c), "mlperf")); err != nil {
+				t.Fatal(err)
 			}
 		}
-		want := procs * copies * len(perCopy)
-		h := readHistory(t, store, "--kind", "mlperf")
-		trees := map[string]int{}
-		metrics := 0
-		for _, r := range h.Records {
-			trees[r.Tree]++
-			metrics += len(r.Metrics)
+		dirs = append(dirs, d)
+	}
+	_, perCopy, err := history.ImportTargets(filepath.Join(dirs[0], "0", "mlperf"))
+	if err != nil || len(perCopy) == 0 {
+		t.Fatalf("published systems: %v", err)
+	}
+	// Start them together.
+	var wg sync.WaitGroup
+	type result struct {
+		code   int
+		stderr string
+	}
+	res := make([]result, procs)
+	start := make(chan struct{})
+	for p, d := range dirs {
+		var args []string
+		for c := range copies {
+			args = append(args, filepath.Join(d, fmt.Sprint(c), "mlperf"))
 		}
-		if len(h.Records) != want || len(trees) != want {
-			t.Fatalf("%d records over %d trees, want %d of each", len(h.Records), len(trees), want)
+		wg.Go(func() {
+			cmd := exec.Command(gpuperfBin, append([]string{"import", "--store", store}, args...)...)
+			var errb bytes.Buffer
+			cmd.Stdout, cmd.Stderr = nil, &errb
+			<-start
+			err := cmd.Run()
+			res[p] = result{code: exitOf(err), stderr: errb.String()}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for p, r := range res {
+		if r.code != 0 || strings.Contains(r.stderr, "locked") || strings.Contains(r.stderr, "busy") {
+			t.Errorf("process %d: exit %d\n%s", p, r.code, r.stderr)
 		}
-		// Every record carries all its runs: the same count for each copy.
-		perSystem := map[string]int{}
-		for _, r := range h.Records {
-			perSystem[filepath.Base(r.Tree)] = len(r.Metrics)
-		}
-		total := 0
-		for _, n := range perSystem {
-			total += n
-		}
-		if metrics != total*procs*copies {
-			t.Fatalf("%d metric rows, want %d", metrics, total*procs*copies)
-		}
-	})
+	}
+	want := procs * copies * len(perCopy)
+	h := readHistory(t, store, "--kind", "mlperf")
+	trees := map[string]int{}
+	metrics := 0
+	for _, r := range h.Records {
+		trees[r.Tree]++
+		metrics += len(r.Metrics)
+	}
+	if len(h.Records) != want || len(trees) != want {
+		t.Fatalf("%d records over %d trees, want %d of each", len(h.Records), len(trees), want)
+	}
+	// Every record carries all its runs: the same count for each copy.
+	perSystem := map[string]int{}
+	for _, r := range h.Records {
+		perSystem[filepath.Base(r.Tree)] = len(r.Metrics)
+	}
+	total := 0
+	for _, n := range perSystem {
+		total += n
+	}
+	if metrics != total*procs*copies {
+		t.Fatalf("%d metric rows, want %d", metrics, total*procs*copies)
+	}
 }
 
 func exitOf(err error) int {

@@ -123,9 +123,12 @@ func abs(i int) int {
 }
 
 func TestPlantedShiftStudy(t *testing.T) {
-	seeds := 60
-	if testing.Short() {
-		seeds = 20
+	// Fixed seeds: the figures, and so the floors below, are the same on
+	// every run. Under the race detector the study only exercises the
+	// code (the floors need 40 seeds).
+	seeds, floors := 40, true
+	if testing.Short() || raceEnabled {
+		seeds, floors = 8, false
 	}
 	full := false
 	if s := os.Getenv("GPUPERF_CP_SEEDS"); s != "" {
@@ -133,7 +136,7 @@ func TestPlantedShiftStudy(t *testing.T) {
 		if err != nil || n < 1 {
 			t.Fatalf("GPUPERF_CP_SEEDS=%q: want a positive integer", s)
 		}
-		seeds, full = n, true
+		seeds, full, floors = n, true, true
 	}
 	var cases []studyCase
 	for _, noise := range []struct {
@@ -169,8 +172,8 @@ func TestPlantedShiftStudy(t *testing.T) {
 		t.Logf("| %s σ=%g%% | %s | %s | %s | %.1f%% | %.3f | %s | %.1f%% |", c.noise, c.sigma, shift, at, detText, fa, float64(r.falseCPs)/float64(r.n), pos, gate)
 
 		// Floors the method must clear at σ = 1% (bounds with room for the
-		// sampling error of 20 to 60 seeds).
-		if c.sigma != 1 || c.noise != "normal" {
+		// sampling error of 40 seeds).
+		if !floors || c.sigma != 1 || c.noise != "normal" {
 			continue
 		}
 		switch {
