@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -381,10 +382,24 @@ func writeHistoryJSON(w io.Writer, recs []*history.Record, f history.Filter) err
 		}
 		out = append(out, r)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Schema  string            `json:"schema"`
-		Records []*history.Record `json:"records"`
-	}{"gpuperf.history/v1", out})
+	// One record at a time: a thousand records are tens of megabytes of
+	// JSON, which need not sit in memory whole.
+	bw := bufio.NewWriter(w)
+	bw.WriteString("{\n  \"schema\": \"gpuperf.history/v1\",\n  \"records\": [")
+	for i, r := range out {
+		b, err := json.MarshalIndent(r, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(out) > 0 {
+		bw.WriteString("\n  ")
+	}
+	bw.WriteString("]\n}\n")
+	return bw.Flush()
 }
