@@ -2,21 +2,28 @@ package coordinator
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/results"
 )
 
 // storedBaseline is an earlier plan's tree whose baseline runs stand in for
-// live baseline agents. The candidate then runs with exactly the settings
+// live baseline agents, or one host folder of such a tree (TREE/HOST),
+// whose runs stand in whatever their role was: last night's candidate as
+// tonight's baseline. The candidate then runs with exactly the settings
 // the stored baseline ran with (seeds, hints and query counts included), so
 // the two sides did the same work.
 type storedBaseline struct {
 	dir      string
 	tree     *results.Tree
 	manifest *results.Manifest
+	// host is the one host whose runs stand in, when the baseline names a
+	// host folder; empty: the tree's baseline hosts.
+	host string
 	// runs are the stored baseline's finished runs of the plan's scenarios.
 	runs []results.RunRecord
 	// settings are the test settings each scenario's baseline ran with.
@@ -32,7 +39,16 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("baseline %s: %s", p.Baseline, fmt.Sprintf(format, args...))
 	}
-	tree, err := results.Open(p.Baseline)
+	root, host := p.Baseline, ""
+	if _, err := os.Stat(filepath.Join(root, "run.json")); err != nil {
+		parent := filepath.Dir(filepath.Clean(root))
+		if _, perr := os.Stat(filepath.Join(parent, "run.json")); perr == nil {
+			if _, herr := os.Stat(filepath.Join(root, results.HostFile)); herr == nil {
+				root, host = parent, filepath.Base(filepath.Clean(root))
+			}
+		}
+	}
+	tree, err := results.Open(root)
 	if err != nil {
 		return nil, fail("%v", err)
 	}
@@ -53,11 +69,11 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 	if err != nil {
 		return nil, fail("%v", err)
 	}
-	sb := &storedBaseline{dir: dir, tree: tree, manifest: m, settings: map[inference.Scenario]inference.TestSettings{}}
+	sb := &storedBaseline{dir: dir, tree: tree, manifest: m, host: host, settings: map[inference.Scenario]inference.TestSettings{}}
 	for _, sc := range p.ScenarioList() {
 		found := false
 		for _, run := range m.Runs {
-			if run.Role != results.RoleBaseline || run.Scenario != sc.String() || run.Status != results.StatusOK {
+			if !sb.standsIn(run.Host, run.Role) || run.Scenario != sc.String() || run.Status != results.StatusOK {
 				continue
 			}
 			res, err := tree.ReadResult(run.Dir)
@@ -72,10 +88,21 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 			found = true
 		}
 		if !found {
+			if host != "" {
+				return nil, fail("host %s has no finished run of %s", host, sc)
+			}
 			return nil, fail("it has no finished baseline run of %s", sc)
 		}
 	}
 	return sb, nil
+}
+
+// standsIn reports whether a stored host's runs stand in for the baseline.
+func (sb *storedBaseline) standsIn(host, role string) bool {
+	if sb.host != "" {
+		return host == sb.host
+	}
+	return role == results.RoleBaseline
 }
 
 // importInto copies the baseline's host descriptions and runs into the new
@@ -84,29 +111,44 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 func (sb *storedBaseline) importInto(tree *results.Tree, m *results.Manifest) (map[inference.Scenario]inference.TestSettings, error) {
 	m.StoredBaseline = &results.StoredBaseline{Dir: sb.dir, RunID: sb.manifest.RunID, StartedAt: sb.manifest.StartedAt, Version: sb.manifest.Version}
 	m.Calibration = sb.manifest.Calibration
-	hosts := map[string]bool{}
+	// A stored host named like one of the plan's agents (the same machine,
+	// measured again) is imported as <host>.<stored run id>.
+	names := map[string]string{}
 	for _, h := range sb.manifest.Hosts {
-		if h.Role != results.RoleBaseline {
+		if !sb.standsIn(h.Name, h.Role) {
 			continue
 		}
-		for _, a := range m.Hosts {
-			if a.Name == h.Name {
-				return nil, fmt.Errorf("baseline %s: its host %q has the name of the plan's agent; rename the agent", sb.dir, h.Name)
+		as := h.Name
+		if taken(m.Hosts, as) {
+			as = h.Name + "." + sb.manifest.RunID
+			if taken(m.Hosts, as) {
+				return nil, fmt.Errorf("baseline %s: its host %q has the name of the plan's agent, and so has %q; rename the agent", sb.dir, h.Name, as)
 			}
 		}
-		if err := tree.ImportHost(sb.tree, h.Name); err != nil {
+		if err := tree.ImportHostAs(sb.tree, h.Name, as); err != nil {
 			return nil, fmt.Errorf("baseline %s: %w", sb.dir, err)
 		}
+		names[h.Name] = as
+		h.Name, h.Role = as, results.RoleBaseline
 		m.Hosts = append(m.Hosts, h)
-		hosts[h.Name] = true
 	}
 	for _, run := range sb.runs {
-		if !hosts[run.Host] {
+		as, ok := names[run.Host]
+		if !ok {
 			return nil, fmt.Errorf("baseline %s: run %s names host %q, which run.json does not list", sb.dir, run.Dir, run.Host)
 		}
-		if err := tree.ImportRun(sb.tree, run.Dir); err != nil {
+		dir := run.Dir
+		if as != run.Host {
+			rest, ok := strings.CutPrefix(filepath.ToSlash(run.Dir), run.Host+"/")
+			if !ok {
+				return nil, fmt.Errorf("baseline %s: run %s is not in its host's folder %s", sb.dir, run.Dir, run.Host)
+			}
+			dir = filepath.Join(as, filepath.FromSlash(rest))
+		}
+		if err := tree.ImportRunAs(sb.tree, run.Dir, dir); err != nil {
 			return nil, fmt.Errorf("baseline %s: %w", sb.dir, err)
 		}
+		run.Host, run.Role, run.Dir = as, results.RoleBaseline, dir
 		run.Sequence = len(m.Runs)
 		m.Runs = append(m.Runs, run)
 	}
@@ -115,4 +157,13 @@ func (sb *storedBaseline) importInto(tree *results.Tree, m *results.Manifest) (m
 		out[sc] = s
 	}
 	return out, tree.WriteManifest(m)
+}
+
+func taken(hosts []results.Host, name string) bool {
+	for _, h := range hosts {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
 }

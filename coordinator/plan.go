@@ -345,7 +345,7 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 		}
 		return filepath.Join(dir, path)
 	}
-	if fromFile("baseline") {
+	if fromFile("baseline") && !IsStoreReference(p.Baseline) {
 		p.Baseline = resolve(p.Baseline)
 	}
 	for i := range p.Agents {
@@ -712,7 +712,9 @@ func (p *Plan) Validate() error {
 		if p.Order == OrderInterleaved {
 			c.add("order", "interleaved alternates live baseline and candidate runs; with a stored baseline use sequential or parallel")
 		}
-		if st, err := os.Stat(p.Baseline); err != nil {
+		if IsStoreReference(p.Baseline) {
+			c.add("baseline", "%q names runs of the run history: resolve it to a stored tree first (gpuperf does, with its history store on)", p.Baseline)
+		} else if st, err := os.Stat(p.Baseline); err != nil {
 			c.add("baseline", "stored baseline: %v", err)
 		} else if !st.IsDir() {
 			c.add("baseline", "stored baseline is not a folder: %s", p.Baseline)

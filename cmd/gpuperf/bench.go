@@ -60,6 +60,7 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.String("format", "text", "output: text or json")
 	f.Bool("telemetry", true, "sample GPU (NVML) and host CPU telemetry in the timed run into result.json and telemetry.csv")
 	f.String("telemetry-interval", "100ms", "telemetry sampling interval (at least 10ms)")
+	addStoreFlag(cmd)
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return runBench(cmd, v) }
 	return cmd
@@ -214,11 +215,16 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	return bs, nil
 }
 
-func runBench(cmd *cobra.Command, v *viper.Viper) error {
+func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 	bs, err := parseBenchFlags(v)
 	if err != nil {
 		return err
 	}
+	hist, err := startHistory(cmd, v)
+	if err != nil {
+		return err
+	}
+	defer func() { err = hist.finish(cmd.Context(), cmd, err) }()
 	b, err := builtin.New(bs.backend, bs.opts)
 	if err != nil {
 		return backendError("--backend-opt", err)
@@ -235,6 +241,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	tel := startBenchTelemetry(&bs.cfg, v.GetBool("telemetry"), iv)
 
 	var res *inference.Result
+	hist.observeBench(bs, &res)
 	if bs.findPeak {
 		res, err = inference.FindPeak(ctx, b, bs.cfg, bs.precise)
 	} else {

@@ -66,7 +66,8 @@ several apply, the first of 2, 1, 3, 4, 5 wins.`,
 	addPlanFlags(cmd)
 	addComparisonFlags(cmd)
 	addReportFlags(cmd)
-	cmd.Flags().String("baseline", "", "a stored result tree to compare against: with a plan, stands in for its baseline agents; with one CANDIDATE folder, is the baseline")
+	cmd.Flags().String("baseline", "", "a stored result tree to compare against: with a plan, stands in for its baseline agents; with one CANDIDATE folder, is the baseline; last-good or tag:NAME take it from the run history")
+	addStoreFlag(cmd)
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
@@ -84,6 +85,7 @@ func newRunCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 	}
 	addPlanFlags(cmd)
+	addStoreFlag(cmd)
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if v.GetString("plan") == "" {
@@ -105,13 +107,12 @@ func addPlanFlags(cmd *cobra.Command) {
 	f.String("run-id", "", "name of the result folder (default: the start time)")
 }
 
-func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
+func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) (err error) {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	var (
 		plan     *coordinator.Plan
 		planYAML []byte
-		err      error
 	)
 	var wg sync.WaitGroup
 	agentCtx, stopAgents := context.WithCancel(context.WithoutCancel(ctx))
@@ -133,6 +134,11 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		}
 		applyPlanOverrides(plan, v)
 	}
+	hist, err := startPlanHistory(cmd, v, plan)
+	if err != nil {
+		return err
+	}
+	defer func() { err = hist.finish(ctx, cmd, err) }()
 	if err := plan.Validate(); err != nil {
 		return usageErrorf("%v", err)
 	}
@@ -179,6 +185,7 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		failures.Runtime = append(failures.Runtime, fmt.Sprintf("%v; see %s", execErr, filepath.Join(tree.Root, "run.json")))
 	}
 	var c *results.Comparison
+	hist.observePlan(&tree, &m, &c, compare)
 	if compare && m != nil && len(m.Runs) > 0 {
 		if c, err = results.Compare(tree, m, opts); err != nil {
 			return errors.Join(execErr, err)

@@ -20,7 +20,7 @@ func addComparisonFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.Float64("min-retained", 0, "the gate's threshold in percent retained (default: the plan's thresholds.min_retained_pct, else 95); implies --gate regression unless --gate is given")
 	f.Float64("margin", 0, "the equivalence margin in percent (default: the plan's thresholds.equivalence_margin_pct, else 3)")
-	f.String("gate", "", "none, regression (exit 4 when a scenario's interval lies wholly below --min-retained) or qualify (exit 5 unless the whole interval is at or above it); default regression with --plan or --min-retained, else none")
+	f.String("gate", "", "none, regression (exit 4 when a scenario's interval lies wholly below --min-retained) or qualify (exit 5 unless the whole interval is at or above it), or trend (regression, then exit 4 when the run history's newest runs are a significant drop beyond the margin); default regression with --plan or --min-retained, else none")
 	f.Bool("per-gpu", false, "divide throughputs by each side's GPU count")
 	f.String("interval", results.IntervalAuto, "interval method: auto (paired t for interleaved runs, else Welch), t, or bootstrap (seeded; needs 10 or more repetitions per side)")
 	f.Uint64("seed", results.DefaultBootstrapSeed, "the bootstrap's seed")
@@ -80,12 +80,17 @@ var planOnlyFlags = []string{"plan", "profile", "repetitions", "order", "output"
 
 // runStoredCompare compares stored results: one gpuperf tree's two sides,
 // or two folders (gpuperf trees or hosts, or published MLPerf systems).
-func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
+func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) (err error) {
 	for _, name := range planOnlyFlags {
 		if cmd.Flags().Changed(name) {
 			return usageErrorf("--%s runs a plan; it does not apply to comparing stored results (%s)", name, strings.Join(args, " "))
 		}
 	}
+	hist, err := startStoredHistory(cmd, v, args)
+	if err != nil {
+		return err
+	}
+	defer func() { err = hist.finish(cmd.Context(), cmd, err) }()
 	baseFlag := ""
 	if cmd.Flags().Changed("baseline") {
 		baseFlag = v.GetString("baseline")
@@ -104,6 +109,7 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 		return err
 	}
 	var c *results.Comparison
+	hist.observeStored(&c)
 	if len(paths) == 0 {
 		c, err = compareOneTree(args[0], opts)
 	} else {

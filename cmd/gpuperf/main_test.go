@@ -25,8 +25,17 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		panic("build gpuperf: " + err.Error())
 	}
+	// Every gpuperf the tests start records its runs: into a history of
+	// their own, never the user's.
+	data, err := os.MkdirTemp("", "gpuperf-data")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_DATA_HOME", data)
+	os.Unsetenv("GPUPERF_STORE")
 	code := m.Run()
 	os.RemoveAll(dir)
+	os.RemoveAll(data)
 	os.Exit(code)
 }
 

@@ -51,7 +51,8 @@ func newRootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
-	root.AddCommand(newVersionCommand(), newBenchCommand(), newCompareCommand(), newRunCommand(), newAgentCommand(), newDescribeCommand(), newTelemetryCommand(), newReportCommand(), newHealthCommand())
+	root.AddCommand(newVersionCommand(), newBenchCommand(), newCompareCommand(), newRunCommand(), newAgentCommand(), newDescribeCommand(), newTelemetryCommand(), newReportCommand(), newHealthCommand(),
+		newHistoryCommand(), newTrendCommand(), newImportCommand(), newBaselineCommand())
 	return root
 }
 
