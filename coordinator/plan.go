@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/results"
 )
 
 // Plan is a plan file: which agents to compare, on what workload, in which
@@ -1137,13 +1138,12 @@ func (p *Plan) Warnings() []string {
 		out = append(out, fmt.Sprintf("%s: %s: %s", file, field, fmt.Sprintf(format, args...)))
 	}
 	if m := p.Thresholds.EquivalenceMarginPct; p.Repetitions >= 1 && m > 0 {
-		if k := repetitionsForMargin(m, typicalSpreadPct); p.Repetitions < k {
-			msg := fmt.Sprintf("repetitions %d cannot show equivalence within ±%g%%: at least %d are needed at a typical %g%% run-to-run spread",
-				p.Repetitions, m, k, typicalSpreadPct)
+		if k, ok := results.PairsForPower(typicalPairSpreadPct, m, results.DefaultPower, 0.05); ok && p.Repetitions < k {
 			if p.Order == OrderInterleaved && k%2 != 0 {
-				msg += fmt.Sprintf(" (%d with order interleaved, which needs an even count)", k+1)
+				k++
 			}
-			out = append(out, fmt.Sprintf("%s: %s", file, msg))
+			out = append(out, fmt.Sprintf("%s: repetitions %d: %d are needed for %g%% power to show equivalence within ±%g%% at a typical %g%% run-to-run spread on each side",
+				file, p.Repetitions, k, 100*results.DefaultPower, m, typicalSpreadPct))
 		}
 	}
 	for i, a := range p.Agents {
@@ -1159,27 +1159,9 @@ func (p *Plan) Warnings() []string {
 
 // typicalSpreadPct is the run-to-run coefficient of variation assumed when
 // sizing repetitions: about what repeated GPU inference runs show on a
-// quiet host.
-const typicalSpreadPct = 1.0
-
-// tOneSided95 holds Student's t at 0.95 for 1..30 degrees of freedom. The
-// one-sided quantile is the one an equivalence test (two one-sided tests at
-// 5%) compares against.
-var tOneSided95 = [...]float64{
-	6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
-	1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
-	1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
-}
-
-// repetitionsForMargin is the smallest number of paired runs n whose
-// interval half-width t(0.95, n-1)·s/√n fits within marginPct, for a
-// spread of s percent. Past 30 degrees of freedom t is close to the normal
-// quantile 1.645.
-func repetitionsForMargin(marginPct, spreadPct float64) int {
-	for n := 2; n <= len(tOneSided95)+1; n++ {
-		if tOneSided95[n-2]*spreadPct/math.Sqrt(float64(n)) <= marginPct {
-			return n
-		}
-	}
-	return max(len(tOneSided95)+2, int(math.Ceil(math.Pow(1.645*spreadPct/marginPct, 2))))
-}
+// quiet host. Two independent sides spread the ratio of a pair by √2 as
+// much.
+const (
+	typicalSpreadPct     = 1.0
+	typicalPairSpreadPct = typicalSpreadPct * math.Sqrt2
+)

@@ -498,36 +498,20 @@ func TestOverridePrecedence(t *testing.T) {
 	})
 }
 
-func TestRepetitionsForMargin(t *testing.T) {
-	cases := []struct {
-		margin float64
-		want   int
-	}{
-		{5, 2},     // 6.314/√2 = 4.46
-		{3, 3},     // 2.920/√3 = 1.69; 2 gives 4.46
-		{1, 5},     // 2.132/√5 = 0.95; 4 gives 1.18
-		{0.5, 13},  // 1.782/√13 = 0.494; 12 gives 0.518
-		{0.1, 271}, // past the table: (1.645/0.1)² = 270.6
-	}
-	for _, tc := range cases {
-		if got := repetitionsForMargin(tc.margin, 1); got != tc.want {
-			t.Errorf("repetitionsForMargin(%v, 1) = %d; want %d", tc.margin, got, tc.want)
-		}
-	}
-}
-
 func TestWarnings(t *testing.T) {
 	cases := []struct {
 		name string
 		over map[string]string
 		want []string // after "<path>: "
 	}{
+		// Pair spread √2 × 1%: 80% power needs 4 pairs at ±3% (the
+		// floor), 6 at ±2%, 19 at ±1% (mpmath, as in results' power tests).
 		{name: "repetitions 2 at margin 3", over: map[string]string{"repetitions": "2", "order": "sequential"},
-			want: []string{"repetitions 2 cannot show equivalence within ±3%: at least 3 are needed at a typical 1% run-to-run spread"}},
-		{name: "interleaved needs the even count", over: map[string]string{"repetitions": "2"},
-			want: []string{"repetitions 2 cannot show equivalence within ±3%: at least 3 are needed at a typical 1% run-to-run spread (4 with order interleaved, which needs an even count)"}},
-		{name: "tight margin", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 1}"},
-			want: []string{"repetitions 4 cannot show equivalence within ±1%: at least 5 are needed at a typical 1% run-to-run spread (6 with order interleaved, which needs an even count)"}},
+			want: []string{"repetitions 2: 4 are needed for 80% power to show equivalence within ±3% at a typical 1% run-to-run spread on each side"}},
+		{name: "margin 2", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 2}"},
+			want: []string{"repetitions 4: 6 are needed for 80% power to show equivalence within ±2% at a typical 1% run-to-run spread on each side"}},
+		{name: "tight margin, interleaved rounds up to whole ABBA blocks", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 1}"},
+			want: []string{"repetitions 4: 20 are needed for 80% power to show equivalence within ±1% at a typical 1% run-to-run spread on each side"}},
 		{name: "enough repetitions", over: map[string]string{"repetitions": "4"}},
 		{name: "neighbours on a baseline", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, neighbours: idle}

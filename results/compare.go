@@ -40,7 +40,7 @@ type Options struct {
 func (o Options) settings() Settings {
 	s := Settings{
 		Confidence: DefaultConfidence, EquivalenceConfidence: DefaultEquivalenceConfidence,
-		MarginPct: o.MarginPct, MinRetainedPct: o.MinRetainedPct, MinRetainedFrom: o.MinRetainedFrom,
+		MarginPct: o.MarginPct, Power: DefaultPower, MinRetainedPct: o.MinRetainedPct, MinRetainedFrom: o.MinRetainedFrom,
 		Gate: o.Gate, PerGPU: o.PerGPU, IntervalMethod: o.IntervalMethod,
 		BootstrapResamples: o.Resamples, BootstrapSeed: o.Seed,
 	}
@@ -339,7 +339,7 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	est, err := estimateRetained(estimateInput{
 		Base: bv, Cand: cv, Paired: paired, Method: set.IntervalMethod,
 		Confidence: set.Confidence, EquivConf: set.EquivalenceConfidence, MarginPct: set.MarginPct,
-		Resamples: set.BootstrapResamples, Seed: set.BootstrapSeed,
+		Resamples: set.BootstrapResamples, Seed: set.BootstrapSeed, Power: set.Power,
 	})
 	if err != nil {
 		return sc, err

@@ -186,7 +186,7 @@ func TestCompareTreePairedABBA(t *testing.T) {
 	near(t, "retained", *s.RetainedPct, 96.05345126756806, 1e-9)
 	near(t, "low", s.Interval.LowPct, 95.50938246853426, 1e-7)
 	near(t, "high", s.Interval.HighPct, 96.60061935224723, 1e-7)
-	if s.Verdict != VerdictLower || s.RepsNeeded == nil || *s.RepsNeeded != 2 {
+	if s.Verdict != VerdictLower || s.RepsNeeded == nil || *s.RepsNeeded != MinPairs {
 		t.Errorf("verdict %s, reps %v", s.Verdict, s.RepsNeeded)
 	}
 	// [95.5, 96.6] lies wholly below 97: a regression.

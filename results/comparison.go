@@ -135,6 +135,9 @@ type Settings struct {
 	// MarginPct is the equivalence margin: retained within
 	// [100−margin, 100+margin] counts as equivalent.
 	MarginPct float64 `json:"equivalence_margin_pct"`
+	// Power is the chance, at a true ratio of 100%, that the equivalence
+	// test concludes "equivalent" at RepsNeeded repetitions (0.80).
+	Power float64 `json:"power"`
 	// MinRetainedPct is the gate's threshold; MinRetainedFrom says who set
 	// it: "flag", "plan" or "default".
 	MinRetainedPct  float64 `json:"min_retained_pct"`
@@ -252,9 +255,11 @@ type ScenarioComparison struct {
 	// verdict uses. Nil when no interval is possible.
 	Interval            *Interval `json:"interval,omitempty"`
 	EquivalenceInterval *Interval `json:"equivalence_interval,omitempty"`
-	// RepsNeeded is how many repetitions per side (pairs when paired)
-	// would bring the equivalence interval's half-width within the
-	// margin at the observed spread; nil when the spread is unknown.
+	// RepsNeeded is how many repetitions per side (pairs when paired, an
+	// even number) give the equivalence test Settings.Power to conclude
+	// "equivalent" at the margin when the true ratio is 100%, at the
+	// observed spread; never fewer than MinPairs. Nil when the spread is
+	// unknown.
 	RepsNeeded *int `json:"repetitions_needed,omitempty"`
 
 	Verdict string `json:"verdict"`

@@ -38,6 +38,8 @@ type estimateInput struct {
 	MarginPct  float64
 	Resamples  int
 	Seed       uint64
+	// Power is what RepsNeeded is sized for; DefaultPower when zero.
+	Power float64
 }
 
 // estimate is what the statistics found.
@@ -219,17 +221,23 @@ func verdict(lowPct, highPct, marginPct float64) string {
 	}
 }
 
-// repsNeeded is the smallest count n (pairs, or repetitions per side)
-// whose equivalence interval's half-width in log space,
-// t(1−α/2, df)·se(n), is at most ln(1 + margin/100), at the observed
-// spread. ok is false when the spread is unknown.
+// repsNeeded is the number of pairs (or repetitions per side, unpaired)
+// at which the equivalence test reaches in.Power (DefaultPower when unset)
+// to conclude equivalence within the margin when the true ratio is 100%,
+// at the observed spread (see tostPower). It is at least MinPairs, and
+// even when paired, since pairs come in ABBA blocks. ok is false when the
+// spread is unknown.
 func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 	if !(in.MarginPct > 0) {
 		return 0, false
 	}
-	target := math.Log1p(in.MarginPct / 100)
-	q := 1 - (1-in.EquivConf)/2
-	var se func(n float64) (float64, float64) // se and df at n
+	power := in.Power
+	if !(power > 0 && power < 1) {
+		power = DefaultPower
+	}
+	alpha := (1 - in.EquivConf) / 2
+	var sigma float64
+	var df func(n int) float64
 	switch {
 	case in.Paired:
 		if len(diffs) < 2 {
@@ -239,17 +247,15 @@ func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) { return s / math.Sqrt(n), n - 1 }
+		sigma, df = s, func(n int) float64 { return float64(n - 1) }
 	case len(in.Base) >= 2 && len(in.Cand) >= 2:
 		sb, err1 := sampleSD(in.Base)
 		sc, err2 := sampleSD(in.Cand)
 		if err1 != nil || err2 != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) {
-			vb, vc := sb*sb/n, sc*sc/n
-			return math.Sqrt(vb + vc), welchDF(vb, vc, n, n)
-		}
+		sigma = math.Sqrt(sb*sb + sc*sc)
+		df = func(n int) float64 { return welchDF(sb*sb/float64(n), sc*sc/float64(n), float64(n), float64(n)) }
 	case len(in.Base) >= 2 || len(in.Cand) >= 2:
 		many := in.Base
 		if len(in.Cand) > len(in.Base) {
@@ -259,17 +265,15 @@ func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) { return s * math.Sqrt(2/n), 2*n - 2 }
+		sigma, df = s*math.Sqrt2, func(n int) float64 { return float64(2*n - 2) }
 	default:
 		return 0, false
 	}
-	for n := 2; n <= maxRepsNeeded; n++ {
-		e, df := se(float64(n))
-		if e == 0 || tQuantile(q, df)*e <= target {
-			return n, true
-		}
+	n, ok = unitsForPower(sigma, in.MarginPct, power, alpha, df)
+	if ok && in.Paired && n%2 != 0 {
+		n++
 	}
-	return maxRepsNeeded, true
+	return n, ok
 }
 
 // bootstrapIntervals resamples with a seeded generator: pairs (their log
