@@ -192,6 +192,9 @@ const (
 	VerdictInconclusive = "inconclusive"
 	// VerdictNone: nothing was compared (refused, void, no data).
 	VerdictNone = "n/a"
+	// VerdictNotMeasurable: the scenario's metric is the load generator's
+	// on this host, not the device's (GeneratorHealth says why).
+	VerdictNotMeasurable = "not-measurable"
 )
 
 // Pairings.
@@ -270,6 +273,10 @@ type ScenarioComparison struct {
 	Notes   []string `json:"notes,omitempty"`
 
 	Gate ScenarioGate `json:"gate"`
+
+	// Generator is the load generator's health on each side; nil when no
+	// run recorded it.
+	Generator *GeneratorHealth `json:"generator_health,omitempty"`
 
 	// Server is what the serving stack itself counted on each side (the
 	// runs' server_stats), nil when neither side's backend reads a
@@ -423,6 +430,16 @@ const (
 	OutcomeFailed       = "failed"
 	OutcomeUsage        = "invalid-input"
 	OutcomeNotGated     = "not-gated"
+	// OutcomeNotShown: the regression gate could not examine the
+	// scenario ("not shown to regress"): its interval straddles the
+	// threshold and is wider than the margin, or there is no interval.
+	// It exits 0 but is no pass; overall, some scenario was not examined.
+	OutcomeNotShown = "not-shown"
+	// OutcomeNoData: a scenario with nothing to compare; never a pass.
+	OutcomeNoData = "no-data"
+	// OutcomeNotMeasurable: the load generator, not the device, set the
+	// scenario's metric on this host (GeneratorHealth).
+	OutcomeNotMeasurable = "not-measurable"
 )
 
 // Exit codes the gate maps to (DESIGN.md); when several apply, the first
