@@ -36,6 +36,12 @@ type Plan struct {
 	// parallel; sequential is the default with a stored Baseline.
 	Order      string     `mapstructure:"order"`
 	Retries    int        `mapstructure:"retries"` // extra tries of a failed run
+	// Seeds is "vary" (repetition k runs seed set k on both sides: the
+	// LoadGen seeds and the backends' own change together, so the
+	// interval covers schedule-to-schedule variation) or "fixed" (every
+	// run the configured seeds: a repeatability interval). Empty is vary,
+	// except under the mlperf profile, which keeps MLPerf's official seeds.
+	Seeds string `mapstructure:"seeds"`
 	Thresholds Thresholds `mapstructure:"thresholds"`
 	Output     string     `mapstructure:"output"` // result folder, relative to the working directory
 	// Baseline is a stored result tree that stands in for live baseline
@@ -613,6 +619,18 @@ func (p *Plan) ScenarioList() []inference.Scenario {
 	return out
 }
 
+// SeedsMode is how the plan's repetitions draw their seeds: results.SeedsVary
+// or results.SeedsFixed (the mlperf profile's default).
+func (p *Plan) SeedsMode() string {
+	switch {
+	case p.Seeds != "":
+		return p.Seeds
+	case p.Profile == string(inference.ProfileMLPerf):
+		return results.SeedsFixed
+	}
+	return results.SeedsVary
+}
+
 // Embedded reports whether gpuperf starts this agent in-process.
 func (a AgentSpec) Embedded() bool { return a.Address == AddressEmbedded }
 
@@ -673,6 +691,15 @@ func (p *Plan) Validate() error {
 	}
 	if p.Retries < 0 {
 		c.add("retries", "must be 0 or more, got %d", p.Retries)
+	}
+	switch p.Seeds {
+	case "", results.SeedsFixed:
+	case results.SeedsVary:
+		if p.Profile == string(inference.ProfileMLPerf) {
+			c.add("seeds", "the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile")
+		}
+	default:
+		c.add("seeds", "must be vary or fixed, got %q", p.Seeds)
 	}
 	if p.Order == OrderParallel {
 		p.checkParallel(&c)

@@ -145,7 +145,11 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, seeds, thresholds, output, baseline, neighbours, server)"},
+		{name: "seeds: vary under the mlperf profile", over: map[string]string{"seeds": "vary", "profile": "mlperf"},
+			want: "seeds: the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile"},
+		{name: "unknown seeds mode", over: map[string]string{"seeds": "random"},
+			want: `seeds: must be vary or fixed, got "random"`},
 		{name: "unknown agent field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, colour: red}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},

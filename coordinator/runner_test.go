@@ -238,3 +238,54 @@ func TestHypervisorValidation(t *testing.T) {
 		}
 	}
 }
+
+// Repetition k runs seed set k on both sides: the LoadGen seeds and the
+// backend's own seed are the same within a pair and differ between pairs;
+// seeds: fixed keeps set 0 for every run.
+func TestSeedSetsPerPair(t *testing.T) {
+	addrs := startAgents(t, 2)
+	agents := fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}`, addrs[0], addrs[1])
+	for _, tc := range []struct {
+		extra, mode string
+		vary        bool
+	}{{"", results.SeedsVary, true}, {"seeds: fixed\n", results.SeedsFixed, false}} {
+		tree, m, err := execute(t, nullPlan(t.TempDir(), agents, tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Seeds != tc.mode {
+			t.Errorf("manifest seeds %q, want %q", m.Seeds, tc.mode)
+		}
+		type drawn struct {
+			schedule, sample, backend uint64
+		}
+		seen := map[string]drawn{}
+		for _, r := range m.Runs {
+			res, err := tree.ReadResult(r.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSet := 0
+			if tc.vary {
+				wantSet = r.Repetition
+			}
+			if res.SeedSet != wantSet || r.SeedSet != wantSet || res.BackendSeed == nil {
+				t.Fatalf("%s %s rep %d: seed set %d (run.json %d), backend seed %v; want set %d", r.Role, r.Scenario, r.Repetition, res.SeedSet, r.SeedSet, res.BackendSeed, wantSet)
+			}
+			d := drawn{res.Effective.ScheduleRNGSeed, res.Effective.SampleIndexRNGSeed, *res.BackendSeed}
+			key := fmt.Sprintf("%s/%d", r.Scenario, r.Repetition)
+			if prev, ok := seen[key]; ok && prev != d {
+				t.Errorf("%s: the sides drew %+v and %+v", key, prev, d)
+			}
+			seen[key] = d
+			if res.BackendEffective["seed"] != "1" {
+				t.Errorf("effective options %v; want sim's default seed 1", res.BackendEffective)
+			}
+		}
+		if a, b := seen["Offline/0"], seen["Offline/1"]; (a != b) != tc.vary {
+			t.Errorf("seeds %q: pair 0 drew %+v, pair 1 %+v", tc.mode, a, b)
+		}
+	}
+}

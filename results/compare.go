@@ -175,6 +175,9 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
 	}
+	if t := intervalKindText(c.Scenarios); t != "" {
+		c.Definitions.Interval += "; " + t
+	}
 	c.Fairness = CheckFairness(c)
 	c.Findings = Attribute(c)
 	SummarizeServers(c)
@@ -352,6 +355,11 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	sc.Status = StatusCompared
 	if sc.Interval == nil {
 		sc.Status = StatusPoint
+	} else {
+		sc.IntervalKind = intervalKind(bRuns, cRuns)
+		if sc.IntervalKind == IntervalRepeatability {
+			sc.Notes = append(sc.Notes, "repeatability interval: every repetition ran the same seeds, so it shows run-to-run timing noise only, not what another schedule or seed would give")
+		}
 	}
 	if n := sc.Candidate.Invalid; n > 0 {
 		sc.Notes = append(sc.Notes, fmt.Sprintf("%d candidate run(s) INVALID and left out", n))

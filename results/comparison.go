@@ -258,6 +258,10 @@ type ScenarioComparison struct {
 	// verdict uses. Nil when no interval is possible.
 	Interval            *Interval `json:"interval,omitempty"`
 	EquivalenceInterval *Interval `json:"equivalence_interval,omitempty"`
+	// IntervalKind is IntervalConfidence when the repetitions ran
+	// different seed sets, IntervalRepeatability when they all ran the
+	// same seeds; empty without an interval.
+	IntervalKind string `json:"interval_kind,omitempty"`
 	// RepsNeeded is how many repetitions per side (pairs when paired, an
 	// even number) give the equivalence test Settings.Power to conclude
 	// "equivalent" at the margin when the true ratio is 100%, at the
