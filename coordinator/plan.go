@@ -34,14 +34,14 @@ type Plan struct {
 	Repetitions int         `mapstructure:"repetitions"` // timed runs per agent and scenario
 	// Order is interleaved (ABBA pairs; the default), sequential or
 	// parallel; sequential is the default with a stored Baseline.
-	Order      string     `mapstructure:"order"`
-	Retries    int        `mapstructure:"retries"` // extra tries of a failed run
+	Order   string `mapstructure:"order"`
+	Retries int    `mapstructure:"retries"` // extra tries of a failed run
 	// Seeds is "vary" (repetition k runs seed set k on both sides: the
 	// LoadGen seeds and the backends' own change together, so the
 	// interval covers schedule-to-schedule variation) or "fixed" (every
 	// run the configured seeds: a repeatability interval). Empty is vary,
 	// except under the mlperf profile, which keeps MLPerf's official seeds.
-	Seeds string `mapstructure:"seeds"`
+	Seeds      string     `mapstructure:"seeds"`
 	Thresholds Thresholds `mapstructure:"thresholds"`
 	Output     string     `mapstructure:"output"` // result folder, relative to the working directory
 	// Baseline is a stored result tree that stands in for live baseline
