@@ -34,14 +34,8 @@ type Plan struct {
 	Repetitions int         `mapstructure:"repetitions"` // timed runs per agent and scenario
 	// Order is interleaved (ABBA pairs; the default), sequential or
 	// parallel; sequential is the default with a stored Baseline.
-	Order   string `mapstructure:"order"`
-	Retries int    `mapstructure:"retries"` // extra tries of a failed run
-	// Seeds is "vary" (repetition k runs seed set k on both sides: the
-	// LoadGen seeds and the backends' own change together, so the
-	// interval covers schedule-to-schedule variation) or "fixed" (every
-	// run the configured seeds: a repeatability interval). Empty is vary,
-	// except under the mlperf profile, which keeps MLPerf's official seeds.
-	Seeds      string     `mapstructure:"seeds"`
+	Order      string     `mapstructure:"order"`
+	Retries    int        `mapstructure:"retries"` // extra tries of a failed run
 	Thresholds Thresholds `mapstructure:"thresholds"`
 	Output     string     `mapstructure:"output"` // result folder, relative to the working directory
 	// Baseline is a stored result tree that stands in for live baseline
@@ -51,6 +45,13 @@ type Plan struct {
 	// with the candidate's results.
 	Neighbours string     `mapstructure:"neighbours"`
 	Server     ServerSpec `mapstructure:"server"`
+
+	// Seeds is "vary" (repetition k runs seed set k on both sides: the
+	// LoadGen seeds and the backends' own change together, so the
+	// interval covers schedule-to-schedule variation) or "fixed" (every
+	// run the configured seeds: a repeatability interval). Empty is vary,
+	// except under the mlperf profile, which keeps MLPerf's official seeds.
+	Seeds string `mapstructure:"seeds"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`

@@ -43,21 +43,17 @@ const (
 // Manifest is run.json: what a plan ran and how each run ended. It is
 // rewritten after every run, so an interrupted plan keeps a true record.
 type Manifest struct {
-	Schema    string     `json:"schema"`
-	RunID     string     `json:"run_id"`
-	Version   string     `json:"gpuperf_version"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
-	Model     string     `json:"model"`
-	Backend   string     `json:"backend"`
-	Profile   string     `json:"profile"`
-	Order     string     `json:"order"`
-	// Seeds is SeedsVary (repetition k ran seed set k on both sides) or
-	// SeedsFixed (every run the configured seeds); empty in trees from
-	// before seed sets, which ran fixed.
-	Seeds string      `json:"seeds,omitempty"`
-	Hosts []Host      `json:"hosts"`
-	Runs  []RunRecord `json:"runs"`
+	Schema    string      `json:"schema"`
+	RunID     string      `json:"run_id"`
+	Version   string      `json:"gpuperf_version"`
+	StartedAt time.Time   `json:"started_at"`
+	EndedAt   *time.Time  `json:"ended_at,omitempty"`
+	Model     string      `json:"model"`
+	Backend   string      `json:"backend"`
+	Profile   string      `json:"profile"`
+	Order     string      `json:"order"`
+	Hosts     []Host      `json:"hosts"`
+	Runs      []RunRecord `json:"runs"`
 	// Calibration records the hints the baseline's calibration produced,
 	// which both sides then received unchanged.
 	Calibration map[string]float64 `json:"calibration,omitempty"`
@@ -66,6 +62,10 @@ type Manifest struct {
 	// this plan but imported from an earlier tree: they are not paired
 	// with the candidate's, and are compared unpaired.
 	StoredBaseline *StoredBaseline `json:"stored_baseline,omitempty"`
+	// Seeds is SeedsVary (repetition k ran seed set k on both sides) or
+	// SeedsFixed (every run the configured seeds); empty in trees from
+	// before seed sets, which ran fixed.
+	Seeds string `json:"seeds,omitempty"`
 }
 
 // Seed modes of a plan (Manifest.Seeds).
