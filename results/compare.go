@@ -175,6 +175,7 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
 	}
+	assessGenerator(c)
 	if t := intervalKindText(c.Scenarios); t != "" {
 		c.Definitions.Interval += "; " + t
 	}

@@ -113,6 +113,15 @@ func fxTree(t *testing.T, hosts []fxHost, runs []fxRun, opts Options) *Compariso
 			res.EarlyStopping.EstimateNs = int64(r.value)
 			res.TargetLatencyNs = int64(r.value)
 			res.Metric = inference.Metric{Name: "early_stopping_latency_ss", Value: r.value, Unit: "ns"}
+		case inference.Server:
+			// At a fixed 500 QPS with resnet50's 15 ms bound: the p99
+			// latency is compared.
+			s.ServerTargetQPS, s.ServerTargetLatencyNs, s.ServerTargetLatencyPercentile = 500, 15_000_000, 0.99
+			res.Requested = s
+			res.Effective = s.Effective(inference.QSL{TotalSampleCount: 1024, PerformanceSampleCount: 1024})
+			res.TargetPercentile = 0.99
+			res.TargetLatencyNs = int64(r.value)
+			res.Metric = inference.Metric{Name: "result_completed_samples_per_sec", Value: 500, Unit: "samples/s", HigherIsBetter: true}
 		default:
 			t.Fatalf("fixture scenario %v", r.sc)
 		}
