@@ -52,6 +52,12 @@ type Plan struct {
 	// run the configured seeds: a repeatability interval). Empty is vary,
 	// except under the mlperf profile, which keeps MLPerf's official seeds.
 	Seeds string `mapstructure:"seeds"`
+	// RepetitionsAuto is set by repetitions: auto: ABBA pairs are added,
+	// a block at a time, until the equivalence verdict is decided or
+	// MaxRepetitions pairs ran (a group-sequential design, see
+	// results.SequentialRecord); Repetitions is then the first look's.
+	RepetitionsAuto bool `mapstructure:"-"`
+	MaxRepetitions  int  `mapstructure:"max_repetitions"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -177,6 +183,7 @@ func planDefaults() map[string]any {
 		"thresholds.min_retained_pct":       95.0,
 		"thresholds.equivalence_margin_pct": 3.0,
 		"server.offline_fraction":           0.5,
+		"max_repetitions":                   20,
 	}
 }
 
@@ -234,10 +241,17 @@ func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
 			return nil, err
 		}
 	}
+	auto := false
+	if s, ok := fv.Get("repetitions").(string); ok && strings.EqualFold(strings.TrimSpace(s), "auto") {
+		// The first look runs the fewest pairs ever recommended.
+		auto = true
+		fv.Set("repetitions", results.MinPairs)
+	}
 	p, err := decodePlan(name, fv)
 	if err != nil {
 		return nil, err
 	}
+	p.RepetitionsAuto = auto
 	p.overridden = overridden
 	if p.Order == "" {
 		// ABBA pairs need live baseline runs to alternate with.
@@ -288,6 +302,9 @@ func convertOverride(key string, raw any) (any, error) {
 		case int:
 			return x, nil
 		case string:
+			if key == "repetitions" && strings.EqualFold(strings.TrimSpace(x), "auto") {
+				return "auto", nil
+			}
 			n, err := strconv.Atoi(strings.TrimSpace(x))
 			if err != nil {
 				return nil, fmt.Errorf("want an integer, got %q", x)
@@ -685,6 +702,13 @@ func (p *Plan) Validate() error {
 		c.add("order", "must be interleaved, sequential or parallel, got %q", p.Order)
 	}
 	switch {
+	case p.RepetitionsAuto:
+		switch {
+		case p.Order != OrderInterleaved:
+			c.add("repetitions", "auto adds ABBA pairs and looks at them between blocks: it needs order interleaved, got %s", p.Order)
+		case p.MaxRepetitions < p.Repetitions+2 || p.MaxRepetitions%2 != 0:
+			c.add("max_repetitions", "must be an even number of at least %d (the first look's %d pairs and one ABBA block more), got %d", p.Repetitions+2, p.Repetitions, p.MaxRepetitions)
+		}
 	case p.Repetitions < 1:
 		c.add("repetitions", "must be at least 1, got %d", p.Repetitions)
 	case p.Order == OrderInterleaved && p.Repetitions%2 != 0:
@@ -1165,7 +1189,7 @@ func (p *Plan) Warnings() []string {
 	warn := func(field, format string, args ...any) {
 		out = append(out, fmt.Sprintf("%s: %s: %s", file, field, fmt.Sprintf(format, args...)))
 	}
-	if m := p.Thresholds.EquivalenceMarginPct; p.Repetitions >= 1 && m > 0 {
+	if m := p.Thresholds.EquivalenceMarginPct; p.Repetitions >= 1 && m > 0 && !p.RepetitionsAuto {
 		if k, ok := results.PairsForPower(typicalPairSpreadPct, m, results.DefaultPower, 0.05); ok && p.Repetitions < k {
 			if p.Order == OrderInterleaved && k%2 != 0 {
 				k++

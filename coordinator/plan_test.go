@@ -145,7 +145,7 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, seeds, thresholds, output, baseline, neighbours, server)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions)"},
 		{name: "seeds: vary under the mlperf profile", over: map[string]string{"seeds": "vary", "profile": "mlperf"},
 			want: "seeds: the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile"},
 		{name: "unknown seeds mode", over: map[string]string{"seeds": "random"},
@@ -635,8 +635,10 @@ func TestDefaultPlan(t *testing.T) {
 		Output:      "./gpuperf-results",
 		Neighbours:  NeighboursUnknown,
 		Server:      ServerSpec{OfflineFraction: 0.5},
-		source:      "default.yaml",
-		overridden:  map[string]bool{},
+		// The cap of repetitions: auto, unused at a fixed count.
+		MaxRepetitions: 20,
+		source:         "default.yaml",
+		overridden:     map[string]bool{},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("default plan =\n%+v\nwant\n%+v", p, want)

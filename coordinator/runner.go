@@ -143,6 +143,9 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 		}
 	}
 
+	if p.RepetitionsAuto {
+		return r.executeAuto(ctx, tree, m, agents, settings)
+	}
 	steps := schedule(p, agents)
 	// Imported baseline runs come first in the manifest.
 	first := len(m.Runs)

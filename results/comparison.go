@@ -113,6 +113,11 @@ const (
 	// side has a single repetition: the spread comes from the other side
 	// alone, assuming both spread alike.
 	MethodOneSidedVarT = "t-log-one-side-variance"
+	// MethodRepeatedT is a sequential design's repeated confidence
+	// interval: the paired t interval at the look's nominal level, which
+	// gives the family's confidence over every look (see
+	// SequentialRecord).
+	MethodRepeatedT = "paired-t-log-repeated"
 	// MethodBootstrap is a seeded percentile bootstrap of the ratio of
 	// geometric means (of the paired log ratios when paired); only with 10
 	// or more repetitions per side.
@@ -258,6 +263,9 @@ type ScenarioComparison struct {
 	// verdict uses. Nil when no interval is possible.
 	Interval            *Interval `json:"interval,omitempty"`
 	EquivalenceInterval *Interval `json:"equivalence_interval,omitempty"`
+	// Sequential is set when the repetitions came from a sequential
+	// design (repetitions: auto): its looks and nominal levels.
+	Sequential *SequentialInfo `json:"sequential,omitempty"`
 	// IntervalKind is IntervalConfidence when the repetitions ran
 	// different seed sets, IntervalRepeatability when they all ran the
 	// same seeds; empty without an interval.

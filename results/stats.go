@@ -40,6 +40,11 @@ type estimateInput struct {
 	Seed       uint64
 	// Power is what RepsNeeded is sized for; DefaultPower when zero.
 	Power float64
+	// SeqConf and SeqEquivConf, when set, are the nominal levels of a
+	// sequential design's repeated confidence intervals at this look:
+	// the paired t intervals are taken at them and labelled with
+	// Confidence and EquivConf, the family's levels.
+	SeqConf, SeqEquivConf float64
 }
 
 // estimate is what the statistics found.
@@ -89,6 +94,10 @@ func estimateRetained(in estimateInput) (estimate, error) {
 	out.RetainedPct = 100 * math.Exp(center)
 
 	useBootstrap := in.Method == IntervalBootstrap
+	if useBootstrap && in.SeqConf > 0 {
+		out.Notes = append(out.Notes, "a sequential design's intervals are repeated t intervals; the bootstrap is not used")
+		useBootstrap = false
+	}
 	if useBootstrap && (min(nb, nc) < minBootstrapReps) {
 		out.Notes = append(out.Notes, fmt.Sprintf("bootstrap needs at least %d repetitions per side; a t interval is used instead", minBootstrapReps))
 		useBootstrap = false
@@ -106,8 +115,15 @@ func estimateRetained(in estimateInput) (estimate, error) {
 		if err != nil {
 			return out, err
 		}
-		out.Interval = te.interval(in.Confidence)
-		out.Equiv = te.interval(in.EquivConf)
+		if in.SeqConf > 0 && in.Paired {
+			te.Method = MethodRepeatedT
+			out.Interval = te.interval(in.SeqConf)
+			out.Equiv = te.interval(in.SeqEquivConf)
+			out.Interval.Confidence, out.Equiv.Confidence = in.Confidence, in.EquivConf
+		} else {
+			out.Interval = te.interval(in.Confidence)
+			out.Equiv = te.interval(in.EquivConf)
+		}
 		if te.Method == MethodOneSidedVarT {
 			out.Notes = append(out.Notes, "one side has a single repetition: its spread is taken from the other side's, assuming both spread alike")
 		}

@@ -66,6 +66,9 @@ type Manifest struct {
 	// SeedsFixed (every run the configured seeds); empty in trees from
 	// before seed sets, which ran fixed.
 	Seeds string `json:"seeds,omitempty"`
+	// Sequential holds, by scenario, the sequential design of a plan with
+	// repetitions: auto and the looks it took.
+	Sequential map[string]*SequentialRecord `json:"sequential,omitempty"`
 }
 
 // Seed modes of a plan (Manifest.Seeds).
