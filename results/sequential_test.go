@@ -68,7 +68,9 @@ func TestCompareSequential(t *testing.T) {
 		!(s.Interval.LowPct < f.Interval.LowPct && s.Interval.HighPct > f.Interval.HighPct) {
 		t.Errorf("nominal %v; repeated [%v, %v] vs fixed [%v, %v]", s.Sequential.NominalConfidence, s.Interval.LowPct, s.Interval.HighPct, f.Interval.LowPct, f.Interval.HighPct)
 	}
-	if !slices.ContainsFunc(s.Notes, func(n string) bool { return strings.HasPrefix(n, "sequential (repetitions: auto): 1 look(s) at 4 pairs of at most 20") }) {
+	if !slices.ContainsFunc(s.Notes, func(n string) bool {
+		return strings.HasPrefix(n, "sequential (repetitions: auto): 1 look(s) at 4 pairs of at most 20")
+	}) {
 		t.Errorf("notes %q", s.Notes)
 	}
 }
