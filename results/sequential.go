@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -162,6 +163,11 @@ func simpson(zs, dens []float64, f func(float64) float64) float64 {
 // increasing) of a design capped at maxPairs, for the family confidences
 // conf and equivConf.
 func sequentialLevels(pairs []int, maxPairs int, conf, equivConf float64) (float64, float64) {
+	key := fmt.Sprint(pairs, maxPairs, conf, equivConf)
+	if v, ok := levelCache.Load(key); ok {
+		l := v.([2]float64)
+		return l[0], l[1]
+	}
 	ts := make([]float64, len(pairs))
 	for i, n := range pairs {
 		ts[i] = math.Min(1, float64(n)/float64(max(maxPairs, n)))
@@ -171,8 +177,14 @@ func sequentialLevels(pairs []int, maxPairs int, conf, equivConf float64) (float
 		c := cs[len(cs)-1]
 		return 1 - 2*(1-distuv.UnitNormal.CDF(c))
 	}
-	return level(conf), level(equivConf)
+	l := [2]float64{level(conf), level(equivConf)}
+	levelCache.Store(key, l)
+	return l[0], l[1]
 }
+
+// levelCache keeps the levels of the designs seen: a design's boundaries
+// cost milliseconds, and a comparison asks for the same ones again.
+var levelCache sync.Map // string → [2]float64
 
 // sequentialPairs counts the complete pairs at each look: those whose
 // repetition (1-based) is within the look's repetitions. Looks that add

@@ -45,6 +45,9 @@ type estimateInput struct {
 	// the paired t intervals are taken at them and labelled with
 	// Confidence and EquivConf, the family's levels.
 	SeqConf, SeqEquivConf float64
+	// skipReps leaves RepsNeeded out: simulations that only need the
+	// intervals and the verdict.
+	skipReps bool
 }
 
 // estimate is what the statistics found.
@@ -132,6 +135,9 @@ func estimateRetained(in estimateInput) (estimate, error) {
 		out.Verdict = verdict(out.Equiv.LowPct, out.Equiv.HighPct, in.MarginPct)
 	} else {
 		out.Verdict = VerdictInconclusive
+	}
+	if in.skipReps {
+		return out, nil
 	}
 	if n, ok := repsNeeded(in, diffs); ok {
 		out.RepsNeeded = &n
