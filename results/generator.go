@@ -82,12 +82,25 @@ func assessGenerator(c *Comparison) {
 	for i := range c.Scenarios {
 		sc := &c.Scenarios[i]
 		name := sc.Benchmark + " " + sc.Scenario
-		b, k := generatorSide(counted(bRuns, name)), generatorSide(counted(cRuns, name))
+		pick := counted
+		invalid := sc.Status == StatusVoid || sc.Status == StatusCandidateInvalid
+		if invalid {
+			// INVALID runs count for nothing, but their generator may be
+			// why they are INVALID.
+			pick = finished
+		}
+		b, k := generatorSide(pick(bRuns, name)), generatorSide(pick(cRuns, name))
 		if b == nil && k == nil {
 			continue
 		}
 		g := &GeneratorHealth{Baseline: b, Candidate: k, MetricIncludesIssueDelay: sc.Scenario == "Server"}
 		sc.Generator = g
+		if invalid && g.MetricIncludesIssueDelay {
+			if why := notMeasurable(b, k, false); why != "" {
+				g.NotMeasurable = why
+				sc.Notes = append(sc.Notes, "the INVALID runs were not measurable on this host: "+why)
+			}
+		}
 		if sc.Status != StatusCompared && sc.Status != StatusPoint {
 			continue
 		}
@@ -105,6 +118,17 @@ func assessGenerator(c *Comparison) {
 			sc.Notes = append(sc.Notes, g.HostNoise)
 		}
 	}
+}
+
+// finished are a scenario's runs that finished, counted or not.
+func finished(runs []runFile, scenario string) []runFile {
+	var out []runFile
+	for _, r := range runs {
+		if r.Scenario == scenario && r.Rep.Status == StatusOK {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // generatorSide averages one side's generator figures over its counted

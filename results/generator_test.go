@@ -75,3 +75,22 @@ func TestGeneratorHostNoise(t *testing.T) {
 		t.Errorf("quiet host: %+v", s.Generator)
 	}
 }
+
+// A void Server scenario whose baseline runs were INVALID while its
+// generator was late by more than a tenth of the bound says so: the host,
+// not the device, failed the bound.
+func TestGeneratorExplainsVoid(t *testing.T) {
+	runs := generatorRuns(inference.Server, 1.0, 3_000_000, 3_100_000)
+	for i := range runs {
+		mod := runs[i].mod
+		runs[i].mod = func(r *inference.Result) {
+			mod(r)
+			r.Validity.Valid = false
+		}
+	}
+	s := only(t, fxTree(t, []fxHost{bm("baremetal"), vm("passthrough")}, runs, Options{Gate: GateRegression}))
+	if s.Status != StatusVoid || s.Generator == nil || !strings.Contains(s.Generator.NotMeasurable, "of the 15.0 ms latency bound") ||
+		!strings.Contains(strings.Join(s.Notes, "\n"), "the INVALID runs were not measurable on this host: the load generator's issue delay p99 was 3.") {
+		t.Errorf("status %s, generator %+v, notes %q", s.Status, s.Generator, s.Notes)
+	}
+}
