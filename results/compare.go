@@ -352,8 +352,7 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	}
 	if seq != nil && paired && len(bv) >= 2 {
 		si := &SequentialInfo{MaxPairs: seq.MaxPairs, Spending: seq.Spending, Stopped: seq.Stopped, Pairs: sequentialPairs(seq.Looks, pairReps)}
-		si.NominalConfidence, si.NominalEquivalenceConfidence = sequentialLevels(si.Pairs, seq.MaxPairs, set.Confidence, set.EquivalenceConfidence)
-		in.SeqConf, in.SeqEquivConf = si.NominalConfidence, si.NominalEquivalenceConfidence
+		in.SeqCrit, in.SeqEquivCrit, si.NominalConfidence, si.NominalEquivalenceConfidence = sequentialLevels(si.Pairs, seq.MaxPairs, set.Confidence, set.EquivalenceConfidence)
 		sc.Sequential = si
 		sc.Notes = append(sc.Notes, sequentialNote(si))
 		if seq.MarginPct > 0 && seq.MarginPct != set.MarginPct {

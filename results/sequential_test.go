@@ -29,6 +29,22 @@ func TestSequentialBounds(t *testing.T) {
 	near(t, "single look", sequentialBounds(0.05, []float64{1})[0], 1.959964, 1e-5)
 }
 
+// The t boundaries, simulated, converge to the normal ones as the pairs
+// grow; with few pairs they are wider, the spread's uncertainty added.
+func TestSequentialTBounds(t *testing.T) {
+	// At 100 pairs t(99) is within 1% of the normal: the published 2.0310
+	// of five equally spaced looks, give or take that and the simulation's
+	// error.
+	pairs := []int{20, 40, 60, 80, 100}
+	c, _, _, _ := sequentialLevels(pairs, 100, 0.95, 0.90)
+	near(t, "last look, 100 pairs", c, 2.0310*1.01, 0.04)
+	few, _, _, _ := sequentialLevels([]int{4, 6, 8}, 8, 0.95, 0.90)
+	z := sequentialBounds(0.05, []float64{0.5, 0.75, 1})
+	if !(few > z[2]*1.2) {
+		t.Errorf("3 looks of 8 pairs: t boundary %.3f, normal %.3f; want it wider", few, z[2])
+	}
+}
+
 func TestSequentialPairs(t *testing.T) {
 	for _, tc := range []struct {
 		looks, reps, want []int
@@ -63,7 +79,7 @@ func TestCompareSequential(t *testing.T) {
 	if s.Sequential == nil || s.Interval.Method != MethodRepeatedT || s.Interval.Confidence != 0.95 || s.EquivalenceInterval.Confidence != 0.90 {
 		t.Fatalf("sequential %+v, interval %+v", s.Sequential, s.Interval)
 	}
-	// One look at t = 4/20 spends 2·(2 − 2Φ(z(0.9875)/√0.2)) of 0.05.
+	// One look at t = 4/20 spends 2·(2 − 2Φ(z(0.9875)/√0.2)), 2e-6, of 0.05.
 	if s.Sequential.NominalConfidence < 0.9999 || math.Abs(*s.RetainedPct-*f.RetainedPct) > 1e-12 ||
 		!(s.Interval.LowPct < f.Interval.LowPct && s.Interval.HighPct > f.Interval.HighPct) {
 		t.Errorf("nominal %v; repeated [%v, %v] vs fixed [%v, %v]", s.Sequential.NominalConfidence, s.Interval.LowPct, s.Interval.HighPct, f.Interval.LowPct, f.Interval.HighPct)

@@ -40,11 +40,11 @@ type estimateInput struct {
 	Seed       uint64
 	// Power is what RepsNeeded is sized for; DefaultPower when zero.
 	Power float64
-	// SeqConf and SeqEquivConf, when set, are the nominal levels of a
-	// sequential design's repeated confidence intervals at this look:
-	// the paired t intervals are taken at them and labelled with
-	// Confidence and EquivConf, the family's levels.
-	SeqConf, SeqEquivConf float64
+	// SeqCrit and SeqEquivCrit, when set, are a sequential design's
+	// critical values at this look: the repeated confidence intervals
+	// are the mean log ratio ± crit·se, labelled with Confidence and
+	// EquivConf, the family's levels.
+	SeqCrit, SeqEquivCrit float64
 	// skipReps leaves RepsNeeded out: simulations that only need the
 	// intervals and the verdict.
 	skipReps bool
@@ -97,7 +97,7 @@ func estimateRetained(in estimateInput) (estimate, error) {
 	out.RetainedPct = 100 * math.Exp(center)
 
 	useBootstrap := in.Method == IntervalBootstrap
-	if useBootstrap && in.SeqConf > 0 {
+	if useBootstrap && in.SeqCrit > 0 {
 		out.Notes = append(out.Notes, "a sequential design's intervals are repeated t intervals; the bootstrap is not used")
 		useBootstrap = false
 	}
@@ -118,11 +118,10 @@ func estimateRetained(in estimateInput) (estimate, error) {
 		if err != nil {
 			return out, err
 		}
-		if in.SeqConf > 0 && in.Paired {
+		if in.SeqCrit > 0 && in.Paired {
 			te.Method = MethodRepeatedT
-			out.Interval = te.interval(in.SeqConf)
-			out.Equiv = te.interval(in.SeqEquivConf)
-			out.Interval.Confidence, out.Equiv.Confidence = in.Confidence, in.EquivConf
+			out.Interval = te.intervalAt(in.SeqCrit, in.Confidence)
+			out.Equiv = te.intervalAt(in.SeqEquivCrit, in.EquivConf)
 		} else {
 			out.Interval = te.interval(in.Confidence)
 			out.Equiv = te.interval(in.EquivConf)
@@ -159,6 +158,11 @@ func (e tEst) interval(conf float64) *Interval {
 	if e.SE > 0 {
 		t = tQuantile(1-(1-conf)/2, e.DF)
 	}
+	return e.intervalAt(t, conf)
+}
+
+// intervalAt is the interval center ± t·SE, labelled with confidence conf.
+func (e tEst) intervalAt(t, conf float64) *Interval {
 	lo := 100 * math.Exp(e.Center-t*e.SE)
 	hi := 100 * math.Exp(e.Center+t*e.SE)
 	return &Interval{Method: e.Method, Confidence: conf, LowPct: lo, HighPct: hi, HalfWidthPct: (hi - lo) / 2, DF: e.DF, N: e.N}
