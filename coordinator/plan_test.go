@@ -408,7 +408,7 @@ func fmtErr(err error) string {
 func newCommandViper(t *testing.T, args ...string) *viper.Viper {
 	t.Helper()
 	fs := pflag.NewFlagSet("compare", pflag.ContinueOnError)
-	fs.Int("repetitions", 4, "")
+	fs.String("repetitions", "4", "") // a number, or auto, as gpuperf's flag
 	fs.String("output", "./default-out", "")
 	fs.String("baseline", "", "")
 	fs.String("plan", "", "") // not a plan key: must be ignored
@@ -439,11 +439,14 @@ func TestOverridePrecedence(t *testing.T) {
 		args    []string
 		wantRep int
 		wantOut string
+		auto    bool
 	}{
 		{name: "file", wantRep: 2, wantOut: "./from-file"},
 		{name: "env over file", env: map[string]string{"GPUPERF_REPETITIONS": "6", "GPUPERF_OUTPUT": "/tmp/env-out"}, wantRep: 6, wantOut: "/tmp/env-out"},
 		{name: "flag over env", env: map[string]string{"GPUPERF_REPETITIONS": "6"}, args: []string{"--repetitions=8"}, wantRep: 8, wantOut: "./from-file"},
 		{name: "flag over file", args: []string{"--output=./from-flag"}, wantRep: 2, wantOut: "./from-flag"},
+		{name: "auto from the environment", env: map[string]string{"GPUPERF_REPETITIONS": "auto"}, wantRep: 4, wantOut: "./from-file", auto: true},
+		{name: "auto from a flag", args: []string{"--repetitions=auto"}, wantRep: 4, wantOut: "./from-file", auto: true},
 		{name: "flag default never beats the file", args: []string{"--plan=x"}, wantRep: 2, wantOut: "./from-file"},
 	}
 	for _, tc := range cases {
@@ -455,8 +458,8 @@ func TestOverridePrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Repetitions != tc.wantRep || p.Output != tc.wantOut {
-				t.Errorf("repetitions %d, output %q; want %d, %q", p.Repetitions, p.Output, tc.wantRep, tc.wantOut)
+			if p.Repetitions != tc.wantRep || p.Output != tc.wantOut || p.RepetitionsAuto != tc.auto {
+				t.Errorf("repetitions %d (auto %v), output %q; want %d (auto %v), %q", p.Repetitions, p.RepetitionsAuto, p.Output, tc.wantRep, tc.auto, tc.wantOut)
 			}
 			if err := p.Validate(); err != nil {
 				t.Error(err)
