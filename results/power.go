@@ -44,6 +44,9 @@ func tostPower(n int, df float64, sigma, delta, marginPct, alpha float64) float6
 	if n < 2 || !(df > 0) {
 		return 0
 	}
+	// Welch's fractional degrees of freedom are rounded down, as tables
+	// do: a little conservative, and the χ² grids stay few.
+	df = math.Max(1, math.Floor(df))
 	upper, lower := math.Log1p(marginPct/100), math.Log1p(-marginPct/100)
 	if !(sigma > 0) {
 		if delta > lower && delta < upper {
