@@ -197,6 +197,7 @@ func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
 		Version:     s.version,
 		BackendOpts: b.Options,
 		AutoHint:    req.GetAutoHint(),
+		SeedSet:     int(req.GetSeedSet()),
 	}
 	return p, nil
 }

@@ -26,8 +26,12 @@ type storedBaseline struct {
 	host string
 	// runs are the stored baseline's finished runs of the plan's scenarios.
 	runs []results.RunRecord
-	// settings are the test settings each scenario's baseline ran with.
+	// settings are the test settings each scenario's baseline ran with,
+	// with the seeds of seed set 0.
 	settings map[inference.Scenario]inference.TestSettings
+	// seedsVaried: the stored runs drew seed set k in repetition k, so
+	// the candidate does too; otherwise every run used set 0.
+	seedsVaried bool
 }
 
 // openBaseline reads the plan's stored baseline and checks that it can
@@ -70,8 +74,14 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 		return nil, fail("%v", err)
 	}
 	sb := &storedBaseline{dir: dir, tree: tree, manifest: m, host: host, settings: map[inference.Scenario]inference.TestSettings{}}
+	sb.seedsVaried = m.Seeds == results.SeedsVary
+	planned, err := r.baseSettings()
+	if err != nil {
+		return nil, err
+	}
 	for _, sc := range p.ScenarioList() {
 		found := false
+		var first string
 		for _, run := range m.Runs {
 			if !sb.standsIn(run.Host, run.Role) || run.Scenario != sc.String() || run.Status != results.StatusOK {
 				continue
@@ -80,10 +90,19 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 			if err != nil {
 				return nil, fail("%v", err)
 			}
-			if prev, ok := sb.settings[sc]; ok && !reflect.DeepEqual(prev, res.Requested) {
-				return nil, fail("its %s runs used different settings (%s differs from the first); a stored baseline needs one set", sc, run.Dir)
+			// Seed set k's seeds derive from set 0's: every run must
+			// lead back to one set of settings.
+			base, ok := seedSetZero(res.Requested, res.SeedSet, sb.settings[sc], found, planned[sc])
+			if !ok && !found {
+				return nil, fail("its %s run %s ran seed set %d, whose seeds do not derive from the plan's", sc, run.Dir, res.SeedSet)
 			}
-			sb.settings[sc] = res.Requested
+			if !ok {
+				return nil, fail("its %s runs used different settings (%s differs from %s); a stored baseline needs one set", sc, run.Dir, first)
+			}
+			if !found {
+				first = run.Dir
+			}
+			sb.settings[sc] = base
 			sb.runs = append(sb.runs, run)
 			found = true
 		}
@@ -103,6 +122,24 @@ func (sb *storedBaseline) standsIn(host, role string) bool {
 		return host == sb.host
 	}
 	return role == results.RoleBaseline
+}
+
+// seedSetZero returns the settings of seed set 0 behind a run of seed set
+// set: the earlier runs' (prev, when have), whose seeds must derive to the
+// run's; for the first run, its own settings with the plan's seeds
+// (planned) as set 0's, when they derive to the run's. ok is false when
+// the run does not fit.
+func seedSetZero(ran inference.TestSettings, set int, prev inference.TestSettings, have bool, planned inference.TestSettings) (inference.TestSettings, bool) {
+	if !have {
+		if set == 0 {
+			return ran, true
+		}
+		prev = ran
+		prev.QSLRNGSeed, prev.SampleIndexRNGSeed, prev.ScheduleRNGSeed = planned.QSLRNGSeed, planned.SampleIndexRNGSeed, planned.ScheduleRNGSeed
+	}
+	want := prev
+	want.UseSeedSet(set)
+	return prev, reflect.DeepEqual(want, ran)
 }
 
 // importInto copies the baseline's host descriptions and runs into the new

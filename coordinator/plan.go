@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/results"
 )
 
 // Plan is a plan file: which agents to compare, on what workload, in which
@@ -47,6 +48,19 @@ type Plan struct {
 	// Discovery is set when agents is a mapping that names the sides by
 	// what the hosts are; ResolveDiscovery then fills Agents.
 	Discovery *Discovery `mapstructure:"-"`
+
+	// Seeds is "vary" (repetition k runs seed set k on both sides: the
+	// LoadGen seeds and the backends' own change together, so the
+	// interval covers schedule-to-schedule variation) or "fixed" (every
+	// run the configured seeds: a repeatability interval). Empty is vary,
+	// except under the mlperf profile, which keeps MLPerf's official seeds.
+	Seeds string `mapstructure:"seeds"`
+	// RepetitionsAuto is set by repetitions: auto: ABBA pairs are added,
+	// a block at a time, until the equivalence verdict is decided or
+	// MaxRepetitions pairs ran (a group-sequential design, see
+	// results.SequentialRecord); Repetitions is then the first look's.
+	RepetitionsAuto bool `mapstructure:"-"`
+	MaxRepetitions  int  `mapstructure:"max_repetitions"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -172,6 +186,7 @@ func planDefaults() map[string]any {
 		"thresholds.min_retained_pct":       95.0,
 		"thresholds.equivalence_margin_pct": 3.0,
 		"server.offline_fraction":           0.5,
+		"max_repetitions":                   20,
 	}
 }
 
@@ -229,10 +244,17 @@ func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
 			return nil, err
 		}
 	}
+	auto := false
+	if s, ok := fv.Get("repetitions").(string); ok && strings.EqualFold(strings.TrimSpace(s), "auto") {
+		// The first look runs the fewest pairs ever recommended.
+		auto = true
+		fv.Set("repetitions", results.MinPairs)
+	}
 	p, err := decodePlan(name, fv)
 	if err != nil {
 		return nil, err
 	}
+	p.RepetitionsAuto = auto
 	p.overridden = overridden
 	if p.Order == "" {
 		// ABBA pairs need live baseline runs to alternate with.
@@ -286,6 +308,9 @@ func convertOverride(key string, raw any) (any, error) {
 		case int:
 			return x, nil
 		case string:
+			if key == "repetitions" && strings.EqualFold(strings.TrimSpace(x), "auto") {
+				return "auto", nil
+			}
 			n, err := strconv.Atoi(strings.TrimSpace(x))
 			if err != nil {
 				return nil, fmt.Errorf("want an integer, got %q", x)
@@ -626,6 +651,18 @@ func (p *Plan) ScenarioList() []inference.Scenario {
 	return out
 }
 
+// SeedsMode is how the plan's repetitions draw their seeds: results.SeedsVary
+// or results.SeedsFixed (the mlperf profile's default).
+func (p *Plan) SeedsMode() string {
+	switch {
+	case p.Seeds != "":
+		return p.Seeds
+	case p.Profile == string(inference.ProfileMLPerf):
+		return results.SeedsFixed
+	}
+	return results.SeedsVary
+}
+
 // Embedded reports whether gpuperf starts this agent in-process.
 func (a AgentSpec) Embedded() bool { return a.Address == AddressEmbedded }
 
@@ -679,6 +716,13 @@ func (p *Plan) Validate() error {
 		c.add("order", "must be interleaved, sequential or parallel, got %q", p.Order)
 	}
 	switch {
+	case p.RepetitionsAuto:
+		switch {
+		case p.Order != OrderInterleaved:
+			c.add("repetitions", "auto adds ABBA pairs and looks at them between blocks: it needs order interleaved, got %s", p.Order)
+		case p.MaxRepetitions < p.Repetitions+2 || p.MaxRepetitions%2 != 0:
+			c.add("max_repetitions", "must be an even number of at least %d (the first look's %d pairs and one ABBA block more), got %d", p.Repetitions+2, p.Repetitions, p.MaxRepetitions)
+		}
 	case p.Repetitions < 1:
 		c.add("repetitions", "must be at least 1, got %d", p.Repetitions)
 	case p.Order == OrderInterleaved && p.Repetitions%2 != 0:
@@ -686,6 +730,15 @@ func (p *Plan) Validate() error {
 	}
 	if p.Retries < 0 {
 		c.add("retries", "must be 0 or more, got %d", p.Retries)
+	}
+	switch p.Seeds {
+	case "", results.SeedsFixed:
+	case results.SeedsVary:
+		if p.Profile == string(inference.ProfileMLPerf) {
+			c.add("seeds", "the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile")
+		}
+	default:
+		c.add("seeds", "must be vary or fixed, got %q", p.Seeds)
 	}
 	if p.Order == OrderParallel {
 		p.checkParallel(&c)
@@ -1152,14 +1205,13 @@ func (p *Plan) Warnings() []string {
 	warn := func(field, format string, args ...any) {
 		out = append(out, fmt.Sprintf("%s: %s: %s", file, field, fmt.Sprintf(format, args...)))
 	}
-	if m := p.Thresholds.EquivalenceMarginPct; p.Repetitions >= 1 && m > 0 {
-		if k := repetitionsForMargin(m, typicalSpreadPct); p.Repetitions < k {
-			msg := fmt.Sprintf("repetitions %d cannot show equivalence within ±%g%%: at least %d are needed at a typical %g%% run-to-run spread",
-				p.Repetitions, m, k, typicalSpreadPct)
+	if m := p.Thresholds.EquivalenceMarginPct; p.Repetitions >= 1 && m > 0 && !p.RepetitionsAuto {
+		if k, ok := results.PairsForPower(typicalPairSpreadPct, m, results.DefaultPower, 0.05); ok && p.Repetitions < k {
 			if p.Order == OrderInterleaved && k%2 != 0 {
-				msg += fmt.Sprintf(" (%d with order interleaved, which needs an even count)", k+1)
+				k++
 			}
-			out = append(out, fmt.Sprintf("%s: %s", file, msg))
+			out = append(out, fmt.Sprintf("%s: repetitions %d: %d are needed for %g%% power to show equivalence within ±%g%% at a typical %g%% run-to-run spread on each side",
+				file, p.Repetitions, k, 100*results.DefaultPower, m, typicalSpreadPct))
 		}
 	}
 	for i, a := range p.Agents {
@@ -1175,27 +1227,9 @@ func (p *Plan) Warnings() []string {
 
 // typicalSpreadPct is the run-to-run coefficient of variation assumed when
 // sizing repetitions: about what repeated GPU inference runs show on a
-// quiet host.
-const typicalSpreadPct = 1.0
-
-// tOneSided95 holds Student's t at 0.95 for 1..30 degrees of freedom. The
-// one-sided quantile is the one an equivalence test (two one-sided tests at
-// 5%) compares against.
-var tOneSided95 = [...]float64{
-	6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
-	1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725,
-	1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697,
-}
-
-// repetitionsForMargin is the smallest number of paired runs n whose
-// interval half-width t(0.95, n-1)·s/√n fits within marginPct, for a
-// spread of s percent. Past 30 degrees of freedom t is close to the normal
-// quantile 1.645.
-func repetitionsForMargin(marginPct, spreadPct float64) int {
-	for n := 2; n <= len(tOneSided95)+1; n++ {
-		if tOneSided95[n-2]*spreadPct/math.Sqrt(float64(n)) <= marginPct {
-			return n
-		}
-	}
-	return max(len(tOneSided95)+2, int(math.Ceil(math.Pow(1.645*spreadPct/marginPct, 2))))
-}
+// quiet host. Two independent sides spread the ratio of a pair by √2 as
+// much.
+const (
+	typicalSpreadPct     = 1.0
+	typicalPairSpreadPct = typicalSpreadPct * math.Sqrt2
+)

@@ -145,7 +145,11 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions)"},
+		{name: "seeds: vary under the mlperf profile", over: map[string]string{"seeds": "vary", "profile": "mlperf"},
+			want: "seeds: the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile"},
+		{name: "unknown seeds mode", over: map[string]string{"seeds": "random"},
+			want: `seeds: must be vary or fixed, got "random"`},
 		{name: "unknown agent field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, colour: red}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
@@ -404,7 +408,7 @@ func fmtErr(err error) string {
 func newCommandViper(t *testing.T, args ...string) *viper.Viper {
 	t.Helper()
 	fs := pflag.NewFlagSet("compare", pflag.ContinueOnError)
-	fs.Int("repetitions", 4, "")
+	fs.String("repetitions", "4", "") // a number, or auto, as gpuperf's flag
 	fs.String("output", "./default-out", "")
 	fs.String("baseline", "", "")
 	fs.String("plan", "", "") // not a plan key: must be ignored
@@ -435,11 +439,14 @@ func TestOverridePrecedence(t *testing.T) {
 		args    []string
 		wantRep int
 		wantOut string
+		auto    bool
 	}{
 		{name: "file", wantRep: 2, wantOut: "./from-file"},
 		{name: "env over file", env: map[string]string{"GPUPERF_REPETITIONS": "6", "GPUPERF_OUTPUT": "/tmp/env-out"}, wantRep: 6, wantOut: "/tmp/env-out"},
 		{name: "flag over env", env: map[string]string{"GPUPERF_REPETITIONS": "6"}, args: []string{"--repetitions=8"}, wantRep: 8, wantOut: "./from-file"},
 		{name: "flag over file", args: []string{"--output=./from-flag"}, wantRep: 2, wantOut: "./from-flag"},
+		{name: "auto from the environment", env: map[string]string{"GPUPERF_REPETITIONS": "auto"}, wantRep: 4, wantOut: "./from-file", auto: true},
+		{name: "auto from a flag", args: []string{"--repetitions=auto"}, wantRep: 4, wantOut: "./from-file", auto: true},
 		{name: "flag default never beats the file", args: []string{"--plan=x"}, wantRep: 2, wantOut: "./from-file"},
 	}
 	for _, tc := range cases {
@@ -451,8 +458,8 @@ func TestOverridePrecedence(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p.Repetitions != tc.wantRep || p.Output != tc.wantOut {
-				t.Errorf("repetitions %d, output %q; want %d, %q", p.Repetitions, p.Output, tc.wantRep, tc.wantOut)
+			if p.Repetitions != tc.wantRep || p.Output != tc.wantOut || p.RepetitionsAuto != tc.auto {
+				t.Errorf("repetitions %d (auto %v), output %q; want %d (auto %v), %q", p.Repetitions, p.RepetitionsAuto, p.Output, tc.wantRep, tc.auto, tc.wantOut)
 			}
 			if err := p.Validate(); err != nil {
 				t.Error(err)
@@ -498,36 +505,20 @@ func TestOverridePrecedence(t *testing.T) {
 	})
 }
 
-func TestRepetitionsForMargin(t *testing.T) {
-	cases := []struct {
-		margin float64
-		want   int
-	}{
-		{5, 2},     // 6.314/√2 = 4.46
-		{3, 3},     // 2.920/√3 = 1.69; 2 gives 4.46
-		{1, 5},     // 2.132/√5 = 0.95; 4 gives 1.18
-		{0.5, 13},  // 1.782/√13 = 0.494; 12 gives 0.518
-		{0.1, 271}, // past the table: (1.645/0.1)² = 270.6
-	}
-	for _, tc := range cases {
-		if got := repetitionsForMargin(tc.margin, 1); got != tc.want {
-			t.Errorf("repetitionsForMargin(%v, 1) = %d; want %d", tc.margin, got, tc.want)
-		}
-	}
-}
-
 func TestWarnings(t *testing.T) {
 	cases := []struct {
 		name string
 		over map[string]string
 		want []string // after "<path>: "
 	}{
+		// Pair spread √2 × 1%: 80% power needs 4 pairs at ±3% (the
+		// floor), 6 at ±2%, 19 at ±1% (mpmath, as in results' power tests).
 		{name: "repetitions 2 at margin 3", over: map[string]string{"repetitions": "2", "order": "sequential"},
-			want: []string{"repetitions 2 cannot show equivalence within ±3%: at least 3 are needed at a typical 1% run-to-run spread"}},
-		{name: "interleaved needs the even count", over: map[string]string{"repetitions": "2"},
-			want: []string{"repetitions 2 cannot show equivalence within ±3%: at least 3 are needed at a typical 1% run-to-run spread (4 with order interleaved, which needs an even count)"}},
-		{name: "tight margin", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 1}"},
-			want: []string{"repetitions 4 cannot show equivalence within ±1%: at least 5 are needed at a typical 1% run-to-run spread (6 with order interleaved, which needs an even count)"}},
+			want: []string{"repetitions 2: 4 are needed for 80% power to show equivalence within ±3% at a typical 1% run-to-run spread on each side"}},
+		{name: "margin 2", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 2}"},
+			want: []string{"repetitions 4: 6 are needed for 80% power to show equivalence within ±2% at a typical 1% run-to-run spread on each side"}},
+		{name: "tight margin, interleaved rounds up to whole ABBA blocks", over: map[string]string{"repetitions": "4", "thresholds": "{equivalence_margin_pct: 1}"},
+			want: []string{"repetitions 4: 20 are needed for 80% power to show equivalence within ±1% at a typical 1% run-to-run spread on each side"}},
 		{name: "enough repetitions", over: map[string]string{"repetitions": "4"}},
 		{name: "neighbours on a baseline", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, neighbours: idle}
@@ -660,8 +651,10 @@ func TestDefaultPlan(t *testing.T) {
 		Output:      "./gpuperf-results",
 		Neighbours:  NeighboursUnknown,
 		Server:      ServerSpec{OfflineFraction: 0.5},
-		source:      "default.yaml",
-		overridden:  map[string]bool{},
+		// The cap of repetitions: auto, unused at a fixed count.
+		MaxRepetitions: 20,
+		source:         "default.yaml",
+		overridden:     map[string]bool{},
 	}
 	if !reflect.DeepEqual(p, want) {
 		t.Errorf("default plan =\n%+v\nwant\n%+v", p, want)

@@ -40,6 +40,10 @@ type Runner struct {
 	Logger   *slog.Logger
 	Display  Display
 
+	// seeds is the run's seed mode: the plan's, or fixed when a stored
+	// baseline ran with fixed seeds.
+	seeds string
+
 	mu sync.Mutex // serializes manifest updates from parallel runs
 }
 
@@ -88,9 +92,13 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	if err != nil {
 		return nil, nil, err
 	}
+	r.seeds = p.SeedsMode()
+	if stored != nil && !stored.seedsVaried {
+		r.seeds = results.SeedsFixed
+	}
 	m := &results.Manifest{
 		Schema: results.ManifestSchema, RunID: r.RunID, Version: r.Version, StartedAt: time.Now().UTC(),
-		Model: p.Workload.Model, Backend: p.Workload.Backend, Profile: p.Profile, Order: p.Order,
+		Model: p.Workload.Model, Backend: p.Workload.Backend, Profile: p.Profile, Order: p.Order, Seeds: r.seeds,
 	}
 	if err := tree.WriteFile("plan.yaml", r.PlanYAML); err != nil {
 		return tree, m, err
@@ -135,6 +143,9 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 		}
 	}
 
+	if p.RepetitionsAuto {
+		return r.executeAuto(ctx, tree, m, agents, settings)
+	}
 	steps := schedule(p, agents)
 	// Imported baseline runs come first in the manifest.
 	first := len(m.Runs)
@@ -276,7 +287,7 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 			if err = tree.WriteRun(rec.Dir, files); err == nil {
 				rec.Status, rec.Error = results.StatusOK, ""
 				rec.Valid, rec.Metric, rec.Value, rec.Unit = res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
-				rec.Queries = res.QueriesIssued
+				rec.Queries, rec.SeedSet = res.QueriesIssued, res.SeedSet
 				return
 			}
 		}
@@ -306,6 +317,8 @@ func (nopDisplay) RunFinished(results.RunRecord)                      {}
 
 // request sends one RunRequest and collects its result.
 func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, rec results.RunRecord, autoHint bool) (*inference.Result, results.RunFiles, error) {
+	set := r.seedSet(j, autoHint)
+	s.UseSeedSet(set)
 	sj, err := json.Marshal(s)
 	if err != nil {
 		return nil, results.RunFiles{}, err
@@ -320,6 +333,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		Backend: r.Plan.Workload.Backend, Model: r.Plan.Workload.Model, Profile: r.Plan.Profile,
 		SettingsJson: sj, QslJson: qj, AutoHint: autoHint,
 		FindPeak: j.scenario == inference.Server && r.Plan.Server.FindPeak, PeakPrecision: r.Plan.Server.PeakPrecision,
+		SeedSet: uint32(set),
 	}
 	stream, err := j.agent.client.Run(ctx, req)
 	if err != nil {
@@ -492,4 +506,14 @@ func baselineOf(agents []*agentConn) *agentConn {
 		}
 	}
 	return agents[0]
+}
+
+// seedSet is the seed set a job's run draws from: its repetition's when
+// seeds vary, so both runs of a pair share it and pairs differ; set 0
+// (the configured seeds) for fixed seeds and for calibration.
+func (r *Runner) seedSet(j job, calibration bool) int {
+	if calibration || r.seeds != results.SeedsVary {
+		return 0
+	}
+	return j.rep
 }

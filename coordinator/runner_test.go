@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -236,5 +237,125 @@ func TestHypervisorValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v; want %q", err, tc.want)
 		}
+	}
+}
+
+// Repetition k runs seed set k on both sides: the LoadGen seeds and the
+// backend's own seed are the same within a pair and differ between pairs;
+// seeds: fixed keeps set 0 for every run.
+func TestSeedSetsPerPair(t *testing.T) {
+	addrs := startAgents(t, 2)
+	agents := fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}`, addrs[0], addrs[1])
+	for _, tc := range []struct {
+		extra, mode string
+		vary        bool
+	}{{"", results.SeedsVary, true}, {"seeds: fixed\n", results.SeedsFixed, false}} {
+		tree, m, err := execute(t, nullPlan(t.TempDir(), agents, tc.extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Seeds != tc.mode {
+			t.Errorf("manifest seeds %q, want %q", m.Seeds, tc.mode)
+		}
+		type drawn struct {
+			schedule, sample, backend uint64
+		}
+		seen := map[string]drawn{}
+		for _, r := range m.Runs {
+			res, err := tree.ReadResult(r.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantSet := 0
+			if tc.vary {
+				wantSet = r.Repetition
+			}
+			if res.SeedSet != wantSet || r.SeedSet != wantSet || res.BackendSeed == nil {
+				t.Fatalf("%s %s rep %d: seed set %d (run.json %d), backend seed %v; want set %d", r.Role, r.Scenario, r.Repetition, res.SeedSet, r.SeedSet, res.BackendSeed, wantSet)
+			}
+			d := drawn{res.Effective.ScheduleRNGSeed, res.Effective.SampleIndexRNGSeed, *res.BackendSeed}
+			key := fmt.Sprintf("%s/%d", r.Scenario, r.Repetition)
+			if prev, ok := seen[key]; ok && prev != d {
+				t.Errorf("%s: the sides drew %+v and %+v", key, prev, d)
+			}
+			seen[key] = d
+			if res.BackendEffective["seed"] != "1" {
+				t.Errorf("effective options %v; want sim's default seed 1", res.BackendEffective)
+			}
+		}
+		if a, b := seen["Offline/0"], seen["Offline/1"]; (a != b) != tc.vary {
+			t.Errorf("seeds %q: pair 0 drew %+v, pair 1 %+v", tc.mode, a, b)
+		}
+	}
+}
+
+// repetitions: auto runs a first look of four pairs, then ABBA blocks of
+// two, comparing after each, until the verdict is decided or the cap.
+func TestRepetitionsAuto(t *testing.T) {
+	addrs := startAgents(t, 2)
+	agents := fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}`, addrs[0], addrs[1])
+	plan := strings.Replace(nullPlan(t.TempDir(), agents, "max_repetitions: 6\nscenarios: [offline]\n"), "repetitions: 2\n", "repetitions: auto\n", 1)
+	plan = strings.Replace(plan, "scenarios: [offline, single-stream]\n", "", 1)
+	tree, m, err := execute(t, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := m.Sequential["Offline"]
+	if seq == nil || len(seq.Looks) == 0 || seq.Looks[0] != 4 || seq.Stopped == "" || seq.MaxPairs != 6 {
+		t.Fatalf("sequential record %+v", seq)
+	}
+	last := seq.Looks[len(seq.Looks)-1]
+	if len(m.Runs) != 2*last {
+		t.Errorf("%d runs after looks %v; want both sides of %d pairs", len(m.Runs), seq.Looks, last)
+	}
+	if !strings.HasPrefix(seq.Stopped, "decided") && last != 6 {
+		t.Errorf("stopped %q at %d pairs of 6", seq.Stopped, last)
+	}
+	for i, r := range m.Runs {
+		// ABBA: the baseline first in even repetitions.
+		first := r.Repetition%2 == 0
+		if (i%2 == 0) == first != (r.Role == results.RoleBaseline) {
+			t.Errorf("run %d: %s in repetition %d out of ABBA order", i, r.Role, r.Repetition)
+		}
+	}
+	c, err := results.Compare(tree, m, results.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Scenarios[0]
+	if s.Sequential == nil || s.Interval == nil || s.Interval.Method != results.MethodRepeatedT || s.Sequential.NominalConfidence <= 0.95 {
+		t.Errorf("comparison: sequential %+v, interval %+v", s.Sequential, s.Interval)
+	}
+}
+
+func TestRepetitionsAutoPlan(t *testing.T) {
+	p, err := ParsePlan("plan.yaml", []byte(planYAML(map[string]string{"repetitions": "auto"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.RepetitionsAuto || p.Repetitions != results.MinPairs || p.MaxRepetitions != 20 || p.Validate() != nil {
+		t.Errorf("auto: %v, first look %d, cap %d, %v", p.RepetitionsAuto, p.Repetitions, p.MaxRepetitions, p.Validate())
+	}
+	p, err = ParsePlan("plan.yaml", []byte(planYAML(map[string]string{"repetitions": "auto", "order": "sequential", "max_repetitions": "7"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"plan.yaml: repetitions: auto adds ABBA pairs and looks at them between blocks: it needs order interleaved, got sequential",
+	}
+	if got := problems(p.Validate()); !slices.Equal(got, want) {
+		t.Errorf("Validate() = %q; want %q", got, want)
+	}
+	p, err = ParsePlan("plan.yaml", []byte(planYAML(map[string]string{"repetitions": "auto", "max_repetitions": "7"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []string{"plan.yaml: max_repetitions: must be an even number of at least 6 (the first look's 4 pairs and one ABBA block more), got 7"}
+	if got := problems(p.Validate()); !slices.Equal(got, want) {
+		t.Errorf("Validate() = %q; want %q", got, want)
 	}
 }

@@ -48,6 +48,25 @@ type Describer interface {
 	Describe(ctx context.Context) (map[string]string, error)
 }
 
+// Reseeder is implemented by backends that draw random numbers of their
+// own: sim's service times, cpu's inputs, kserve's random inputs, openai's
+// synthetic prompts. The agent calls Reseed once before a run with the
+// run's seed set (see DeriveSeed): set 0 keeps the configured seed, set k
+// draws from DeriveSeed(configured, k), so repetition k of a comparison
+// draws the same numbers on both sides when both are configured alike.
+// It returns the seed the run draws from.
+type Reseeder interface {
+	Reseed(set int) uint64
+}
+
+// OptionReporter is implemented by backends that can state every option
+// they run with, defaults filled in: the fairness check compares these
+// effective values, so an option left at its default on one side and set
+// on the other is a difference only when the values differ.
+type OptionReporter interface {
+	EffectiveOptions() map[string]string
+}
+
 // Annotator is implemented by backends that learn, during a run, facts the
 // comparison must see (where token counts came from, say). Run records
 // them in Result.BackendFacts after Stop.

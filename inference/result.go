@@ -20,6 +20,16 @@ type Result struct {
 	SUTName     string            `json:"sut_name"`
 	Backend     string            `json:"backend"`
 	BackendOpts map[string]string `json:"backend_options,omitempty"`
+	// BackendEffective are the options an OptionReporter backend ran
+	// with, defaults included: what the fairness check compares.
+	BackendEffective map[string]string `json:"backend_effective_options,omitempty"`
+	// SeedSet is the seed set the run drew from (see DeriveSeed): 0 for
+	// the configured seeds; a comparison's repetition k uses set k on
+	// both sides.
+	SeedSet int `json:"seed_set"`
+	// BackendSeed is the seed a Reseeder backend drew from in this run;
+	// nil for a backend without randomness of its own.
+	BackendSeed *uint64 `json:"backend_seed,omitempty"`
 	// BackendFacts are what an Annotator backend reported about the run.
 	BackendFacts map[string]string `json:"backend_facts,omitempty"`
 	// ServerStats is what a ServerStatsReporter backend's server counted
@@ -192,6 +202,13 @@ type Health struct {
 	// over the run, from /proc/stat; negative when unavailable.
 	HostStealPct  float64 `json:"host_steal_percent"`
 	HostStealNote string  `json:"host_steal_note,omitempty"`
+	// HostBusyPct is the share of all the host's CPU time that was busy
+	// (neither idle nor waiting for I/O) over the run, this process
+	// included; HostCPUs is how many CPUs that is. With GeneratorCPUPct
+	// they say how much CPU other work took. Nil when /proc/stat is
+	// unreadable.
+	HostBusyPct *float64 `json:"host_busy_percent,omitempty"`
+	HostCPUs    int      `json:"host_cpus,omitempty"`
 	// Stale and Duplicate count completions LoadGen would log as errors.
 	StaleCompletions     uint64 `json:"stale_completions"`
 	DuplicateCompletions uint64 `json:"duplicate_completions"`

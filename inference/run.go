@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,10 @@ type Config struct {
 	Version string
 	// BackendOpts are recorded in the result.
 	BackendOpts map[string]string
+	// SeedSet is the seed set a Reseeder backend draws from (see
+	// DeriveSeed); the LoadGen seeds are in Settings. Recorded in the
+	// result.
+	SeedSet int
 	// AutoHint lets the warm-up set the scenario's hint (Offline expected
 	// QPS, SingleStream/MultiStream expected latency, Server target QPS)
 	// when the caller did not give one.
@@ -67,6 +72,11 @@ func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if cfg.Settings.Mode == FindPeakPerformance {
 		return nil, fmt.Errorf("mode FindPeakPerformance: use FindPeak")
 	}
+	var drawn *uint64
+	if r, ok := b.(Reseeder); ok {
+		seed := r.Reseed(cfg.SeedSet)
+		drawn = &seed
+	}
 	var rec Recorder
 	// The backend outlives a cancelled run: it must finish what was issued
 	// so the drain ends quickly; Stop ends it.
@@ -79,6 +89,12 @@ func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	}
 	if a, ok := b.(Annotator); ok && res != nil {
 		res.BackendFacts = a.Annotations()
+	}
+	if res != nil {
+		res.SeedSet, res.BackendSeed = cfg.SeedSet, drawn
+		if o, ok := b.(OptionReporter); ok {
+			res.BackendEffective = o.EffectiveOptions()
+		}
 	}
 	if r, ok := b.(ServerStatsReporter); ok && res != nil {
 		res.ServerStats = r.ServerStats()
@@ -172,6 +188,10 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	if stealErr == nil && err == nil {
 		if pct, ok := procstat.Share(cpu0, cpu1, func(c procstat.CPU) uint64 { return c.Steal }); ok {
 			res.Health.HostStealPct = pct
+		}
+		if pct, ok := procstat.Share(cpu0, cpu1, func(c procstat.CPU) uint64 { return c.Total() - c.Idle - c.IOWait }); ok {
+			res.Health.HostBusyPct = &pct
+			res.Health.HostCPUs = runtime.NumCPU()
 		}
 	} else {
 		res.Health.HostStealPct = -1

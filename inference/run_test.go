@@ -120,3 +120,42 @@ func TestDrainDeadlineEndsHungRun(t *testing.T) {
 		})
 	}
 }
+
+// seededBackend is inlineBackend with randomness of its own and options it
+// can state.
+type seededBackend struct {
+	inlineBackend
+	set int
+}
+
+func (b *seededBackend) Reseed(set int) uint64 {
+	b.set = set
+	return inference.DeriveSeed(42, set)
+}
+func (b *seededBackend) EffectiveOptions() map[string]string { return map[string]string{"seed": "42"} }
+
+// Run hands the run's seed set to a Reseeder before it starts and records
+// the set, the seed drawn and the effective options; UseSeedSet moves the
+// LoadGen seeds, leaving set 0 as configured.
+func TestRunSeedSet(t *testing.T) {
+	cfg := quickConfig(t, inference.Offline)
+	cfg.Settings.OfflineExpectedQPS = 1000
+	cfg.SeedSet = 3
+	b := &seededBackend{}
+	res, err := inference.Run(context.Background(), b, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.set != 3 || res.SeedSet != 3 || res.BackendSeed == nil || *res.BackendSeed != inference.DeriveSeed(42, 3) || res.BackendEffective["seed"] != "42" {
+		t.Errorf("set %d, result set %d, seed %v, options %v", b.set, res.SeedSet, res.BackendSeed, res.BackendEffective)
+	}
+	s := cfg.Settings
+	s.UseSeedSet(0)
+	if s != cfg.Settings {
+		t.Error("seed set 0 changed the seeds")
+	}
+	s.UseSeedSet(2)
+	if s.ScheduleRNGSeed == cfg.Settings.ScheduleRNGSeed || s.QSLRNGSeed == cfg.Settings.QSLRNGSeed || s.SampleIndexRNGSeed == cfg.Settings.SampleIndexRNGSeed {
+		t.Error("seed set 2 kept a seed")
+	}
+}

@@ -198,6 +198,11 @@ const (
 	mSMCapped     = "sm_clock_while_capped_mhz"
 	mXID          = "xid_events"
 	mECC          = "ecc_uncorrected"
+	// The generator's host: Server's latency bound, the CPUs other work
+	// took, and the host's CPU count.
+	mBound     = "latency_bound_ms"
+	mOtherCPUs = "other_work_cpus"
+	mHostCPUs  = "host_cpus"
 )
 
 // sideObs aggregates one side's counted runs of one scenario.
@@ -246,6 +251,14 @@ func observe(runs []runFile) sideObs {
 		}
 		if r.Res.TargetLatencyNs > 0 {
 			put(mLatency, float64(r.Res.TargetLatencyNs)/1e6)
+		}
+		if b := r.Res.Effective.TargetLatencyNs; b > 0 {
+			put(mBound, float64(b)/1e6)
+		}
+		if h.HostBusyPct != nil && h.HostCPUs > 0 {
+			others := *h.HostBusyPct/100*float64(h.HostCPUs) - h.GeneratorCPUPct/100
+			put(mOtherCPUs, math.Max(0, others))
+			put(mHostCPUs, float64(h.HostCPUs))
 		}
 		observeServer(&o, r, put)
 		tel := r.Tel
@@ -614,11 +627,15 @@ func scenarioFindings(name string, sc ScenarioComparison, b, c sideObs, bs, cs s
 		add(f, score)
 	}
 
-	// The load generator issued late on one side.
-	if sc.Scenario != "Offline" {
+	// The load generator issued late on one side. Only Server's metric
+	// counts from the scheduled issue, so only there can a late generator
+	// explain a gap, and only on the side that did worse.
+	if sc.Scenario == "Server" {
 		if d := both(b, c, mIssueP99); d.ok() {
 			_, hi, loV, hiV := d.lower()
-			if hiV >= minIssueRatio*loV && beyondNoise(d.b, d.c, floorIssueMs) {
+			r := sc.RetainedPct
+			didWorse := r == nil || (hi == RoleCandidate && *r < 100) || (hi == RoleBaseline && *r > 100)
+			if didWorse && hiV >= minIssueRatio*loV && beyondNoise(d.b, d.c, floorIssueMs) {
 				text := fmt.Sprintf("the load generator's issue delay p99 was %s: it issued queries late on the %s, so the generator lagged, not the GPU", d.bothText("ms", 3), hi)
 				hiObs := map[string]sideObs{RoleBaseline: b, RoleCandidate: c}[hi]
 				if st, ok := hiObs.get(mSteal); ok && st.mean >= floorStealPts {

@@ -148,7 +148,7 @@ func refusal(bRuns, cRuns []runData, metric Metric, set Settings) string {
 		if len(bp) != 1 || len(cp) != 1 || bp[0] != cp[0] {
 			return fmt.Sprintf("the peak searches started at different QPS (baseline %v, candidate %v); both sides need the same search", bp, cp)
 		}
-		if bs, cs := seedsOf(bRuns), seedsOf(cRuns); len(bs) > 0 && len(cs) > 0 && (len(bs) != 1 || len(cs) != 1 || bs[0] != cs[0]) {
+		if seedsDiffer(bRuns, cRuns) {
 			return "the peak searches used different seeds; both sides need the same search"
 		}
 	}
@@ -159,7 +159,7 @@ func refusal(bRuns, cRuns []runData, metric Metric, set Settings) string {
 func comparabilityNotes(bRuns, cRuns []runData, set Settings) []string {
 	var out []string
 	if !(len(peakStarts(bRuns)) > 0 && len(peakStarts(cRuns)) > 0) {
-		if bs, cs := seedsOf(bRuns), seedsOf(cRuns); len(bs) == 1 && len(cs) == 1 && bs[0] != cs[0] {
+		if seedsDiffer(bRuns, cRuns) {
 			out = append(out, "the two sides ran with different seeds")
 		}
 	}

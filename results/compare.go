@@ -40,7 +40,7 @@ type Options struct {
 func (o Options) settings() Settings {
 	s := Settings{
 		Confidence: DefaultConfidence, EquivalenceConfidence: DefaultEquivalenceConfidence,
-		MarginPct: o.MarginPct, MinRetainedPct: o.MinRetainedPct, MinRetainedFrom: o.MinRetainedFrom,
+		MarginPct: o.MarginPct, Power: DefaultPower, MinRetainedPct: o.MinRetainedPct, MinRetainedFrom: o.MinRetainedFrom,
 		Gate: o.Gate, PerGPU: o.PerGPU, IntervalMethod: o.IntervalMethod,
 		BootstrapResamples: o.Resamples, BootstrapSeed: o.Seed,
 	}
@@ -168,12 +168,20 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		c.Notes = append(c.Notes, "the baseline is a stored tree ("+base.Side.StoredBaseline+"): compared unpaired")
 	}
 	for _, k := range keys {
-		sc, err := compareScenario(k, bBy[k], cBy[k], paired, c.Settings)
+		var seq *SequentialRecord
+		if paired {
+			seq = base.sequential[k.Scenario]
+		}
+		sc, err := compareScenario(k, bBy[k], cBy[k], paired, c.Settings, seq)
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", k.Benchmark, k.Scenario, err)
 		}
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
+	}
+	assessGenerator(c)
+	if t := intervalKindText(c.Scenarios); t != "" {
+		c.Definitions.Interval += "; " + t
 	}
 	c.Fairness = CheckFairness(c)
 	c.Findings = Attribute(c)
@@ -213,7 +221,7 @@ func appendNew(list []string, items ...string) []string {
 }
 
 // compareScenario builds one scenario's comparison.
-func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Settings) (ScenarioComparison, error) {
+func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Settings, seq *SequentialRecord) (ScenarioComparison, error) {
 	sc := ScenarioComparison{Benchmark: k.Benchmark, Scenario: k.Scenario, Pairing: PairingUnpaired, Verdict: VerdictNone}
 	if paired {
 		sc.Pairing = PairingPaired
@@ -300,9 +308,10 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	sc.Notes = append(sc.Notes, comparabilityNotes(bRuns, cRuns, set)...)
 
 	var bv, cv []float64
+	var pairReps []int
 	var dropped int
 	if paired {
-		bv, cv, dropped = pairUp(bRuns, cRuns, metric.HigherIsBetter)
+		bv, cv, pairReps, dropped = pairUp(bRuns, cRuns, metric.HigherIsBetter)
 		if dropped > 0 {
 			sc.Notes = append(sc.Notes, fmt.Sprintf("%d repetition(s) without a counted partner left out of the pairs", dropped))
 		}
@@ -336,11 +345,21 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 		}
 		return sc, nil
 	}
-	est, err := estimateRetained(estimateInput{
+	in := estimateInput{
 		Base: bv, Cand: cv, Paired: paired, Method: set.IntervalMethod,
 		Confidence: set.Confidence, EquivConf: set.EquivalenceConfidence, MarginPct: set.MarginPct,
-		Resamples: set.BootstrapResamples, Seed: set.BootstrapSeed,
-	})
+		Resamples: set.BootstrapResamples, Seed: set.BootstrapSeed, Power: set.Power,
+	}
+	if seq != nil && paired && len(bv) >= 2 {
+		si := &SequentialInfo{MaxPairs: seq.MaxPairs, Spending: seq.Spending, Stopped: seq.Stopped, Pairs: sequentialPairs(seq.Looks, pairReps)}
+		in.SeqCrit, in.SeqEquivCrit, si.NominalConfidence, si.NominalEquivalenceConfidence = sequentialLevels(si.Pairs, seq.MaxPairs, set.Confidence, set.EquivalenceConfidence)
+		sc.Sequential = si
+		sc.Notes = append(sc.Notes, sequentialNote(si))
+		if seq.MarginPct > 0 && seq.MarginPct != set.MarginPct {
+			sc.Notes = append(sc.Notes, fmt.Sprintf("the sequential design stopped on a ±%g%% margin; this comparison judges ±%g%%", seq.MarginPct, set.MarginPct))
+		}
+	}
+	est, err := estimateRetained(in)
 	if err != nil {
 		return sc, err
 	}
@@ -352,6 +371,11 @@ func compareScenario(k scenarioKey, bRuns, cRuns []runData, paired bool, set Set
 	sc.Status = StatusCompared
 	if sc.Interval == nil {
 		sc.Status = StatusPoint
+	} else {
+		sc.IntervalKind = intervalKind(bRuns, cRuns)
+		if sc.IntervalKind == IntervalRepeatability {
+			sc.Notes = append(sc.Notes, "repeatability interval: every repetition ran the same seeds, so it shows run-to-run timing noise only, not what another schedule or seed would give")
+		}
 	}
 	if n := sc.Candidate.Invalid; n > 0 {
 		sc.Notes = append(sc.Notes, fmt.Sprintf("%d candidate run(s) INVALID and left out", n))
@@ -448,9 +472,10 @@ func hostLogs(runs []runData, higher bool) (vals []float64, hosts int) {
 	return vals, len(order)
 }
 
-// pairUp matches counted runs by repetition number; dropped counts the
-// counted runs left without a partner.
-func pairUp(bRuns, cRuns []runData, higher bool) (bv, cv []float64, dropped int) {
+// pairUp matches counted runs by repetition number; reps are the pairs'
+// repetitions (1-based) and dropped counts the counted runs left without a
+// partner.
+func pairUp(bRuns, cRuns []runData, higher bool) (bv, cv []float64, reps []int, dropped int) {
 	cBy := map[int]runData{}
 	for _, r := range cRuns {
 		if r.Rep.Counted {
@@ -470,9 +495,10 @@ func pairUp(bRuns, cRuns []runData, higher bool) (bv, cv []float64, dropped int)
 		used[b.Rep.Repetition] = true
 		bv = append(bv, orient(b.Rep.Value, higher))
 		cv = append(cv, orient(c.Rep.Value, higher))
+		reps = append(reps, b.Rep.Repetition)
 	}
 	dropped += len(cBy) - len(used)
-	return bv, cv, dropped
+	return bv, cv, reps, dropped
 }
 
 func sideValues(runs []runData) SideValues {

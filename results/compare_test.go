@@ -125,12 +125,14 @@ func buildTree(t *testing.T, order string, hosts map[string]string, runs []run) 
 	return tree, m
 }
 
-// abba lays out paired values in ABBA order.
+// abba lays out paired values in ABBA order, repetition k with seed set k
+// on both sides, as a plan with seeds: vary runs them.
 func abba(sc inference.Scenario, base, cand []float64, mod func(*run)) []run {
 	var out []run
 	for k := range base {
-		b := run{host: "bm", role: RoleBaseline, sc: sc, rep: k, value: base[k], queries: 1000, targetQPS: 500}
-		c := run{host: "vm", role: RoleCandidate, sc: sc, rep: k, value: cand[k], queries: 1000, targetQPS: 500}
+		seed := inference.DeriveSeed(inference.OfficialScheduleSeed, k)
+		b := run{host: "bm", role: RoleBaseline, sc: sc, rep: k, value: base[k], queries: 1000, targetQPS: 500, seed: seed}
+		c := run{host: "vm", role: RoleCandidate, sc: sc, rep: k, value: cand[k], queries: 1000, targetQPS: 500, seed: seed}
 		if mod != nil {
 			mod(&b)
 			mod(&c)
@@ -186,7 +188,7 @@ func TestCompareTreePairedABBA(t *testing.T) {
 	near(t, "retained", *s.RetainedPct, 96.05345126756806, 1e-9)
 	near(t, "low", s.Interval.LowPct, 95.50938246853426, 1e-7)
 	near(t, "high", s.Interval.HighPct, 96.60061935224723, 1e-7)
-	if s.Verdict != VerdictLower || s.RepsNeeded == nil || *s.RepsNeeded != 2 {
+	if s.Verdict != VerdictLower || s.RepsNeeded == nil || *s.RepsNeeded != MinPairs {
 		t.Errorf("verdict %s, reps %v", s.Verdict, s.RepsNeeded)
 	}
 	// [95.5, 96.6] lies wholly below 97: a regression.
@@ -544,5 +546,46 @@ func TestCompareTreeHostsAreTheUnit(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(s.Notes, "|"), "baseline: 3 hosts") || !strings.Contains(strings.Join(s.Notes, "|"), "candidate: 3 hosts") {
 		t.Errorf("notes %q", s.Notes)
+	}
+}
+
+// Seed sets: pairs that share a seed set while pairs differ give a
+// confidence interval; the same seeds in every run a repeatability
+// interval, said in the notes and the definitions; a pair whose sides
+// drew different seeds is noted, and refuses a peak search.
+func TestCompareIntervalKind(t *testing.T) {
+	c := compareTree(t, "interleaved", nil, abba(inference.Offline, pairBase, pairCand, nil), Options{})
+	s := only(t, c)
+	if s.IntervalKind != IntervalConfidence || !strings.Contains(c.Definitions.Interval, "it is a confidence interval: repetition k ran seed set k on both sides") {
+		t.Errorf("varied seeds: kind %q, definition %q", s.IntervalKind, c.Definitions.Interval)
+	}
+	if len(s.Notes) != 0 {
+		t.Errorf("notes %q", s.Notes)
+	}
+
+	fixed := func(r *run) { r.seed = inference.OfficialScheduleSeed }
+	c = compareTree(t, "interleaved", nil, abba(inference.Offline, pairBase, pairCand, fixed), Options{})
+	s = only(t, c)
+	if s.IntervalKind != IntervalRepeatability || !strings.Contains(c.Definitions.Interval, "it is a repeatability interval") ||
+		!slices.ContainsFunc(s.Notes, func(n string) bool { return strings.HasPrefix(n, "repeatability interval:") }) {
+		t.Errorf("fixed seeds: kind %q, definition %q, notes %q", s.IntervalKind, c.Definitions.Interval, s.Notes)
+	}
+
+	skewed := func(r *run) {
+		if r.role == RoleCandidate && r.rep == 3 {
+			r.seed++
+		}
+	}
+	s = only(t, compareTree(t, "interleaved", nil, abba(inference.Offline, pairBase, pairCand, skewed), Options{}))
+	if !slices.Contains(s.Notes, "the two sides ran with different seeds") {
+		t.Errorf("a pair with different seeds: notes %q", s.Notes)
+	}
+	peak := func(r *run) {
+		skewed(r)
+		r.peak = peakSearch(400, r.value, true)
+	}
+	s = only(t, compareTree(t, "interleaved", nil, abba(inference.Server, pairBase, pairCand, peak), Options{}))
+	if s.Status != StatusRefused || !strings.Contains(s.Refusal, "different seeds") {
+		t.Errorf("peak searches with different seeds in a pair: %s %q", s.Status, s.Refusal)
 	}
 }

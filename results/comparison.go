@@ -113,6 +113,11 @@ const (
 	// side has a single repetition: the spread comes from the other side
 	// alone, assuming both spread alike.
 	MethodOneSidedVarT = "t-log-one-side-variance"
+	// MethodRepeatedT is a sequential design's repeated confidence
+	// interval: the paired t interval at the look's nominal level, which
+	// gives the family's confidence over every look (see
+	// SequentialRecord).
+	MethodRepeatedT = "paired-t-log-repeated"
 	// MethodBootstrap is a seeded percentile bootstrap of the ratio of
 	// geometric means (of the paired log ratios when paired); only with 10
 	// or more repetitions per side.
@@ -135,6 +140,9 @@ type Settings struct {
 	// MarginPct is the equivalence margin: retained within
 	// [100−margin, 100+margin] counts as equivalent.
 	MarginPct float64 `json:"equivalence_margin_pct"`
+	// Power is the chance, at a true ratio of 100%, that the equivalence
+	// test concludes "equivalent" at RepsNeeded repetitions (0.80).
+	Power float64 `json:"power"`
 	// MinRetainedPct is the gate's threshold; MinRetainedFrom says who set
 	// it: "flag", "plan" or "default".
 	MinRetainedPct  float64 `json:"min_retained_pct"`
@@ -189,6 +197,9 @@ const (
 	VerdictInconclusive = "inconclusive"
 	// VerdictNone: nothing was compared (refused, void, no data).
 	VerdictNone = "n/a"
+	// VerdictNotMeasurable: the scenario's metric is the load generator's
+	// on this host, not the device's (GeneratorHealth says why).
+	VerdictNotMeasurable = "not-measurable"
 )
 
 // Pairings.
@@ -252,9 +263,18 @@ type ScenarioComparison struct {
 	// verdict uses. Nil when no interval is possible.
 	Interval            *Interval `json:"interval,omitempty"`
 	EquivalenceInterval *Interval `json:"equivalence_interval,omitempty"`
-	// RepsNeeded is how many repetitions per side (pairs when paired)
-	// would bring the equivalence interval's half-width within the
-	// margin at the observed spread; nil when the spread is unknown.
+	// Sequential is set when the repetitions came from a sequential
+	// design (repetitions: auto): its looks and nominal levels.
+	Sequential *SequentialInfo `json:"sequential,omitempty"`
+	// IntervalKind is IntervalConfidence when the repetitions ran
+	// different seed sets, IntervalRepeatability when they all ran the
+	// same seeds; empty without an interval.
+	IntervalKind string `json:"interval_kind,omitempty"`
+	// RepsNeeded is how many repetitions per side (pairs when paired, an
+	// even number) give the equivalence test Settings.Power to conclude
+	// "equivalent" at the margin when the true ratio is 100%, at the
+	// observed spread; never fewer than MinPairs. Nil when the spread is
+	// unknown.
 	RepsNeeded *int `json:"repetitions_needed,omitempty"`
 
 	Verdict string `json:"verdict"`
@@ -265,6 +285,10 @@ type ScenarioComparison struct {
 	Notes   []string `json:"notes,omitempty"`
 
 	Gate ScenarioGate `json:"gate"`
+
+	// Generator is the load generator's health on each side; nil when no
+	// run recorded it.
+	Generator *GeneratorHealth `json:"generator_health,omitempty"`
 
 	// Server is what the serving stack itself counted on each side (the
 	// runs' server_stats), nil when neither side's backend reads a
@@ -418,6 +442,16 @@ const (
 	OutcomeFailed       = "failed"
 	OutcomeUsage        = "invalid-input"
 	OutcomeNotGated     = "not-gated"
+	// OutcomeNotShown: the regression gate could not examine the
+	// scenario ("not shown to regress"): its interval straddles the
+	// threshold and is wider than the margin, or there is no interval.
+	// It exits 0 but is no pass; overall, some scenario was not examined.
+	OutcomeNotShown = "not-shown"
+	// OutcomeNoData: a scenario with nothing to compare; never a pass.
+	OutcomeNoData = "no-data"
+	// OutcomeNotMeasurable: the load generator, not the device, set the
+	// scenario's metric on this host (GeneratorHealth).
+	OutcomeNotMeasurable = "not-measurable"
 )
 
 // Exit codes the gate maps to (DESIGN.md); when several apply, the first

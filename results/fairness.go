@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -84,6 +85,10 @@ func CheckFairness(c *Comparison) *Fairness {
 		case it.Same:
 		case (bv == "" || kv == "") && oneSided[key]:
 			it.Material, it.Note = rule(bv, kv, x)
+		case (bv == "" || kv == "") && rule != nil && strings.HasPrefix(key, "backend.option.") && b.vals["backend"] == k.vals["backend"]:
+			// One side set an option the other left at the backend's
+			// default: a difference unless the default is that value.
+			it = defaultedOption(it, rule, x, b.effectiveOpts && k.effectiveOpts)
 		case bv == "" || kv == "":
 			it.Note = "not reported by the " + map[bool]string{true: RoleBaseline, false: RoleCandidate}[bv == ""]
 		case rule != nil:
@@ -119,12 +124,37 @@ func CheckFairness(c *Comparison) *Fairness {
 	return f
 }
 
+// defaultedOption judges a backend option set on one side only. With
+// both sides' effective options an option one side lacks is one its
+// backend does not have, which the rule judges as it stands; otherwise
+// the unset side ran the backend's default, which is a difference unless
+// it equals the other side's value, and only the backend knows it.
+func defaultedOption(it FairnessItem, rule fairRule, x *fairCtx, effective bool) FairnessItem {
+	unset := RoleBaseline
+	if it.Baseline != "" {
+		unset = RoleCandidate
+	}
+	if effective {
+		it.Material, it.Note = rule(it.Baseline, it.Candidate, x)
+		return it
+	}
+	set := cmpOr(it.Baseline, it.Candidate)
+	it.Baseline, it.Candidate = cmpOr(it.Baseline, "(backend default)"), cmpOr(it.Candidate, "(backend default)")
+	it.Material, it.Note = rule(it.Baseline, it.Candidate, x)
+	it.Note = strings.TrimPrefix(fmt.Sprintf("%s; the %s ran the backend's default, which matches %s only if the default is that value (these results do not record the backend's effective options)", it.Note, unset, set), "; ")
+	return it
+}
+
 // settingsItem compares one scenario's requested LoadGen settings and
 // profile: identical settings print a summary (profile, mode, seeds);
-// different ones print only the fields that differ.
+// different ones print only the fields that differ. The seeds are
+// compared repetition by repetition, since repetition k of both sides
+// runs seed set k; the hints and query counts gpuperf derives by
+// calibration are informational, never material: a plan compared with
+// itself differs in them by the calibration's own noise.
 func settingsItem(name string, b, c *scenSettings) FairnessItem {
 	it := FairnessItem{Key: "loadgen." + name, Label: "LoadGen settings and seeds, " + name}
-	var diff []string
+	var diff, derived []string
 	if !slices.Equal(b.profiles, c.profiles) {
 		diff = append(diff, "profile")
 	}
@@ -135,19 +165,21 @@ func settingsItem(name string, b, c *scenSettings) FairnessItem {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(keys)) {
-		if b.field(k) != c.field(k) || b.varies(k) || c.varies(k) {
+		differs := b.field(k) != c.field(k) || b.varies(k) || c.varies(k)
+		switch {
+		case seedKeys[k]:
+			differs = seedsDiffer2(b, c, k)
+		case derivedKeys[k] && differs:
+			derived = append(derived, k)
+			continue
+		}
+		if differs {
 			diff = append(diff, k)
 		}
 	}
-	if len(diff) == 0 {
-		it.Same = true
-		it.Baseline = b.summary()
-		it.Candidate = c.summary()
-		return it
-	}
-	show := func(s *scenSettings) string {
+	show := func(s *scenSettings, keys []string) string {
 		var parts []string
-		for _, k := range diff {
+		for _, k := range keys {
 			if k == "profile" {
 				parts = append(parts, "profile="+strings.Join(s.profiles, "/"))
 				continue
@@ -156,10 +188,61 @@ func settingsItem(name string, b, c *scenSettings) FairnessItem {
 		}
 		return strings.Join(parts, ", ")
 	}
-	it.Baseline, it.Candidate = show(b), show(c)
-	it.Material = true
-	it.Note = "both sides need the same settings and seeds; differs in " + strings.Join(diff, ", ")
+	derivedNote := ""
+	if len(derived) > 0 {
+		derivedNote = "gpuperf derived " + strings.Join(derived, ", ") + " by calibrating each side's baseline (informational: the runs' validity and the comparability checks judge them)"
+	}
+	switch {
+	case len(diff) == 0 && len(derived) == 0:
+		it.Same = true
+		it.Baseline = b.summary()
+		it.Candidate = c.summary()
+	case len(diff) == 0:
+		it.Baseline, it.Candidate = show(b, derived), show(c, derived)
+		it.Note = derivedNote
+	default:
+		it.Baseline, it.Candidate = show(b, append(diff, derived...)), show(c, append(diff, derived...))
+		it.Material = true
+		it.Note = "both sides need the same settings and seeds; differs in " + strings.Join(diff, ", ")
+		if derivedNote != "" {
+			it.Note += "; " + derivedNote
+		}
+	}
 	return it
+}
+
+// seedKeys are the settings that hold seeds: repetition k runs seed set k
+// on both sides, so they are compared repetition by repetition.
+var seedKeys = map[string]bool{"qsl_rng_seed": true, "sample_index_rng_seed": true, "schedule_rng_seed": true, effectiveSeeds: true}
+
+// derivedKeys are the settings gpuperf's calibration sets on the
+// baseline and hands to both sides: hints and query counts.
+var derivedKeys = map[string]bool{
+	"offline_expected_qps": true, "server_target_qps": true, "single_stream_expected_latency_ns": true,
+	"multi_stream_expected_latency_ns": true, "min_query_count": true, "max_query_count": true,
+}
+
+// seedsDiffer2 compares a seed setting repetition by repetition where both
+// sides ran the repetition, else as the sets of values each side ran.
+func seedsDiffer2(b, c *scenSettings, k string) bool {
+	common := false
+	for rep, bm := range b.byRep {
+		cm, ok := c.byRep[rep]
+		if !ok {
+			continue
+		}
+		common = true
+		bj, _ := json.Marshal(bm[k])
+		cj, _ := json.Marshal(cm[k])
+		if string(bj) != string(cj) {
+			return true
+		}
+	}
+	if common {
+		return false
+	}
+	bv, cv := slices.Sorted(slices.Values(b.values(k))), slices.Sorted(slices.Values(c.values(k)))
+	return !slices.Equal(slices.Compact(bv), slices.Compact(cv))
 }
 
 // scenSettings are one side's requested settings of one scenario, as its
@@ -168,20 +251,34 @@ type scenSettings struct {
 	profiles []string
 	settings []map[string]any
 	raw      []string
+	// byRep are the settings of each repetition (1-based), seeds and all.
+	byRep map[int]map[string]any
+	// seedSets are the seed sets the runs drew from, in order.
+	seedSets []int
 }
 
-func (s *scenSettings) add(profile string, req inference.TestSettings, eff inference.EffectiveSettings) {
+func (s *scenSettings) add(profile string, rep int, req inference.TestSettings, eff inference.EffectiveSettings, seedSet int) {
 	if !slices.Contains(s.profiles, profile) {
 		s.profiles = append(s.profiles, profile)
+	}
+	if !slices.Contains(s.seedSets, seedSet) {
+		s.seedSets = append(s.seedSets, seedSet)
 	}
 	js, err := json.Marshal(req)
 	if err != nil {
 		return
 	}
 	var m map[string]any
-	if json.Unmarshal(js, &m) == nil {
+	// Numbers as written: a 64-bit seed does not survive float64.
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	if dec.Decode(&m) == nil {
 		// The seeds that ran (a requested 0 takes LoadGen's default).
 		m[effectiveSeeds] = fmt.Sprintf("%d/%d/%d", eff.QSLRNGSeed, eff.SampleIndexRNGSeed, eff.ScheduleRNGSeed)
+		if s.byRep == nil {
+			s.byRep = map[int]map[string]any{}
+		}
+		s.byRep[rep] = m
 		js, _ = json.Marshal(m)
 		if slices.Contains(s.raw, string(js)) {
 			return
@@ -217,8 +314,14 @@ func (s *scenSettings) values(k string) []string {
 const effectiveSeeds = "effective_seeds"
 
 func (s *scenSettings) summary() string {
-	return fmt.Sprintf("identical: profile %s, mode %s, seeds %s (qsl/sample index/schedule)",
-		strings.Join(s.profiles, "/"), strings.Trim(s.field("mode"), `"`), strings.Trim(s.field(effectiveSeeds), `"`))
+	seeds := strings.Trim(s.field(effectiveSeeds), `"`)
+	if len(s.seedSets) > 1 || (len(s.seedSets) == 1 && s.seedSets[0] != 0) {
+		seeds = fmt.Sprintf("seed set k in repetition k (%d sets), the same on both sides", len(s.seedSets))
+	} else {
+		seeds += " (qsl/sample index/schedule)"
+	}
+	return fmt.Sprintf("identical: profile %s, mode %s, seeds %s",
+		strings.Join(s.profiles, "/"), strings.Trim(s.field("mode"), `"`), seeds)
 }
 
 // Material reports the items that differ materially.
@@ -309,6 +412,9 @@ type sideFacts struct {
 	vgpuGuest bool
 	// settings are the requested LoadGen settings by "benchmark Scenario".
 	settings map[string]*scenSettings
+	// effectiveOpts: the backend options are what the backend ran with,
+	// defaults included, not only those the configuration set.
+	effectiveOpts bool
 }
 
 func newSideFacts() *sideFacts {
@@ -614,14 +720,22 @@ func runFacts(fs *sideFacts, runs []runFile) {
 		res := r.Res
 		backends = append(backends, res.Backend)
 		versions = append(versions, res.Version)
-		for _, k := range slices.Sorted(maps.Keys(res.BackendOpts)) {
+		// The options the backend ran with, defaults included, when it
+		// says them; else those the agent's configuration set.
+		ran := res.BackendEffective
+		if len(ran) > 0 {
+			fs.effectiveOpts = true
+		} else {
+			ran = res.BackendOpts
+		}
+		for _, k := range slices.Sorted(maps.Keys(ran)) {
 			if !slices.Contains(optKeys, k) {
 				optKeys = append(optKeys, k)
 			}
-			opts[k] = append(opts[k], res.BackendOpts[k])
+			opts[k] = append(opts[k], ran[k])
 		}
 		for k := range opts {
-			if _, ok := res.BackendOpts[k]; !ok {
+			if _, ok := ran[k]; !ok {
 				opts[k] = append(opts[k], "")
 			}
 		}
@@ -630,7 +744,7 @@ func runFacts(fs *sideFacts, runs []runFile) {
 			s = &scenSettings{}
 			fs.settings[r.Scenario] = s
 		}
-		s.add(string(res.Profile), res.Requested, res.Effective)
+		s.add(string(res.Profile), r.Rep.Repetition, res.Requested, res.Effective, res.SeedSet)
 		if r.State != nil {
 			for _, d := range r.State.Devices {
 				if d.PersistenceMode != nil {

@@ -113,6 +113,15 @@ func fxTree(t *testing.T, hosts []fxHost, runs []fxRun, opts Options) *Compariso
 			res.EarlyStopping.EstimateNs = int64(r.value)
 			res.TargetLatencyNs = int64(r.value)
 			res.Metric = inference.Metric{Name: "early_stopping_latency_ss", Value: r.value, Unit: "ns"}
+		case inference.Server:
+			// At a fixed 500 QPS with resnet50's 15 ms bound: the p99
+			// latency is compared.
+			s.ServerTargetQPS, s.ServerTargetLatencyNs, s.ServerTargetLatencyPercentile = 500, 15_000_000, 0.99
+			res.Requested = s
+			res.Effective = s.Effective(inference.QSL{TotalSampleCount: 1024, PerformanceSampleCount: 1024})
+			res.TargetPercentile = 0.99
+			res.TargetLatencyNs = int64(r.value)
+			res.Metric = inference.Metric{Name: "result_completed_samples_per_sec", Value: 500, Unit: "samples/s", HigherIsBetter: true}
 		default:
 			t.Fatalf("fixture scenario %v", r.sc)
 		}
@@ -194,6 +203,26 @@ func TestFairnessGpuperf(t *testing.T) {
 	batch := func(_ int, r *inference.Result) {
 		r.BackendOpts = map[string]string{"servers": "4", "batch": "16", "endpoint": "10.0.0.9:8001"}
 	}
+	// A seed option set on the candidate only: its result predates
+	// effective options, so the baseline ran the backend's default.
+	seedOnOne := func(_ int, r *inference.Result) {
+		r.BackendOpts = map[string]string{"servers": "4", "batch": "8", "seed": "3"}
+	}
+	// Effective options, defaults filled in: seed 1 is sim's default.
+	effective := func(seed string) func(int, *inference.Result) {
+		return func(_ int, r *inference.Result) {
+			r.BackendEffective = map[string]string{"servers": "4", "batch": "8", "seed": seed, "latency": "1ms", "dist": "fixed"}
+		}
+	}
+	explicitDefault := func(k int, r *inference.Result) {
+		effective("1")(k, r)
+		r.BackendOpts = map[string]string{"servers": "4", "batch": "8", "seed": "1"}
+	}
+	// Calibration derived other hints on another run of the same plan.
+	recalibrated := func(_ int, r *inference.Result) {
+		r.Requested.OfflineExpectedQPS = 1523.7
+		r.Effective = r.Requested.Effective(inference.QSL{TotalSampleCount: 1024, PerformanceSampleCount: 1024})
+	}
 	shared := func(_ int, r *inference.Result) {
 		on := true
 		r.GPUState = mustJSON(gpu.Preflight{Devices: []gpu.DeviceState{{Index: 0, PersistenceMode: &on, Processes: []gpu.Process{{PID: 77, Name: "python3", UsedMiB: 2048}}}}})
@@ -201,6 +230,7 @@ func TestFairnessGpuperf(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		base, cand   fxHost
+		baseMod      func(int, *inference.Result)
 		candMod      func(int, *inference.Result)
 		perGPU       bool
 		material     []string
@@ -257,6 +287,41 @@ func TestFairnessGpuperf(t *testing.T) {
 			samePhysical: SameGPUYes,
 		},
 		{
+			name:         "a seed set on one side, the default on the other",
+			base:         fxHost{name: "bm", role: RoleBaseline, fingerprint: "baremetal"},
+			cand:         fxHost{name: "vm", role: RoleCandidate, fingerprint: "passthrough"},
+			candMod:      seedOnOne,
+			material:     []string{"backend.option.seed"},
+			notes:        map[string]string{"backend.option.seed": "the baseline ran the backend's default, which matches 3 only if the default is that value"},
+			samePhysical: SameGPUYes,
+		},
+		{
+			name:         "effective options: seed 1 set explicitly is sim's default",
+			base:         fxHost{name: "bm", role: RoleBaseline, fingerprint: "baremetal"},
+			cand:         fxHost{name: "vm", role: RoleCandidate, fingerprint: "passthrough"},
+			baseMod:      effective("1"),
+			candMod:      explicitDefault,
+			samePhysical: SameGPUYes,
+		},
+		{
+			name:         "effective options: another seed is material",
+			base:         fxHost{name: "bm", role: RoleBaseline, fingerprint: "baremetal"},
+			cand:         fxHost{name: "vm", role: RoleCandidate, fingerprint: "passthrough"},
+			baseMod:      effective("1"),
+			candMod:      effective("3"),
+			material:     []string{"backend.option.seed"},
+			samePhysical: SameGPUYes,
+		},
+		{
+			name:         "hints gpuperf derived are informational",
+			base:         fxHost{name: "bm", role: RoleBaseline, fingerprint: "baremetal"},
+			cand:         fxHost{name: "vm", role: RoleCandidate, fingerprint: "passthrough"},
+			candMod:      recalibrated,
+			immaterial:   []string{"loadgen.resnet50 Offline"},
+			notes:        map[string]string{"loadgen.resnet50 Offline": "gpuperf derived offline_expected_qps by calibrating"},
+			samePhysical: SameGPUYes,
+		},
+		{
 			name:    "another batch size; another endpoint is no difference that matters",
 			base:    fxHost{name: "bm", role: RoleBaseline, fingerprint: "baremetal"},
 			cand:    fxHost{name: "vm", role: RoleCandidate, fingerprint: "passthrough"},
@@ -293,7 +358,7 @@ func TestFairnessGpuperf(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := fxTree(t, []fxHost{tc.base, tc.cand}, fxPairs(2, nil, tc.candMod), Options{PerGPU: tc.perGPU})
+			c := fxTree(t, []fxHost{tc.base, tc.cand}, fxPairs(2, tc.baseMod, tc.candMod), Options{PerGPU: tc.perGPU})
 			f := CheckFairness(c)
 			got := materialKeys(f)
 			if !slices.Equal(got, tc.material) {
@@ -622,5 +687,33 @@ func TestFairnessServingConfig(t *testing.T) {
 	}
 	if it, ok := item(f, "serving.triton.config_dynamic_batching"); !ok || !it.Same || it.Material {
 		t.Errorf("config_dynamic_batching item = %+v, %v; want the same on both sides", it, ok)
+	}
+}
+
+// Repetition k runs seed set k on both sides: the settings are identical
+// pair by pair although each side's seeds vary, and a pair whose sides
+// drew different seeds is a material difference.
+func TestFairnessSeedSets(t *testing.T) {
+	hosts := []fxHost{{name: "bm", role: RoleBaseline, fingerprint: "baremetal"}, {name: "vm", role: RoleCandidate, fingerprint: "passthrough"}}
+	set := func(k int, r *inference.Result) {
+		r.Requested.UseSeedSet(k)
+		r.Effective = r.Requested.Effective(inference.QSL{TotalSampleCount: 1024, PerformanceSampleCount: 1024})
+		r.SeedSet = k
+	}
+	f := CheckFairness(fxTree(t, hosts, fxPairs(4, set, set), Options{}))
+	it, _ := item(f, "loadgen.resnet50 Offline")
+	if !it.Same || !strings.Contains(it.Baseline, "seed set k in repetition k (4 sets), the same on both sides") {
+		t.Errorf("seed sets: %+v", it)
+	}
+	skew := func(k int, r *inference.Result) {
+		set(k, r)
+		if k == 2 {
+			r.Requested.ScheduleRNGSeed++
+			r.Effective.ScheduleRNGSeed++
+		}
+	}
+	f = CheckFairness(fxTree(t, hosts, fxPairs(4, set, skew), Options{}))
+	if it, _ := item(f, "loadgen.resnet50 Offline"); !it.Material || !strings.Contains(it.Note, "schedule_rng_seed") {
+		t.Errorf("a pair with another schedule seed: %+v", it)
 	}
 }

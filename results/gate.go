@@ -1,6 +1,9 @@
 package results
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // GateInput is what the gate decides one scenario on.
 type GateInput struct {
@@ -17,6 +20,12 @@ type GateInput struct {
 	CandidateInvalid int
 	// Detail says why the scenario is void, refused or has no data.
 	Detail string
+	// MarginPct is the equivalence margin: an interval whose half-width
+	// exceeds it is too wide for the regression gate to call a pass.
+	MarginPct float64
+	// NotMeasurable says why the scenario measured the host rather than
+	// the device (see GeneratorHealth); the gate then decides nothing.
+	NotMeasurable string
 }
 
 // Failures are problems outside any one scenario's numbers: bad usage or
@@ -40,10 +49,18 @@ var exitPrecedence = []int{ExitUsage, ExitFailure, ExitVoid, ExitRegression, Exi
 //     under a gate; without one, exit 3 (a run is INVALID);
 //   - refused (the sides are not comparable): under a gate, exit 2, since
 //     the gate cannot be evaluated on what was given;
-//   - no data on a side: under qualify, inconclusive (5);
+//   - no data on a side: outcome no-data, never pass; under qualify,
+//     inconclusive (5);
+//   - not measurable on this host (the load generator's issue delay
+//     dominates the latency): outcome not-measurable, never a verdict on
+//     the device; under qualify, inconclusive (5);
 //   - regression gate: exit 4 when the interval lies wholly below the
-//     threshold; with one repetition per side (no interval) the point
-//     value is judged, and the reason says so;
+//     threshold; pass when it lies at or above it, or straddles it with a
+//     half-width within the equivalence margin (the runs could have seen
+//     a regression of the margin's size); otherwise not-shown ("not shown
+//     to regress", exit 0), which is not a pass. With one repetition per
+//     side (no interval) a point value below the threshold is a
+//     regression, judged on the point value, and one above it not-shown;
 //   - qualify gate: pass only when the whole interval is at or above the
 //     threshold; wholly below is a regression (4); otherwise, or with no
 //     interval, inconclusive (5).
@@ -69,19 +86,33 @@ func DecideGate(mode string, minRetained float64, f Failures, in []GateInput) (G
 	if !gated {
 		out.Outcome = OutcomeNotGated
 	}
+	// Exit 0 is a pass only when every scenario passed; otherwise the
+	// scenarios the gate could not examine are named.
+	var unexamined []string
+	for i, g := range per {
+		if gated && g.ExitCode == ExitOK && g.Outcome != OutcomePass {
+			unexamined = append(unexamined, in[i].Name+": "+g.Reason)
+		}
+	}
+	if len(unexamined) > 0 {
+		out.Outcome = OutcomeNotShown
+		out.Reasons = unexamined
+	}
 	for _, code := range exitPrecedence {
 		if len(reasons[code]) == 0 {
 			continue
 		}
 		out.ExitCode = code
 		out.Outcome = outcomeOf(code)
-		// The winning code's reasons first, then the rest by precedence.
-		out.Reasons = append(out.Reasons, reasons[code]...)
+		// The winning code's reasons first, then the rest by precedence,
+		// then the scenarios not examined.
+		out.Reasons = slices.Clone(reasons[code])
 		for _, other := range exitPrecedence {
 			if other != code {
 				out.Reasons = append(out.Reasons, reasons[other]...)
 			}
 		}
+		out.Reasons = append(out.Reasons, unexamined...)
 		break
 	}
 	return out, per
@@ -130,9 +161,16 @@ func decideScenario(mode string, gated bool, minRetained float64, s GateInput) S
 			detail = "nothing to compare"
 		}
 		if mode == GateQualify {
-			return ScenarioGate{Outcome: OutcomeInconclusive, ExitCode: ExitInconclusive, Reason: "no data to qualify: " + detail}
+			return ScenarioGate{Outcome: OutcomeNoData, ExitCode: ExitInconclusive, Reason: "no data to qualify: " + detail}
 		}
-		return ScenarioGate{Outcome: pass.Outcome, Reason: "no data: " + detail}
+		return ScenarioGate{Outcome: OutcomeNoData, Reason: "not examined, no data: " + detail}
+	}
+	if s.NotMeasurable != "" {
+		reason := "not measurable on this host: " + s.NotMeasurable
+		if mode == GateQualify {
+			return ScenarioGate{Outcome: OutcomeNotMeasurable, ExitCode: ExitInconclusive, Reason: reason + "; it cannot qualify"}
+		}
+		return ScenarioGate{Outcome: OutcomeNotMeasurable, Reason: reason}
 	}
 	if !gated {
 		return pass
@@ -146,13 +184,20 @@ func decideScenario(mode string, gated bool, minRetained float64, s GateInput) S
 				return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
 					Reason: fmt.Sprintf("retained %.1f%% is below %g%%, judged on the point value: no interval is possible with one repetition per side", point, minRetained)}
 			}
-			return ScenarioGate{Outcome: OutcomePass, Reason: "judged on the point value: no interval is possible with one repetition per side"}
+			return ScenarioGate{Outcome: OutcomeNotShown,
+				Reason: fmt.Sprintf("not shown to regress (retained %.1f%%, no interval: one repetition per side)", point)}
 		}
-		if iv.HighPct < minRetained {
+		switch {
+		case iv.HighPct < minRetained:
 			return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
 				Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies wholly below %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
+		case iv.LowPct >= minRetained:
+			return ScenarioGate{Outcome: OutcomePass, Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies at or above %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
+		case s.MarginPct > 0 && iv.HalfWidthPct > s.MarginPct:
+			return ScenarioGate{Outcome: OutcomeNotShown,
+				Reason: fmt.Sprintf("not shown to regress (interval [%.1f, %.1f]): it straddles %g%% and is wider than the ±%g%% margin, so a regression of that size could hide in it", iv.LowPct, iv.HighPct, minRetained, s.MarginPct)}
 		}
-		return pass
+		return ScenarioGate{Outcome: OutcomePass, Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] straddles %g%% within the ±%g%% margin: no regression of that size", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained, s.MarginPct)}
 	default: // qualify
 		if iv == nil {
 			return ScenarioGate{Outcome: OutcomeInconclusive, ExitCode: ExitInconclusive,
@@ -160,7 +205,7 @@ func decideScenario(mode string, gated bool, minRetained float64, s GateInput) S
 		}
 		switch {
 		case iv.LowPct >= minRetained:
-			return pass
+			return ScenarioGate{Outcome: OutcomePass, Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies at or above %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
 		case iv.HighPct < minRetained:
 			return ScenarioGate{Outcome: OutcomeRegression, ExitCode: ExitRegression,
 				Reason: fmt.Sprintf("the %g%% interval [%.1f%%, %.1f%%] lies wholly below %g%%", 100*iv.Confidence, iv.LowPct, iv.HighPct, minRetained)}
@@ -176,7 +221,7 @@ func decideScenario(mode string, gated bool, minRetained float64, s GateInput) S
 func (c *Comparison) ApplyGate(f Failures) {
 	in := make([]GateInput, len(c.Scenarios))
 	for i, s := range c.Scenarios {
-		in[i] = s.gateInput()
+		in[i] = s.gateInput(c.Settings.MarginPct)
 	}
 	overall, per := DecideGate(c.Settings.Gate, c.Settings.MinRetainedPct, f, in)
 	c.Gate = overall
@@ -185,8 +230,11 @@ func (c *Comparison) ApplyGate(f Failures) {
 	}
 }
 
-func (s *ScenarioComparison) gateInput() GateInput {
-	g := GateInput{Name: s.Benchmark + " " + s.Scenario, Status: s.Status, RetainedPct: s.RetainedPct, Interval: s.Interval}
+func (s *ScenarioComparison) gateInput(margin float64) GateInput {
+	g := GateInput{Name: s.Benchmark + " " + s.Scenario, Status: s.Status, RetainedPct: s.RetainedPct, Interval: s.Interval, MarginPct: margin}
+	if s.Verdict == VerdictNotMeasurable && s.Generator != nil {
+		g.NotMeasurable = s.Generator.NotMeasurable
+	}
 	switch s.Status {
 	case StatusVoid:
 		g.Detail = s.Void

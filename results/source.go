@@ -46,6 +46,8 @@ type Source struct {
 	// interleaved: the runs were scheduled as ABBA pairs with the other
 	// side of the same tree, so repetitions pair up.
 	interleaved bool
+	// sequential are the tree's sequential designs by scenario.
+	sequential map[string]*SequentialRecord
 }
 
 // runData is one run as read, before it is compared.
@@ -159,6 +161,7 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 	if role == RoleBaseline && m.StoredBaseline != nil {
 		s.Side.StoredBaseline = m.StoredBaseline.Dir
 	}
+	s.sequential = m.Sequential
 	var names []string
 	gpus := map[string]int{}
 	for _, h := range hosts {

@@ -38,6 +38,16 @@ type estimateInput struct {
 	MarginPct  float64
 	Resamples  int
 	Seed       uint64
+	// Power is what RepsNeeded is sized for; DefaultPower when zero.
+	Power float64
+	// SeqCrit and SeqEquivCrit, when set, are a sequential design's
+	// critical values at this look: the repeated confidence intervals
+	// are the mean log ratio ± crit·se, labelled with Confidence and
+	// EquivConf, the family's levels.
+	SeqCrit, SeqEquivCrit float64
+	// skipReps leaves RepsNeeded out: simulations that only need the
+	// intervals and the verdict.
+	skipReps bool
 }
 
 // estimate is what the statistics found.
@@ -87,6 +97,10 @@ func estimateRetained(in estimateInput) (estimate, error) {
 	out.RetainedPct = 100 * math.Exp(center)
 
 	useBootstrap := in.Method == IntervalBootstrap
+	if useBootstrap && in.SeqCrit > 0 {
+		out.Notes = append(out.Notes, "a sequential design's intervals are repeated t intervals; the bootstrap is not used")
+		useBootstrap = false
+	}
 	if useBootstrap && (min(nb, nc) < minBootstrapReps) {
 		out.Notes = append(out.Notes, fmt.Sprintf("bootstrap needs at least %d repetitions per side; a t interval is used instead", minBootstrapReps))
 		useBootstrap = false
@@ -104,8 +118,14 @@ func estimateRetained(in estimateInput) (estimate, error) {
 		if err != nil {
 			return out, err
 		}
-		out.Interval = te.interval(in.Confidence)
-		out.Equiv = te.interval(in.EquivConf)
+		if in.SeqCrit > 0 && in.Paired {
+			te.Method = MethodRepeatedT
+			out.Interval = te.intervalAt(in.SeqCrit, in.Confidence)
+			out.Equiv = te.intervalAt(in.SeqEquivCrit, in.EquivConf)
+		} else {
+			out.Interval = te.interval(in.Confidence)
+			out.Equiv = te.interval(in.EquivConf)
+		}
 		if te.Method == MethodOneSidedVarT {
 			out.Notes = append(out.Notes, "one side has a single repetition: its spread is taken from the other side's, assuming both spread alike")
 		}
@@ -114,6 +134,9 @@ func estimateRetained(in estimateInput) (estimate, error) {
 		out.Verdict = verdict(out.Equiv.LowPct, out.Equiv.HighPct, in.MarginPct)
 	} else {
 		out.Verdict = VerdictInconclusive
+	}
+	if in.skipReps {
+		return out, nil
 	}
 	if n, ok := repsNeeded(in, diffs); ok {
 		out.RepsNeeded = &n
@@ -135,6 +158,11 @@ func (e tEst) interval(conf float64) *Interval {
 	if e.SE > 0 {
 		t = tQuantile(1-(1-conf)/2, e.DF)
 	}
+	return e.intervalAt(t, conf)
+}
+
+// intervalAt is the interval center ± t·SE, labelled with confidence conf.
+func (e tEst) intervalAt(t, conf float64) *Interval {
 	lo := 100 * math.Exp(e.Center-t*e.SE)
 	hi := 100 * math.Exp(e.Center+t*e.SE)
 	return &Interval{Method: e.Method, Confidence: conf, LowPct: lo, HighPct: hi, HalfWidthPct: (hi - lo) / 2, DF: e.DF, N: e.N}
@@ -219,17 +247,23 @@ func verdict(lowPct, highPct, marginPct float64) string {
 	}
 }
 
-// repsNeeded is the smallest count n (pairs, or repetitions per side)
-// whose equivalence interval's half-width in log space,
-// t(1−α/2, df)·se(n), is at most ln(1 + margin/100), at the observed
-// spread. ok is false when the spread is unknown.
+// repsNeeded is the number of pairs (or repetitions per side, unpaired)
+// at which the equivalence test reaches in.Power (DefaultPower when unset)
+// to conclude equivalence within the margin when the true ratio is 100%,
+// at the observed spread (see tostPower). It is at least MinPairs, and
+// even when paired, since pairs come in ABBA blocks. ok is false when the
+// spread is unknown.
 func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 	if !(in.MarginPct > 0) {
 		return 0, false
 	}
-	target := math.Log1p(in.MarginPct / 100)
-	q := 1 - (1-in.EquivConf)/2
-	var se func(n float64) (float64, float64) // se and df at n
+	power := in.Power
+	if !(power > 0 && power < 1) {
+		power = DefaultPower
+	}
+	alpha := (1 - in.EquivConf) / 2
+	var sigma float64
+	var df func(n int) float64
 	switch {
 	case in.Paired:
 		if len(diffs) < 2 {
@@ -239,17 +273,15 @@ func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) { return s / math.Sqrt(n), n - 1 }
+		sigma, df = s, func(n int) float64 { return float64(n - 1) }
 	case len(in.Base) >= 2 && len(in.Cand) >= 2:
 		sb, err1 := sampleSD(in.Base)
 		sc, err2 := sampleSD(in.Cand)
 		if err1 != nil || err2 != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) {
-			vb, vc := sb*sb/n, sc*sc/n
-			return math.Sqrt(vb + vc), welchDF(vb, vc, n, n)
-		}
+		sigma = math.Sqrt(sb*sb + sc*sc)
+		df = func(n int) float64 { return welchDF(sb*sb/float64(n), sc*sc/float64(n), float64(n), float64(n)) }
 	case len(in.Base) >= 2 || len(in.Cand) >= 2:
 		many := in.Base
 		if len(in.Cand) > len(in.Base) {
@@ -259,17 +291,15 @@ func repsNeeded(in estimateInput, diffs []float64) (n int, ok bool) {
 		if err != nil {
 			return 0, false
 		}
-		se = func(n float64) (float64, float64) { return s * math.Sqrt(2/n), 2*n - 2 }
+		sigma, df = s*math.Sqrt2, func(n int) float64 { return float64(2*n - 2) }
 	default:
 		return 0, false
 	}
-	for n := 2; n <= maxRepsNeeded; n++ {
-		e, df := se(float64(n))
-		if e == 0 || tQuantile(q, df)*e <= target {
-			return n, true
-		}
+	n, ok = unitsForPower(sigma, in.MarginPct, power, alpha, df)
+	if ok && in.Paired && n%2 != 0 {
+		n++
 	}
-	return maxRepsNeeded, true
+	return n, ok
 }
 
 // bootstrapIntervals resamples with a seeded generator: pairs (their log

@@ -50,14 +50,14 @@ func TestEstimateAgainstIndependentValues(t *testing.T) {
 			in:       estimateInput{Base: logs(1000, 1010, 990, 1005), Cand: logs(960, 975, 950, 962), Paired: true},
 			retained: 96.05345126756806, lo95: 95.50938246853426, hi95: 96.60061935224723,
 			lo90: 95.65082434383278, hi90: 96.45777298526700, df: 3, method: MethodPairedT,
-			reps: 2, verdict: VerdictLower,
+			reps: MinPairs, verdict: VerdictLower,
 		},
 		{
 			name:     "unpaired Welch",
 			in:       estimateInput{Base: logs(1000, 1020, 980, 1010, 995), Cand: logs(940, 960, 930)},
 			retained: 94.23955021793939, lo95: 91.29832464096615, hi95: 97.27552898921999,
 			lo90: 91.96695167374767, hi90: 96.56830702386609, df: 4.1019130589154947, method: MethodWelchT,
-			reps: 3, verdict: VerdictLower,
+			reps: 6, verdict: VerdictLower,
 		},
 		{
 			name:     "one baseline run, the candidate's spread",
@@ -243,11 +243,31 @@ func TestCoverage(t *testing.T) {
 	}
 }
 
+// The power values below were computed independently with mpmath at 30
+// digits by quadrature over the χ² density of the sample variance
+// (the script is in BENCHMARKS.md, "Power table"):
+// TOST at 5% each side, margin ±3%, true ratio 100%.
+func TestTOSTPowerAgainstIndependentValues(t *testing.T) {
+	for _, tc := range []struct {
+		n         int
+		sigma, m  float64
+		want, tol float64
+	}{
+		{6, 0.02, 3, 0.8626877474867203, 1e-4},
+		{5, 0.02, 3, 0.7349317447263642, 1e-4},
+		{17, 0.04, 3, 0.8106066127642366, 1e-4},
+		{16, 0.04, 3, 0.7758219563343198, 1e-4},
+		{63, 0.08, 3, 0.8058860082039581, 1e-4},
+		{62, 0.08, 3, 0.7975319717272442, 1e-4},
+		{10, 0.03, 2, 0.2817855187473418, 1e-4},
+	} {
+		near(t, "power", tostPower(tc.n, float64(tc.n-1), tc.sigma, 0, tc.m, 0.05), tc.want, tc.tol)
+	}
+}
+
 func TestRepsNeeded(t *testing.T) {
-	// Paired, sd of the log ratios s = 0.02: the smallest n with
-	// t(0.95, n−1)·0.02/√n ≤ ln 1.03 = 0.029559 is 4 (by hand: n = 2 gives
-	// 6.314·0.02/1.414 = 0.0893, n = 3 gives 2.920·0.02/1.732 = 0.0337, n = 4
-	// gives 2.353·0.02/2 = 0.0235).
+	// Paired, sd of the log ratios s = 0.02, margin ±3%: 80% power needs
+	// 6 pairs (power 0.863; 5 pairs give 0.735, mpmath as above).
 	d := []float64{0.02 * 1.224744871391589, -0.02 * 1.224744871391589, 0, 0} // sd 0.02 exactly
 	in := estimateInput{Base: make([]float64, 4), Cand: d, Paired: true, EquivConf: 0.9, MarginPct: 3}
 	diffs := d
@@ -255,13 +275,24 @@ func TestRepsNeeded(t *testing.T) {
 		t.Fatalf("fixture sd %g", sd)
 	}
 	n, ok := repsNeeded(in, diffs)
-	if !ok || n != 4 {
-		t.Errorf("repsNeeded = %d, %v; want 4", n, ok)
+	if !ok || n != 6 {
+		t.Errorf("repsNeeded = %d, %v; want 6", n, ok)
 	}
-	// No spread: the minimum.
+	// The figures: spreads 4% and 8% need 17 and 63 pairs; paired
+	// designs round up to whole ABBA blocks.
+	for _, tc := range []struct {
+		spread float64
+		want   int
+	}{{4, 18}, {8, 64}} {
+		in.Cand = []float64{tc.spread / 100 * 1.224744871391589, -tc.spread / 100 * 1.224744871391589, 0, 0}
+		if n, ok := repsNeeded(in, in.Cand); !ok || n != tc.want {
+			t.Errorf("spread %g%%: %d, %v; want %d", tc.spread, n, ok, tc.want)
+		}
+	}
+	// No spread: the floor, never 2.
 	n, ok = repsNeeded(estimateInput{Base: make([]float64, 3), Cand: make([]float64, 3), Paired: true, EquivConf: 0.9, MarginPct: 3}, make([]float64, 3))
-	if !ok || n != 2 {
-		t.Errorf("no spread: %d, %v; want 2", n, ok)
+	if !ok || n != MinPairs {
+		t.Errorf("no spread: %d, %v; want %d", n, ok, MinPairs)
 	}
 	if _, ok := repsNeeded(estimateInput{Base: []float64{0}, Cand: []float64{0}, EquivConf: 0.9, MarginPct: 3}, nil); ok {
 		t.Error("one value per side has no spread to size from")

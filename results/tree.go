@@ -62,7 +62,20 @@ type Manifest struct {
 	// this plan but imported from an earlier tree: they are not paired
 	// with the candidate's, and are compared unpaired.
 	StoredBaseline *StoredBaseline `json:"stored_baseline,omitempty"`
+	// Seeds is SeedsVary (repetition k ran seed set k on both sides) or
+	// SeedsFixed (every run the configured seeds); empty in trees from
+	// before seed sets, which ran fixed.
+	Seeds string `json:"seeds,omitempty"`
+	// Sequential holds, by scenario, the sequential design of a plan with
+	// repetitions: auto and the looks it took.
+	Sequential map[string]*SequentialRecord `json:"sequential,omitempty"`
 }
+
+// Seed modes of a plan (Manifest.Seeds).
+const (
+	SeedsVary  = "vary"
+	SeedsFixed = "fixed"
+)
 
 // StoredBaseline names the tree a baseline was imported from.
 type StoredBaseline struct {
@@ -96,6 +109,8 @@ type RunRecord struct {
 	Value      float64 `json:"value,omitempty"`
 	Unit       string  `json:"unit,omitempty"`
 	Queries    uint64  `json:"queries,omitempty"`
+	// SeedSet is the seed set the run drew from (inference.DeriveSeed).
+	SeedSet int `json:"seed_set"`
 	// Started and Ended bracket the last attempt, as the coordinator saw it.
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -100,7 +101,7 @@ func addPlanFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("plan", "", "plan file (YAML); default: the embedded A/A plan")
 	f.String("profile", "", "override the plan's profile: quick, standard or mlperf")
-	f.Int("repetitions", 0, "override the plan's repetitions")
+	f.String("repetitions", "", "override the plan's repetitions: a number, or auto (ABBA pairs until the verdict is decided or max_repetitions)")
 	f.String("order", "", "override the plan's order: interleaved, sequential or parallel")
 	f.String("output", "", "override the plan's output folder")
 	f.Int("retries", 0, "override the plan's retries per failed run")
@@ -166,6 +167,10 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) (err error) {
 		runID = time.Now().Format("20060102-150405")
 	}
 	reps := plan.Repetitions
+	if plan.RepetitionsAuto {
+		// At most the cap; the display's total is an upper bound.
+		reps = plan.MaxRepetitions
+	}
 	runs := len(plan.ScenarioList()) * reps * len(plan.Agents)
 	disp := newPlanDisplay(stderr, runs, reps)
 	r := &coordinator.Runner{Plan: plan, PlanYAML: planYAML, Version: gpuperfVersion(), RunID: runID, Logger: slogDefault(), Display: disp}
@@ -217,8 +222,13 @@ func applyPlanOverrides(p *coordinator.Plan, v *viper.Viper) {
 	if v.IsSet("profile") && v.GetString("profile") != "" {
 		p.Profile = v.GetString("profile")
 	}
-	if v.IsSet("repetitions") && v.GetInt("repetitions") > 0 {
-		p.Repetitions = v.GetInt("repetitions")
+	if v.IsSet("repetitions") {
+		switch reps := strings.TrimSpace(v.GetString("repetitions")); {
+		case strings.EqualFold(reps, "auto"):
+			p.RepetitionsAuto, p.Repetitions = true, results.MinPairs
+		case v.GetInt("repetitions") > 0:
+			p.Repetitions = v.GetInt("repetitions")
+		}
 	}
 	if v.IsSet("order") && v.GetString("order") != "" {
 		p.Order = v.GetString("order")

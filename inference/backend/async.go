@@ -15,7 +15,7 @@ import (
 // A worker reports a batch's samples in one call, with Err set
 // on every response when Infer failed. When Infer failed because the pool
 // stopped, the batch is dropped instead: incomplete, not failed.
-func NewAsync(b SyncBackend, workers, maxBatch int) inference.Backend {
+func NewAsync(b SyncBackend, workers, maxBatch int) *Pool {
 	return NewPool(&syncServer{sync: b}, workers, maxBatch)
 }
 

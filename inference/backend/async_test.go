@@ -189,7 +189,7 @@ func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 	}}
 	b := backend.NewAsync(fs, 1, 1)
 	f := new(backendtest.Fake)
-	if err := b.(backend.Starter).StartWith(context.Background(), f); err != nil {
+	if err := b.StartWith(context.Background(), f); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 100 {
@@ -219,7 +219,7 @@ func TestAsyncStopDropsQueuedAndWaits(t *testing.T) {
 
 func TestAsyncRestart(t *testing.T) {
 	b := backend.NewAsync(&fakeSync{}, 2, 2)
-	s := b.(backend.Starter)
+	var s backend.Starter = b
 	for run := range 3 {
 		f := new(backendtest.Fake)
 		if err := s.StartWith(context.Background(), f); err != nil {
@@ -242,7 +242,7 @@ func TestAsyncParentCancelStopsWorkers(t *testing.T) {
 	b := backend.NewAsync(&fakeSync{}, 3, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	f := new(backendtest.Fake)
-	if err := b.(backend.Starter).StartWith(ctx, f); err != nil {
+	if err := b.StartWith(ctx, f); err != nil {
 		t.Fatal(err)
 	}
 	// The name waitGone looks for is the workers' (so it cannot pass by

@@ -141,7 +141,7 @@ func buildPage(c *results.Comparison, runs RunReader) *page {
 			ID: sectionID(i, s), Benchmark: s.Benchmark, Scenario: s.Scenario, Metric: metricTitle(s.Metric),
 			Baseline: sideCell(s.Baseline, s.Metric), Candidate: sideCell(s.Candidate, s.Metric),
 			Retained: retainedText(s), Interval: intervalText(s), HalfWidth: halfWidthText(s), Reps: repsText(s),
-			Verdict: verdictText(s), VerdictClass: verdictClass(s), Gate: s.Gate.Outcome, GateClass: outcomeClass(s.Gate.Outcome),
+			Verdict: verdictText(s), VerdictClass: verdictClass(s), Gate: gateText(s), GateClass: outcomeClass(s.Gate.Outcome),
 			GateMark: htmlMark(s.Gate.Outcome), Labels: labelsText(s),
 		})
 	}
@@ -191,7 +191,7 @@ func outcomeClass(o string) string {
 		return "pass"
 	case results.OutcomeRegression, results.OutcomeFailed, results.OutcomeUsage, results.OutcomeRefused:
 		return "fail"
-	case results.OutcomeInconclusive, results.OutcomeVoid:
+	case results.OutcomeInconclusive, results.OutcomeVoid, results.OutcomeNotShown, results.OutcomeNoData, results.OutcomeNotMeasurable:
 		return "warn"
 	}
 	return "none"

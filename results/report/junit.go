@@ -20,6 +20,9 @@ import (
 //   - void (the baseline is INVALID or has LoadGen errors, exit 3), refused
 //     without a gate, no data, and a scenario only one side has:
 //     <skipped>, with the reason;
+//   - not shown to regress (an interval wider than the margin, or none)
+//     and not measurable on this host: <skipped>, with the reason, since
+//     the gate could not examine them (exit 0, but no pass);
 //   - pass and not-gated: passed.
 //
 // Every case carries its numbers in the message and <system-out>, and
@@ -236,7 +239,8 @@ func junitScenario(c *results.Comparison, s results.ScenarioComparison) junitCas
 		tc.Failure = &junitResult{Message: msg, Type: "candidate-invalid", Text: numbers}
 	case g.ExitCode == results.ExitUsage:
 		tc.Error = &junitResult{Message: msg, Type: g.Outcome, Text: numbers}
-	case s.Status == results.StatusRefused, s.Status == results.StatusNoData, s.RetainedPct == nil:
+	case s.Status == results.StatusRefused, s.Status == results.StatusNoData, s.RetainedPct == nil,
+		g.Outcome == results.OutcomeNotShown, g.Outcome == results.OutcomeNotMeasurable, g.Outcome == results.OutcomeNoData:
 		tc.Skipped = &junitResult{Message: msg}
 	}
 	return tc
@@ -267,7 +271,7 @@ func scenarioNumbers(c *results.Comparison, s results.ScenarioComparison) string
 		"baseline: " + sideCell(s.Baseline, s.Metric),
 		"candidate: " + sideCell(s.Candidate, s.Metric),
 		fmt.Sprintf("repetitions for ±%g%%: %s; pairing: %s", c.Settings.MarginPct, repsText(s), s.Pairing),
-		"gate: " + s.Gate.Outcome,
+		"gate: " + gateText(s),
 	}
 	if len(s.Labels) > 0 {
 		lines = append(lines, "labels: "+labelsText(s))

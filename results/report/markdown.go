@@ -48,7 +48,7 @@ func WriteMarkdown(w io.Writer, c *results.Comparison, o Options) error {
 			scenario += "<br><sub>" + md(labelsText(s)) + "</sub>"
 		}
 		p("| %s | %s | **%s** | %s | %s | %s | %s %s |\n", md(s.Benchmark), scenario, retainedText(s), intervalText(s), halfWidthText(s),
-			md(verdictText(s)), gateMark(s.Gate.Outcome), md(s.Gate.Outcome))
+			md(verdictText(s)), gateMark(s.Gate.Outcome), md(gateText(s)))
 	}
 	p("\n")
 

@@ -50,7 +50,7 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 			labels = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Benchmark, s.Scenario, metricTitle(s.Metric),
-			sideCellOr(s.Baseline, s.Metric, "-"), sideCellOr(s.Candidate, s.Metric, "-"), ret, ci, hw, reps, verdict, s.Gate.Outcome, labels)
+			sideCellOr(s.Baseline, s.Metric, "-"), sideCellOr(s.Candidate, s.Metric, "-"), ret, ci, hw, reps, verdict, gateText(s), labels)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -82,7 +82,7 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 	case results.GateNone:
 		ew.printf("\nGate: none (exit %d)\n", g.ExitCode)
 	default:
-		ew.printf("\nGate: %s at %g%% retained (%s): %s (exit %d)\n", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, g.Outcome, g.ExitCode)
+		ew.printf("\nGate: %s at %g%% retained (%s): %s (exit %d)\n", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, outcomeWords(g.Outcome), g.ExitCode)
 	}
 	for _, r := range g.Reasons {
 		ew.printf("  %s\n", r)

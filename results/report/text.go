@@ -118,7 +118,32 @@ func gateTitle(c *results.Comparison) string {
 	if g.Mode == results.GateNone || g.Mode == "" {
 		return fmt.Sprintf("gate: none, %s (exit %d)", g.Outcome, g.ExitCode)
 	}
-	return fmt.Sprintf("gate: %s at %g%% retained (%s): %s (exit %d)", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, g.Outcome, g.ExitCode)
+	return fmt.Sprintf("gate: %s at %g%% retained (%s): %s (exit %d)", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, outcomeWords(g.Outcome), g.ExitCode)
+}
+
+// outcomeWords says an overall gate outcome; "not-shown" is no pass.
+func outcomeWords(o string) string {
+	if o == results.OutcomeNotShown {
+		return "not shown to regress (some scenario could not be examined)"
+	}
+	return o
+}
+
+// gateText is a scenario's gate outcome in words, the same in every
+// format: a row the gate could not examine never reads "pass".
+func gateText(s results.ScenarioComparison) string {
+	switch s.Gate.Outcome {
+	case results.OutcomeNotShown:
+		if iv := s.Interval; iv != nil {
+			return fmt.Sprintf("not shown to regress (interval [%.1f, %.1f])", iv.LowPct, iv.HighPct)
+		}
+		return "not shown to regress (no interval)"
+	case results.OutcomeNoData:
+		return "not examined (no data)"
+	case results.OutcomeNotMeasurable:
+		return "not measurable on this host"
+	}
+	return s.Gate.Outcome
 }
 
 // gateMark is a symbol for a gate outcome, for Markdown and HTML badges.
@@ -128,7 +153,7 @@ func gateMark(outcome string) string {
 		return "✅"
 	case results.OutcomeRegression, results.OutcomeFailed, results.OutcomeUsage, results.OutcomeRefused:
 		return "❌"
-	case results.OutcomeInconclusive, results.OutcomeVoid:
+	case results.OutcomeInconclusive, results.OutcomeVoid, results.OutcomeNotShown, results.OutcomeNoData, results.OutcomeNotMeasurable:
 		return "⚠️"
 	}
 	return "➖"

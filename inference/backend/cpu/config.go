@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 
 	"github.com/gpuperf/gpuperf/inference/backend"
 )
@@ -59,6 +60,15 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// Options returns c as the options New takes, every one stated: what the
+// model runs with, defaults included.
+func (c Config) Options() map[string]string {
+	return map[string]string{
+		OptLayers: strconv.Itoa(c.Layers), OptWidth: strconv.Itoa(c.Width), OptInput: strconv.Itoa(c.Input),
+		OptBatch: strconv.Itoa(c.Batch), OptWorkers: strconv.Itoa(c.Workers), OptSeed: strconv.FormatUint(c.Seed, 10),
+	}
 }
 
 // Validate reports every problem with c.

@@ -22,10 +22,13 @@ import (
 
 // Model is the MLP. Its methods are safe for concurrent use.
 type Model struct {
-	cfg     Config
-	layers  []layer
-	widest  int
-	scratch sync.Pool // *scratch
+	cfg Config
+	// inputSeed seeds the inputs: the configured seed, or a seed set's
+	// (Reseed).
+	inputSeed uint64
+	layers    []layer
+	widest    int
+	scratch   sync.Pool // *scratch
 }
 
 // layer is one dense layer: out = in·w + b, w stored row-major as in×out.
@@ -50,7 +53,31 @@ func New(opts map[string]string) (inference.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	return backend.NewAsync(m, c.Workers, c.Batch), nil
+	return &pooled{Pool: backend.NewAsync(m, c.Workers, c.Batch), model: m}, nil
+}
+
+// pooled is the model behind its worker pool, with the model's seed and
+// options.
+type pooled struct {
+	*backend.Pool
+	model *Model
+}
+
+var (
+	_ inference.Reseeder       = (*pooled)(nil)
+	_ inference.OptionReporter = (*pooled)(nil)
+)
+
+func (p *pooled) Reseed(set int) uint64               { return p.model.Reseed(set) }
+func (p *pooled) EffectiveOptions() map[string]string { return p.model.cfg.Options() }
+
+// Reseed draws the inputs of the runs that follow from seed set set (the
+// configured seed for set 0, inference.DeriveSeed of it otherwise) and
+// returns that seed. The weights stay: they are the model under test, the
+// inputs its workload. Call it before a run, not during one.
+func (m *Model) Reseed(set int) uint64 {
+	m.inputSeed = inference.DeriveSeed(m.cfg.Seed, set)
+	return m.inputSeed
 }
 
 // NewModel builds the model c describes, weights and all.
@@ -58,7 +85,7 @@ func NewModel(c Config) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{cfg: c, widest: max(c.Input, c.Width)}
+	m := &Model{cfg: c, widest: max(c.Input, c.Width), inputSeed: c.Seed}
 	in := c.Input
 	for l := range c.Layers {
 		// He-uniform weights, so activations keep their scale through
@@ -126,7 +153,7 @@ func (m *Model) Forward(batch []inference.Sample, out []float32) {
 // must hold Config().Input values: uniform in [−1, 1), a pure function of
 // the index and the seed.
 func (m *Model) Input(index uint32, dst []float32) {
-	state := splitmix(m.cfg.Seed ^ uint64(index)<<20 ^ 0x243f6a8885a308d3)
+	state := splitmix(m.inputSeed ^ uint64(index)<<20 ^ 0x243f6a8885a308d3)
 	for j := range dst[:m.cfg.Input] {
 		state += 0x9e3779b97f4a7c15
 		z := splitmix(state)

@@ -5,8 +5,11 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +148,33 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// Options returns the options that shape what is sent and how, every one
+// stated, defaults included; the certificates' contents are not options.
+func (c Config) Options() map[string]string {
+	m := map[string]string{
+		OptEndpoint: c.Endpoint, OptModel: c.Model, OptModelVersion: c.ModelVersion, OptInputs: c.Inputs,
+		OptSeed: strconv.FormatUint(c.Seed, 10), OptSamples: strconv.Itoa(c.Samples), OptBatch: strconv.Itoa(c.Batch),
+		OptConnections: strconv.Itoa(c.Connections), OptMaxInflight: strconv.Itoa(c.MaxInflight),
+		OptStream: strconv.FormatBool(c.Stream), OptTLS: strconv.FormatBool(c.TLS != nil), OptTimeout: c.Timeout.String(),
+	}
+	if len(c.Shapes) > 0 {
+		var parts []string
+		for _, name := range slices.Sorted(maps.Keys(c.Shapes)) {
+			var dims []string
+			for _, d := range c.Shapes[name] {
+				dims = append(dims, strconv.FormatInt(d, 10))
+			}
+			e := strings.Join(dims, "x")
+			if name != "" {
+				e = name + ":" + e
+			}
+			parts = append(parts, e)
+		}
+		m[OptShape] = strings.Join(parts, ",")
+	}
+	return m
 }
 
 // Validate reports every problem with c.

@@ -24,6 +24,8 @@ import (
 // again (the peak search starts it once per probe).
 type Backend struct {
 	cfg Config
+	// set is the seed set random inputs are drawn from (see Reseed).
+	set int
 
 	// cur is the running session, nil when stopped; IssueQuery reads it
 	// without the lock.
@@ -44,10 +46,30 @@ type Backend struct {
 }
 
 var (
-	_ inference.Backend   = (*Backend)(nil)
-	_ inference.Describer = (*Backend)(nil)
-	_ backend.Starter     = (*Backend)(nil)
+	_ inference.Backend        = (*Backend)(nil)
+	_ inference.Describer      = (*Backend)(nil)
+	_ backend.Starter          = (*Backend)(nil)
+	_ inference.Reseeder       = (*Backend)(nil)
+	_ inference.OptionReporter = (*Backend)(nil)
 )
+
+// Reseed draws random inputs from seed set set: the configured seed for
+// set 0, inference.DeriveSeed of it otherwise; the data is generated
+// again at the next Start. It returns that seed. Inputs of zeros or from
+// files do not depend on it.
+func (b *Backend) Reseed(set int) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if set != b.set {
+		b.set = set
+		b.preparedFor, b.spec, b.data = "", nil, nil
+	}
+	return inference.DeriveSeed(b.cfg.Seed, set)
+}
+
+// EffectiveOptions returns the options that shape the requests, defaults
+// included (see Config.Options).
+func (b *Backend) EffectiveOptions() map[string]string { return b.cfg.Options() }
 
 // New returns a backend configured by options (see the Opt constants and
 // DefaultConfig); model is required.
@@ -332,7 +354,7 @@ func (b *Backend) prepare(md *inferencev2.ModelMetadataResponse) (*spec, *datase
 			}
 		}
 		if err == nil {
-			d, err = generate(sp, c.Inputs, c.Seed, c.Samples)
+			d, err = generate(sp, c.Inputs, inference.DeriveSeed(c.Seed, b.set), c.Samples)
 		}
 	}
 	if err != nil {

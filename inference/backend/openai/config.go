@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -177,6 +178,26 @@ func ParseConfig(opts map[string]string) (Config, error) {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// Options returns the options that shape the requests and the client,
+// every one stated, defaults included; the API key is never an option.
+func (c Config) Options() map[string]string {
+	m := map[string]string{
+		OptURL: c.URL, OptModel: c.Model, OptAPI: string(c.API), OptMaxTokens: strconv.Itoa(c.MaxTokens),
+		OptStream: strconv.FormatBool(c.Stream), OptFixedLength: strconv.FormatBool(c.FixedLength),
+		OptMaxInflight: strconv.Itoa(c.MaxInflight), OptConnections: strconv.Itoa(c.Connections),
+		OptRequestTimeout: c.RequestTimeout.String(), OptStallTimeout: c.StallTimeout.String(),
+		OptConnectTimeout: c.ConnectTimeout.String(), OptMetrics: c.Metrics,
+	}
+	if c.Prompts != "" {
+		m[OptPrompts] = c.Prompts
+	} else {
+		m[OptInputTokens] = strconv.Itoa(c.InputTokens)
+		m[OptInputStddev] = strconv.FormatFloat(c.InputStddev, 'g', -1, 64)
+		m[OptSeed] = strconv.FormatUint(c.Seed, 10)
+	}
+	return m
 }
 
 // Validate reports every problem with c, naming each option.

@@ -40,7 +40,23 @@ var (
 	_ inference.Describer = (*Backend)(nil)
 	_ inference.Annotator = (*Backend)(nil)
 	_ backend.Starter     = (*Backend)(nil)
+
+	_ inference.Reseeder       = (*Backend)(nil)
+	_ inference.OptionReporter = (*Backend)(nil)
 )
+
+// Reseed draws synthetic prompts from seed set set: the configured seed
+// for set 0, inference.DeriveSeed of it otherwise. It returns that seed;
+// prompts from a file do not depend on it. Call it before a run.
+func (b *Backend) Reseed(set int) uint64 {
+	seed := inference.DeriveSeed(b.cfg.Seed, set)
+	b.prompts.cfg.Seed = seed
+	return seed
+}
+
+// EffectiveOptions returns the options that shape the requests, defaults
+// included (see Config.Options).
+func (b *Backend) EffectiveOptions() map[string]string { return b.cfg.Options() }
 
 // firstTokener is the part of *inference.Recorder that stamps a sample's
 // first token (LoadGen's FirstTokenComplete).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference/backend"
@@ -117,6 +118,22 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sim: %w", err)
 	}
 	return nil
+}
+
+// Options returns c as the options New takes, every one stated: what the
+// device runs with, defaults included.
+func (c Config) Options() map[string]string {
+	m := map[string]string{
+		OptServers: strconv.Itoa(c.Servers), OptLatency: c.Latency.String(), OptDist: string(c.Dist),
+		OptBatch: strconv.Itoa(c.Batch), OptSeed: strconv.FormatUint(c.Seed, 10),
+	}
+	if c.Dist == Lognormal {
+		m[OptSigma] = strconv.FormatFloat(c.Sigma, 'g', -1, 64)
+	}
+	if c.StallEvery > 0 {
+		m[OptStall], m[OptStallEvery] = c.Stall.String(), strconv.Itoa(c.StallEvery)
+	}
+	return m
 }
 
 // Capacity returns the saturation throughput in samples per second:

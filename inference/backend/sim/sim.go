@@ -26,6 +26,8 @@ const yieldEvery = 10 * time.Microsecond
 // Backend is the simulated device. Create it with New or NewWithConfig.
 type Backend struct {
 	cfg Config
+	// set is the run's seed set (see Reseed).
+	set int
 
 	// mu protects the fields below; the event loop holds it while it
 	// advances the model.
@@ -41,8 +43,10 @@ type Backend struct {
 }
 
 var (
-	_ inference.Backend = (*Backend)(nil)
-	_ backend.Starter   = (*Backend)(nil)
+	_ inference.Backend        = (*Backend)(nil)
+	_ backend.Starter          = (*Backend)(nil)
+	_ inference.Reseeder       = (*Backend)(nil)
+	_ inference.OptionReporter = (*Backend)(nil)
 )
 
 // New returns a simulated device configured by options: servers, latency,
@@ -67,6 +71,20 @@ func NewWithConfig(c Config) (*Backend, error) {
 // Config returns the device's configuration.
 func (b *Backend) Config() Config { return b.cfg }
 
+// Reseed draws the service times of the runs that follow from seed set
+// set: the configured seed for set 0, inference.DeriveSeed of it
+// otherwise. It returns that seed.
+func (b *Backend) Reseed(set int) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.set = set
+	return inference.DeriveSeed(b.cfg.Seed, set)
+}
+
+// EffectiveOptions returns every option the device runs with, defaults
+// included; seed is the configured one.
+func (b *Backend) EffectiveOptions() map[string]string { return b.cfg.Options() }
+
 // Name returns "sim".
 func (b *Backend) Name() string { return "sim" }
 
@@ -88,7 +106,9 @@ func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	b.running, b.ended, b.cancel = true, false, cancel
-	b.core = newCore(b.cfg)
+	drawn := b.cfg
+	drawn.Seed = inference.DeriveSeed(drawn.Seed, b.set)
+	b.core = newCore(drawn)
 	b.hungry = false
 	select {
 	case <-b.wake:

@@ -386,6 +386,13 @@ type RunRequest struct {
 	// Server: search for the highest VALID target QPS, then confirm it.
 	FindPeak      bool    `protobuf:"varint,8,opt,name=find_peak,json=findPeak,proto3" json:"find_peak,omitempty"`
 	PeakPrecision float64 `protobuf:"fixed64,9,opt,name=peak_precision,json=peakPrecision,proto3" json:"peak_precision,omitempty"`
+	// The seed set the run draws from: 0 is the configured seeds; a
+	// comparison's repetition k uses set k on both sides. The LoadGen seeds
+	// of set k are already in settings_json; the agent hands the set to a
+	// backend with randomness of its own (sim's service times, cpu's
+	// inputs, kserve's random inputs, openai's synthetic prompts), which
+	// derives its seed from its configured one.
+	SeedSet       uint32 `protobuf:"varint,10,opt,name=seed_set,json=seedSet,proto3" json:"seed_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -479,6 +486,13 @@ func (x *RunRequest) GetFindPeak() bool {
 func (x *RunRequest) GetPeakPrecision() float64 {
 	if x != nil {
 		return x.PeakPrecision
+	}
+	return 0
+}
+
+func (x *RunRequest) GetSeedSet() uint32 {
+	if x != nil {
+		return x.SeedSet
 	}
 	return 0
 }
@@ -752,7 +766,7 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\aoptions\x18\x03 \x03(\v2$.gpuperf.v1.BackendInfo.OptionsEntryR\aoptions\x1a:\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8e\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa9\x02\n" +
 	"\n" +
 	"RunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x18\n" +
@@ -763,7 +777,9 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\bqsl_json\x18\x06 \x01(\fR\aqslJson\x12\x1b\n" +
 	"\tauto_hint\x18\a \x01(\bR\bautoHint\x12\x1b\n" +
 	"\tfind_peak\x18\b \x01(\bR\bfindPeak\x12%\n" +
-	"\x0epeak_precision\x18\t \x01(\x01R\rpeakPrecision\"x\n" +
+	"\x0epeak_precision\x18\t \x01(\x01R\rpeakPrecision\x12\x19\n" +
+	"\bseed_set\x18\n" +
+	" \x01(\rR\aseedSet\"x\n" +
 	"\bRunEvent\x122\n" +
 	"\bprogress\x18\x01 \x01(\v2\x14.gpuperf.v1.ProgressH\x00R\bprogress\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.gpuperf.v1.RunResultH\x00R\x06resultB\a\n" +
