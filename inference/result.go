@@ -97,6 +97,9 @@ type Result struct {
 
 	// Series is kept out of JSON; the log writers and reports read it.
 	Series *Series `json:"-"`
+
+	// drainEnd is how the timed run's final wait ended.
+	drainEnd drainEnd
 }
 
 // Warmup records the untimed run before the timed one.

@@ -104,7 +104,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	set := loadSampleSet(e)
 
 	if s.WarmupMs > 0 {
-		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, time.Duration(s.DrainTimeoutMs)*time.Millisecond)
+		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, newDrainGuard(s, e))
 		res.Warmup = w
 		if err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -138,7 +138,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	cpu0, stealErr := procstat.ReadCPU(procPath)
 	self0, _ := procstat.ReadSelf()
 
-	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, drain: time.Duration(s.DrainTimeoutMs) * time.Millisecond, coalesce: s.ServerCoalesceQueries}
+	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, guard: newDrainGuard(s, e), coalesce: s.ServerCoalesceQueries}
 	var wg sync.WaitGroup
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
@@ -155,8 +155,13 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	is.run()
 	b.FlushQueries()
 	p.issuedAll(is.samplesIssued)
-	is.phase.Store("drain")
-	drained := is.waitDrain()
+	if e.Scenario != Offline {
+		// Offline's one query is the whole run: its wait is the run, not a
+		// drain after it.
+		is.phase.Store("drain")
+	}
+	res.drainEnd = is.guard.wait(ctx, p.allDone, &p.completed, true)
+	complete := res.drainEnd == drained
 	end := nanotime()
 	if cfg.Window != nil {
 		cfg.Window(false, end)
@@ -198,7 +203,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	}
 	res.EndReason = is.endReason
 	res.Errors = append(res.Errors, is.errors...)
-	if !drained {
+	if !complete {
 		res.Errors = append(res.Errors, "Encountered incomplete samples at the end of a series of queries.")
 	}
 	if n := p.duplicate.Load(); n > 0 {
@@ -212,11 +217,11 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	}
 	rec.detach()
 	summarize(res, p, pl, is, set)
-	if !drained {
+	if !complete {
 		missing := res.SamplesIssued - res.SamplesComplete
 		res.Validity.Valid = false
 		res.Validity.Recommendations = append(res.Validity.Recommendations,
-			fmt.Sprintf("%d of %d samples did not complete within the %s drain timeout.", missing, res.SamplesIssued, is.drain))
+			fmt.Sprintf("%d of %d samples did not complete: %s.", missing, res.SamplesIssued, is.guard.describe(res.drainEnd)))
 		res.Validity.InvalidReason += res.Validity.Recommendations[len(res.Validity.Recommendations)-1]
 	}
 	if res.SamplesFailed > 0 && res.SamplesComplete > 0 {
@@ -282,7 +287,7 @@ type issuer struct {
 	pl    plan
 	e     EffectiveSettings
 	ctx   context.Context
-	drain time.Duration
+	guard drainGuard
 
 	base          int64 // the run's start instant
 	queriesIssued uint64
@@ -403,12 +408,6 @@ func (is *issuer) runStreams() {
 	}
 	maxDur := int64(is.e.MaxDurationMs) * 1e6
 	samples := make([]Sample, spq)
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 
 	is.base = nanotime()
 	is.p.base.Store(is.base)
@@ -441,25 +440,16 @@ func (is *issuer) runStreams() {
 		q++
 		is.issuedNow.Store(q)
 
-		select {
-		case <-is.p.queryDone:
+		switch end := is.guard.wait(is.ctx, is.p.queryDone, &is.p.completed, false); end {
+		case drained:
+		case cancelled:
+			is.endEarly("Ending early: the run was cancelled.")
+			is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+			return
 		default:
-			if timer == nil {
-				timer = time.NewTimer(is.drain)
-			} else {
-				timer.Reset(is.drain)
-			}
-			select {
-			case <-is.p.queryDone:
-			case <-timer.C:
-				is.errorf("query %d did not complete within the %s drain timeout", q-1, is.drain)
-				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
-				return
-			case <-is.ctx.Done():
-				is.endEarly("Ending early: the run was cancelled.")
-				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
-				return
-			}
+			is.errorf("query %d did not complete: %s", q-1, is.guard.describe(end))
+			is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+			return
 		}
 		prevDone = base + is.p.origin[q-1] + is.p.queryLatency(q-1)
 		if q >= minQ && is.lastIssue >= minDur {
@@ -486,26 +476,6 @@ func (is *issuer) errorf(format string, args ...any) {
 		is.endReason = msg
 	}
 	is.errors = append(is.errors, msg)
-}
-
-// waitDrain waits for every issued sample, up to the drain timeout.
-func (is *issuer) waitDrain() bool {
-	t := time.NewTimer(is.drain)
-	defer t.Stop()
-	select {
-	case <-is.p.allDone:
-		return true
-	case <-t.C:
-		return false
-	case <-is.ctx.Done():
-		// Give the backend the drain window to return what it has.
-		select {
-		case <-is.p.allDone:
-			return true
-		case <-t.C:
-			return false
-		}
-	}
 }
 
 // report calls fn once as the timed run starts, so a watcher knows at

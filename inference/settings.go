@@ -61,8 +61,10 @@ type TestSettings struct {
 	// WarmupMs is gpuperf's untimed warm-up before every timed run, so cold
 	// caches, clocks and JIT compilation never land in the numbers.
 	WarmupMs uint64 `json:"warmup_ms"`
-	// DrainTimeoutMs bounds the wait for outstanding samples once issuing
-	// ends. LoadGen waits forever; gpuperf ends the run INVALID instead.
+	// DrainTimeoutMs is the floor of the guard on waiting for outstanding
+	// samples (see drain.go): the run ends INVALID when no sample completes
+	// for 10 × its expected time per query, or the wait lasts 10 × its
+	// expected duration, each at least this long. LoadGen waits forever.
 	DrainTimeoutMs uint64 `json:"drain_timeout_ms"`
 	// MaxErrorPct is the share of failed samples, in percent, above which
 	// the run is INVALID. The default, 0, lets no failure pass: a run

@@ -53,7 +53,7 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.Uint64("max-async-queries", 0, "Server: end early when more queries are outstanding; 0 for unlimited")
 	f.Bool("coalesce", false, "Server: merge past-due queries into one issue call")
 	f.String("warmup", "", "untimed warm-up length (default: the profile's); 0 to skip")
-	f.String("drain-timeout", "", "how long to wait for outstanding samples after issuing ends (default 30s)")
+	f.String("drain-timeout", "", "the least time the drain guard allows: the run ends INVALID when no sample completes for max(this, 10 × the expected time per query), or the wait exceeds max(this, 10 × the run's expected duration) (default 30s)")
 	f.Bool("find-peak", false, "Server: search for the highest VALID target QPS, then confirm it")
 	f.Float64("peak-precision", 0, "peak search stopping width in QPS (default: LoadGen's 0.1 QPS rule)")
 	f.String("out", "", "folder for the run's files (default gpuperf-results/bench-<time>-<scenario>)")
