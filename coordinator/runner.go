@@ -277,6 +277,9 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 				rec.Status, rec.Error = results.StatusOK, ""
 				rec.Valid, rec.Metric, rec.Value, rec.Unit = res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
 				rec.Queries = res.QueriesIssued
+				if res.Rerun != nil {
+					rec.Rerun = res.Rerun.Reason
+				}
 				return
 			}
 		}
@@ -389,44 +392,23 @@ func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, 
 	return out, nil
 }
 
-// calibrate measures the baseline once and fixes the hints both sides get:
+// calibrate measures the baseline and fixes the hints both sides get:
 // Offline's expected QPS, Server's target QPS (a fraction of Offline's
-// throughput unless the plan sets one), and for SingleStream and
-// MultiStream the expected latency and one query count, so both sides end
-// on the same count (the early-stopping estimate depends on it).
+// throughput unless the plan sets one; all of it as a peak search's
+// start), and for SingleStream and MultiStream the expected latency and
+// one query count, so both sides end on the same count (the early-stopping
+// estimate depends on it). Each figure is the median of several short
+// runs (calibrate.go), so one noisy moment of the host does not size every
+// run of the plan.
 func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings map[inference.Scenario]inference.TestSettings, m *results.Manifest) error {
 	base := baselineOf(agents)
 	m.Calibration = map[string]float64{}
 	has := func(sc inference.Scenario) bool { _, ok := settings[sc]; return ok }
-	calib := func(sc inference.Scenario) (*inference.Result, error) {
-		s, _, err := inference.Settings(r.Plan.Workload.Model, sc, inference.Profile(r.Plan.Profile))
-		if err != nil {
-			return nil, err
-		}
-		if cur, ok := settings[sc]; ok {
-			s = cur
-		}
-		rec := results.RunRecord{Host: base.spec.Name, Role: "calibration", Scenario: sc.String()}
-		r.display().RunStarted(rec)
-		res, _, err := r.request(ctx, job{agent: base, scenario: sc}, s, rec, true)
-		if err == nil {
-			rec.Status, rec.Valid, rec.Metric, rec.Value, rec.Unit = results.StatusOK, res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
-		} else {
-			rec.Status, rec.Error = results.StatusFailed, err.Error()
-		}
-		r.display().RunFinished(rec)
-		return res, err
-	}
-	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0 && !r.Plan.Server.FindPeak) {
-		res, err := calib(inference.Offline)
+	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0) {
+		qps, err := r.calibrateScenario(ctx, base, inference.Offline, settings, m)
 		if err != nil {
 			return err
 		}
-		qps := res.SamplesPerSecond
-		if !(qps > 0) {
-			return fmt.Errorf("the Offline calibration measured no throughput")
-		}
-		m.Calibration["offline_measured_qps"] = qps
 		if s, ok := settings[inference.Offline]; ok {
 			// The Offline query holds 1.1 × min_duration × expected QPS
 			// samples; a candidate faster than that would finish before
@@ -438,6 +420,11 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		}
 		if s, ok := settings[inference.Server]; ok {
 			s.ServerTargetQPS = qps * r.Plan.Server.OfflineFraction
+			if r.Plan.Server.FindPeak {
+				// A peak search starts at the Offline throughput, the most
+				// a Server run could sustain, and halves down from there.
+				s.ServerTargetQPS = qps
+			}
 			settings[inference.Server] = s
 		}
 	}
@@ -453,16 +440,9 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		if !ok {
 			continue
 		}
-		res, err := calib(sc)
+		mean, err := r.calibrateScenario(ctx, base, sc, settings, m)
 		if err != nil {
 			return err
-		}
-		mean := float64(res.Latency.MeanNs)
-		if res.QueryLatency != nil {
-			mean = float64(res.QueryLatency.MeanNs)
-		}
-		if !(mean > 0) {
-			return fmt.Errorf("the %s calibration measured no latency", sc)
 		}
 		// Enough queries to cover min_duration with half again in hand, so a
 		// somewhat faster candidate still meets it on the same count.

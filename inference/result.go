@@ -34,7 +34,8 @@ type Result struct {
 	Requested TestSettings      `json:"requested"`
 	Effective EffectiveSettings `json:"effective"`
 	// HintsFrom says where the expected-QPS or expected-latency hint came
-	// from: "settings", or "warm-up" when gpuperf measured it.
+	// from: "settings", "warm-up" when gpuperf measured it, or "re-run"
+	// when it is the rate a first run observed (see Rerun).
 	HintsFrom string `json:"hints_from"`
 
 	StartedAt time.Time `json:"started_at"`
@@ -88,6 +89,9 @@ type Result struct {
 
 	// Peak holds the probes of a Server peak search, when one ran.
 	Peak *PeakSearch `json:"peak_search,omitempty"`
+	// Rerun says why this is a repeat of a timed run whose hint the
+	// backend's rate had moved away from, and what changed.
+	Rerun *Rerun `json:"rerun,omitempty"`
 
 	// Telemetry is the GPU and host telemetry summary over the timed run
 	// (gpu.Summary), filled in by the agent; GPUState is the GPU state its

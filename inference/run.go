@@ -27,8 +27,14 @@ type Config struct {
 	// when the caller did not give one.
 	AutoHint bool
 	// Progress, when set, is called about once a second while the timed
-	// run issues and drains, from a goroutine the run owns.
+	// run issues and drains, from a goroutine the run owns, and once as
+	// the warm-up starts.
 	Progress func(Progress)
+	// Rerun repeats the timed run once, sized by the observed rate, when
+	// it ended before min_duration because the backend was faster than
+	// its hint, or ran past the drain guard's limit because it was far
+	// slower (see Rerun). The result records it.
+	Rerun bool
 	Logger   *slog.Logger
 	// ProcStat is the /proc/stat path read for CPU steal; empty means
 	// /proc/stat.
@@ -43,7 +49,11 @@ type Config struct {
 
 // Progress is a snapshot of a run in flight.
 type Progress struct {
-	Phase     string // "warm-up", "run", "drain"
+	// Phase is "warm-up", "run" (the timed run: for Offline, its whole
+	// query), or "drain" (waiting for the last samples after issuing
+	// ended); a repeat (Config.Rerun) prefixes "re-run ", a peak search
+	// "probe N at Q QPS: " or "confirm at Q QPS: ".
+	Phase     string
 	Elapsed   time.Duration
 	Issued    uint64 // queries
 	Completed uint64 // samples
@@ -58,6 +68,34 @@ var ErrIncomplete = errors.New("samples incomplete")
 // the timed run, the drain, and the statistics. The error is non-nil only
 // when no result could be produced; an INVALID run is a result.
 func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
+	res, err := runOnce(ctx, b, cfg)
+	if err != nil || !cfg.Rerun {
+		return res, err
+	}
+	s, why, ok := rerunSettings(res.Requested, res)
+	if !ok {
+		return res, nil
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Info("re-running with the observed rate", "reason", why.Reason, "setting", why.Setting, "from", why.From, "to", why.To)
+	}
+	c := cfg
+	c.Settings, c.AutoHint = s, false
+	if fn := cfg.Progress; fn != nil {
+		c.Progress = func(p Progress) {
+			p.Phase = "re-run " + p.Phase
+			fn(p)
+		}
+	}
+	again, err := runOnce(ctx, b, c)
+	if again != nil {
+		again.Rerun = why
+		again.HintsFrom = "re-run"
+	}
+	return again, err
+}
+
+func runOnce(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -104,7 +142,9 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	set := loadSampleSet(e)
 
 	if s.WarmupMs > 0 {
+		stop := reportWarmup(cfg.Progress, time.Duration(s.WarmupMs)*time.Millisecond)
 		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, newDrainGuard(s, e))
+		stop()
 		res.Warmup = w
 		if err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -476,6 +516,33 @@ func (is *issuer) errorf(format string, args ...any) {
 		is.endReason = msg
 	}
 	is.errors = append(is.errors, msg)
+}
+
+// reportWarmup calls fn with the warm-up's progress at once and then about
+// once a second until the returned stop is called, which waits for it.
+func reportWarmup(fn func(Progress), d time.Duration) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
+	start := time.Now()
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			fn(Progress{Phase: "warm-up", Elapsed: time.Since(start), Target: d})
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
+	}
 }
 
 // report calls fn once as the timed run starts, so a watcher knows at

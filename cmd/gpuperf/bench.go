@@ -54,6 +54,7 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.Bool("coalesce", false, "Server: merge past-due queries into one issue call")
 	f.String("warmup", "", "untimed warm-up length (default: the profile's); 0 to skip")
 	f.String("drain-timeout", "", "the least time the drain guard allows: the run ends INVALID when no sample completes for max(this, 10 × the expected time per query), or the wait exceeds max(this, 10 × the run's expected duration) (default 30s)")
+	f.Bool("rerun", true, "repeat the timed run once, sized by the rate it observed, when it ends before the minimum duration because the backend outran its hint (recorded in result.json as rerun)")
 	f.Bool("find-peak", false, "Server: search for the highest VALID target QPS, then confirm it")
 	f.Float64("peak-precision", 0, "peak search stopping width in QPS (default: LoadGen's 0.1 QPS rule)")
 	f.String("out", "", "folder for the run's files (default gpuperf-results/bench-<time>-<scenario>)")
@@ -209,7 +210,7 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	}
 	bs.cfg = inference.Config{
 		Settings: s, QSL: qsl, Model: model, Profile: prof, Version: gpuperfVersion(),
-		BackendOpts: bs.opts, AutoHint: !hinted,
+		BackendOpts: bs.opts, AutoHint: !hinted, Rerun: v.GetBool("rerun"),
 	}
 	return bs, nil
 }

@@ -1,0 +1,124 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gpuperf/gpuperf/inference"
+	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
+	"github.com/gpuperf/gpuperf/results"
+)
+
+func TestMedian(t *testing.T) {
+	for _, c := range []struct {
+		in   []float64
+		want float64
+	}{{[]float64{3}, 3}, {[]float64{4970, 32511, 7976}, 7976}, {[]float64{1, 9, 2, 8}, 5}, {[]float64{5, 1, 4, 2, 100}, 4}} {
+		if got := median(c.in); got != c.want {
+			t.Errorf("median(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestCalibrationSettingsAreShortAndTimed(t *testing.T) {
+	s, _, err := inference.Settings("resnet50", inference.Offline, inference.ProfileMLPerf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, later := calibrationSettings(s, true), calibrationSettings(s, false)
+	if first.MinDuration() != calibrationMaxDuration || first.MinQueryCount != 1 || first.WarmupMs != s.WarmupMs {
+		t.Fatalf("first measurement of an mlperf run: %s, %d queries, warm-up %d ms", first.MinDuration(), first.MinQueryCount, first.WarmupMs)
+	}
+	if later.WarmupMs != uint64(calibrationRewarm/time.Millisecond) {
+		t.Fatalf("a later measurement warms up for %d ms", later.WarmupMs)
+	}
+	s.MinDurationMs = 200
+	if got := calibrationSettings(s, true).MinDuration(); got != 200*time.Millisecond {
+		t.Fatalf("a 200 ms run calibrates for %s", got)
+	}
+}
+
+// recordingDisplay keeps what the runner showed.
+type recordingDisplay struct {
+	mu      sync.Mutex
+	started []results.RunRecord
+}
+
+func (d *recordingDisplay) RunStarted(r results.RunRecord) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.started = append(d.started, r)
+}
+func (d *recordingDisplay) RunProgress(results.RunRecord, *gpuperfv1.Progress) {}
+func (d *recordingDisplay) RunFinished(results.RunRecord)                       {}
+
+// The calibration takes several measurements on the baseline and sizes
+// every run by their median, which the manifest records with each one.
+func TestCalibrationTakesTheMedian(t *testing.T) {
+	addrs := startAgents(t, 2)
+	yaml := nullPlan(t.TempDir(), fmt.Sprintf(`
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}`, addrs[0], addrs[1]), "")
+	disp := &recordingDisplay{}
+	r := runnerFor(t, yaml)
+	r.Display = disp
+	_, m, err := r.Execute(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cal []string
+	for _, rec := range disp.started {
+		if rec.Role == "calibration" {
+			if rec.Host != "base" {
+				t.Errorf("calibration ran on %s", rec.Host)
+			}
+			cal = append(cal, rec.Scenario)
+		}
+	}
+	want := slices.Concat(slices.Repeat([]string{"Offline"}, calibrationRuns), slices.Repeat([]string{"SingleStream"}, calibrationRuns))
+	if !slices.Equal(cal, want) {
+		t.Fatalf("calibration runs %v; want %v", cal, want)
+	}
+	for _, key := range []string{"offline_measured_qps", "single-stream_measured_latency_ns"} {
+		var got []float64
+		for k := 1; k <= calibrationRuns; k++ {
+			v, ok := m.Calibration[fmt.Sprintf("%s_%d", key, k)]
+			if !ok || !(v > 0) {
+				t.Fatalf("manifest calibration %v lacks %s_%d", m.Calibration, key, k)
+			}
+			got = append(got, v)
+		}
+		if med := m.Calibration[key]; med != median(got) || m.Calibration[key+"_min"] != slices.Min(got) || m.Calibration[key+"_max"] != slices.Max(got) {
+			t.Fatalf("%s: median %v min %v max %v of %v", key, med, m.Calibration[key+"_min"], m.Calibration[key+"_max"], got)
+		}
+	}
+	if got, want := m.Calibration["offline_expected_qps"], m.Calibration["offline_measured_qps"]*offlineHeadroom; math.Abs(got-want) > 1e-9*want {
+		t.Fatalf("offline_expected_qps %v; want %v", got, want)
+	}
+	if got := m.Calibration["single-stream_expected_latency_ns"]; got != m.Calibration["single-stream_measured_latency_ns"] {
+		t.Fatalf("single-stream expected latency %v is not the median", got)
+	}
+}
+
+// runnerFor loads yaml as a plan file and returns its runner.
+func runnerFor(t *testing.T, yaml string) *Runner {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "plan.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPlan(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+}
