@@ -56,7 +56,7 @@ func (d *recordingDisplay) RunStarted(r results.RunRecord) {
 	d.started = append(d.started, r)
 }
 func (d *recordingDisplay) RunProgress(results.RunRecord, *gpuperfv1.Progress) {}
-func (d *recordingDisplay) RunFinished(results.RunRecord)                       {}
+func (d *recordingDisplay) RunFinished(results.RunRecord)                      {}
 
 // The calibration takes several measurements on the baseline and sizes
 // every run by their median, which the manifest records with each one.

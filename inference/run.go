@@ -34,8 +34,8 @@ type Config struct {
 	// it ended before min_duration because the backend was faster than
 	// its hint, or ran past the drain guard's limit because it was far
 	// slower (see Rerun). The result records it.
-	Rerun bool
-	Logger   *slog.Logger
+	Rerun  bool
+	Logger *slog.Logger
 	// ProcStat is the /proc/stat path read for CPU steal; empty means
 	// /proc/stat.
 	ProcStat string
