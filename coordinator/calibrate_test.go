@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -121,4 +122,46 @@ func runnerFor(t *testing.T, yaml string) *Runner {
 		t.Fatal(err)
 	}
 	return &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+}
+
+// A peak search with no target_qps starts at the baseline's calibrated
+// Offline throughput, on both sides, not at LoadGen's default of 1 QPS.
+func TestFindPeakStartsAtCalibratedOffline(t *testing.T) {
+	addrs := startAgents(t, 2)
+	yaml := fmt.Sprintf(`version: v1
+agents:
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 200, warmup_ms: 0}
+scenarios: [server]
+profile: quick
+repetitions: 1
+order: sequential
+server: {find_peak: true, peak_budget_s: 4}
+output: %s
+`, addrs[0], addrs[1], t.TempDir())
+	tree, m, err := runnerFor(t, yaml).Execute(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	offline := m.Calibration["offline_measured_qps"]
+	if !(offline > 1) || m.Calibration["server_target_qps"] != offline {
+		t.Fatalf("calibration %v: want server_target_qps = offline_measured_qps", m.Calibration)
+	}
+	for _, rec := range m.Runs {
+		b, err := os.ReadFile(filepath.Join(tree.Root, rec.Dir, "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res inference.Result
+		if err := json.Unmarshal(b, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Peak == nil || len(res.Peak.Probes) == 0 || res.Peak.Probes[0].TargetQPS != offline {
+			t.Fatalf("%s: peak search %+v; want its first probe at %v", rec.Host, res.Peak, offline)
+		}
+	}
 }

@@ -132,6 +132,12 @@ type ServerSpec struct {
 	// PeakPrecision is the peak search's stopping width in QPS; 0 uses
 	// LoadGen's server_find_peak_qps_decimals_of_precision rule.
 	PeakPrecision float64 `mapstructure:"peak_precision"`
+	// PeakBudgetS bounds each peak search's wall time in seconds, probes
+	// and confirmation together; 0 derives it from the profile's
+	// min_duration. PeakMinQPS is the lowest QPS a search probes; 0 is
+	// 1/64 of where it starts.
+	PeakBudgetS float64 `mapstructure:"peak_budget_s"`
+	PeakMinQPS  float64 `mapstructure:"peak_min_qps"`
 }
 
 // The values a plan's fields take.
@@ -689,6 +695,12 @@ func (p *Plan) Validate() error {
 	if q := p.Server.PeakPrecision; !(q >= 0) || math.IsInf(q, 0) {
 		c.add("server.peak_precision", "must be 0 (LoadGen's decimals rule) or a positive number of QPS, got %v", q)
 	}
+	if q := p.Server.PeakBudgetS; !(q >= 0) || math.IsInf(q, 0) {
+		c.add("server.peak_budget_s", "must be 0 (derived from the profile) or a positive number of seconds, got %v", q)
+	}
+	if q := p.Server.PeakMinQPS; !(q >= 0) || math.IsInf(q, 0) {
+		c.add("server.peak_min_qps", "must be 0 (1/64 of the starting QPS) or a positive number, got %v", q)
+	}
 
 	if p.Output == "" {
 		c.add("output", "must name a folder")
@@ -1153,6 +1165,9 @@ func (p *Plan) Warnings() []string {
 	}
 	if p.Server.PeakPrecision != 0 && !p.Server.FindPeak {
 		warn("server.peak_precision", "ignored without server.find_peak: true")
+	}
+	if (p.Server.PeakBudgetS != 0 || p.Server.PeakMinQPS != 0) && !p.Server.FindPeak {
+		warn("server.peak_budget_s", "server.peak_budget_s and server.peak_min_qps are ignored without server.find_peak: true")
 	}
 	return out
 }

@@ -387,6 +387,12 @@ func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, 
 		if err := r.Plan.Workload.ApplySettings(&s); err != nil {
 			return nil, err
 		}
+		if sc == inference.Server && r.Plan.Server.PeakBudgetS > 0 {
+			s.PeakBudgetMs = uint64(r.Plan.Server.PeakBudgetS * 1000)
+		}
+		if sc == inference.Server && r.Plan.Server.PeakMinQPS > 0 {
+			s.PeakMinQPS = r.Plan.Server.PeakMinQPS
+		}
 		out[sc] = s
 	}
 	return out, nil

@@ -219,12 +219,18 @@ type Quantiles struct {
 // PeakSearch records a Server peak search (see peak.go).
 type PeakSearch struct {
 	Precision float64 `json:"precision_qps"`
-	// MinQueries is every probe's minimum query count.
-	MinQueries uint64      `json:"probe_min_query_count"`
-	Probes     []PeakProbe `json:"probes"`
-	PeakQPS    float64     `json:"peak_qps"`
-	Confirmed  bool        `json:"confirmed"`
-	Note       string      `json:"note,omitempty"`
+	// ProbeDurationMs is every probe's min_duration: probes are sized by
+	// time, so a probe at a low QPS costs no more than one at a high one.
+	ProbeDurationMs uint64 `json:"probe_duration_ms"`
+	// BudgetMs bounds the search's wall time; MinQPS is the lowest QPS it
+	// probes; ElapsedNs is the time it took.
+	BudgetMs  uint64      `json:"budget_ms"`
+	MinQPS    float64     `json:"min_qps"`
+	ElapsedNs int64       `json:"elapsed_ns"`
+	Probes    []PeakProbe `json:"probes"`
+	PeakQPS   float64     `json:"peak_qps"`
+	Confirmed bool        `json:"confirmed"`
+	Note      string      `json:"note,omitempty"`
 }
 
 // PeakProbe is one run of the search.

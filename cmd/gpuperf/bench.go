@@ -57,6 +57,8 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.Bool("rerun", true, "repeat the timed run once, sized by the rate it observed, when it ends before the minimum duration because the backend outran its hint (recorded in result.json as rerun)")
 	f.Bool("find-peak", false, "Server: search for the highest VALID target QPS, then confirm it")
 	f.Float64("peak-precision", 0, "peak search stopping width in QPS (default: LoadGen's 0.1 QPS rule)")
+	f.String("peak-budget", "", "peak search time bound, probes and confirmation together, e.g. 5m (default: warm-up + 20 probes + 3 × min duration)")
+	f.Float64("peak-min-qps", 0, "the lowest target QPS the peak search probes (default: 1/64 of where it starts)")
 	f.String("out", "", "folder for the run's files (default gpuperf-results/bench-<time>-<scenario>)")
 	f.String("format", "text", "output: text or json")
 	f.Bool("telemetry", true, "sample GPU (NVML) and host CPU telemetry in the timed run into result.json and telemetry.csv")
@@ -123,6 +125,7 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	for flag, scs := range map[string][]inference.Scenario{
 		"target-qps": {inference.Server}, "target-latency": {inference.Server}, "max-async-queries": {inference.Server},
 		"coalesce": {inference.Server}, "find-peak": {inference.Server}, "peak-precision": {inference.Server},
+		"peak-budget": {inference.Server}, "peak-min-qps": {inference.Server},
 		"expected-qps":     {inference.Offline},
 		"expected-latency": {inference.SingleStream, inference.MultiStream},
 	} {
@@ -133,6 +136,11 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	bs.findPeak = v.GetBool("find-peak")
 	if v.IsSet("peak-precision") && !bs.findPeak {
 		return nil, usageErrorf("--peak-precision needs --find-peak")
+	}
+	for _, flag := range []string{"peak-budget", "peak-min-qps"} {
+		if v.IsSet(flag) && !bs.findPeak {
+			return nil, usageErrorf("--%s needs --find-peak", flag)
+		}
 	}
 	bs.precise = v.GetFloat64("peak-precision")
 	if bs.precise < 0 || math.IsNaN(bs.precise) {
@@ -186,6 +194,18 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 		return nil, err
 	} else if ok {
 		s.DrainTimeoutMs = uint64(max(d/time.Millisecond, 1))
+	}
+	if d, ok, err := durationFlag(v, "peak-budget", false); err != nil {
+		return nil, err
+	} else if ok {
+		s.PeakBudgetMs = uint64(max(d/time.Millisecond, 1))
+	}
+	if v.IsSet("peak-min-qps") {
+		q := v.GetFloat64("peak-min-qps")
+		if !(q > 0) || math.IsInf(q, 0) {
+			return nil, usageErrorf("--peak-min-qps: must be a positive number, got %v", v.GetString("peak-min-qps"))
+		}
+		s.PeakMinQPS = q
 	}
 	if v.IsSet("min-query-count") {
 		s.MinQueryCount = v.GetUint64("min-query-count")
