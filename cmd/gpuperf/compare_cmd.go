@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,8 +194,32 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		return gateError(c)
 	case errors.Is(execErr, coordinator.ErrRunsFailed):
 		return &exitError{code: exitFailure, err: fmt.Errorf("%w; see %s", execErr, filepath.Join(tree.Root, "run.json"))}
+	case execErr != nil:
+		return execErr
 	}
-	return execErr
+	if invalid := invalidRuns(m); len(invalid) > 0 {
+		return &exitError{code: exitInvalidRun, err: fmt.Errorf("%d of %d runs INVALID by MLPerf's rules (%s); see %s",
+			len(invalid), len(m.Runs), strings.Join(invalid, "; "), filepath.Join(tree.Root, "run.json"))}
+	}
+	return nil
+}
+
+// invalidRuns names the runs of a plan that finished INVALID, for `gpuperf
+// run`'s exit code (compare's gate decides its own).
+func invalidRuns(m *results.Manifest) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range m.Runs {
+		if r.Status == results.StatusOK && !r.Valid {
+			out = append(out, fmt.Sprintf("%s %s run %d", r.Host, r.Scenario, r.Repetition+1))
+		}
+	}
+	if len(out) > 4 {
+		out = append(out[:3], fmt.Sprintf("%d more", len(out)-3))
+	}
+	return out
 }
 
 // applyPlanOverrides applies flag and GPUPERF_* overrides to the embedded
