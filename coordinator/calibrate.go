@@ -10,13 +10,13 @@ import (
 	"github.com/gpuperf/gpuperf/results"
 )
 
-// Calibration takes calibrationRuns short measurements per scenario on the
-// baseline and keeps their median: on a busy host one measurement can be
-// off by a factor of six (4,970 against 32,511 samples/s on the same
-// machine minutes apart), and the median of five is off only when three
-// of them are.
+// CalibrationRuns is how many short measurements calibration takes per
+// scenario on the baseline; it keeps their median. On a busy host one
+// measurement can be off by a factor of six (4,970 against 32,511
+// samples/s on the same machine minutes apart); the median of five is off
+// only when three of them are.
 const (
-	calibrationRuns = 5
+	CalibrationRuns = 5
 	// Each measurement is a quarter of the profile's min_duration, between
 	// these bounds: long enough to average over the scheduler's time
 	// slices, short enough that five cost less than one timed run.
@@ -42,7 +42,7 @@ func calibrationSettings(s inference.TestSettings, first bool) inference.TestSet
 	return s
 }
 
-// calibrateScenario measures sc on the baseline calibrationRuns times and
+// calibrateScenario measures sc on the baseline CalibrationRuns times and
 // returns the median: Offline's samples per second, or SingleStream's and
 // MultiStream's mean query latency in ns. The manifest records the median,
 // the spread and each measurement.
@@ -57,7 +57,7 @@ func (r *Runner) calibrateScenario(ctx context.Context, base *agentConn, sc infe
 		return 0, err
 	}
 	var got []float64
-	for k := range calibrationRuns {
+	for k := range CalibrationRuns {
 		cs := calibrationSettings(s, k == 0)
 		autoHint := k == 0
 		if k > 0 {

@@ -82,13 +82,13 @@ func TestCalibrationTakesTheMedian(t *testing.T) {
 			cal = append(cal, rec.Scenario)
 		}
 	}
-	want := slices.Concat(slices.Repeat([]string{"Offline"}, calibrationRuns), slices.Repeat([]string{"SingleStream"}, calibrationRuns))
+	want := slices.Concat(slices.Repeat([]string{"Offline"}, CalibrationRuns), slices.Repeat([]string{"SingleStream"}, CalibrationRuns))
 	if !slices.Equal(cal, want) {
 		t.Fatalf("calibration runs %v; want %v", cal, want)
 	}
 	for _, key := range []string{"offline_measured_qps", "single-stream_measured_latency_ns"} {
 		var got []float64
-		for k := 1; k <= calibrationRuns; k++ {
+		for k := 1; k <= CalibrationRuns; k++ {
 			v, ok := m.Calibration[fmt.Sprintf("%s_%d", key, k)]
 			if !ok || !(v > 0) {
 				t.Fatalf("manifest calibration %v lacks %s_%d", m.Calibration, key, k)

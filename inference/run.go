@@ -58,6 +58,7 @@ type Progress struct {
 	Issued    uint64 // queries
 	Completed uint64 // samples
 	Total     uint64 // queries planned
+	Samples   uint64 // samples planned (Offline: its query's size)
 	Target    time.Duration
 }
 
@@ -561,7 +562,8 @@ func (is *issuer) report(fn func(Progress), stop <-chan struct{}) {
 		fn(Progress{
 			Phase: ph, Elapsed: el,
 			Issued: is.issuedNow.Load(), Completed: is.p.completed.Load(),
-			Total: uint64(is.pl.queries), Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
+			Total: uint64(is.pl.queries), Samples: uint64(is.pl.queries) * uint64(is.pl.spq),
+			Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
 		})
 	}
 	emit()

@@ -249,6 +249,8 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	prog := newProgress(stderr, bs.cfg.Settings.Scenario.String())
 	bs.cfg.Progress = prog.update
 	bs.cfg.Logger = slogDefault()
+	// Log lines print above the progress line, not through it.
+	restoreLogs := logSinkFrom(ctx).redirect(prog)
 	iv, err := time.ParseDuration(v.GetString("telemetry-interval"))
 	if err != nil || iv < 10*time.Millisecond {
 		return usageErrorf("--telemetry-interval: %q is not a duration of at least 10ms", v.GetString("telemetry-interval"))
@@ -262,6 +264,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 		res, err = inference.Run(ctx, b, bs.cfg)
 	}
 	prog.done()
+	restoreLogs()
 	telCSV := tel.finish(res)
 	if res != nil {
 		if werr := mlperflog.WriteRunDir(bs.out, res); werr != nil {
@@ -270,7 +273,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 		if werr := tel.writeCSV(bs.out, telCSV); werr != nil {
 			return errors.Join(err, fmt.Errorf("write results: %w", werr))
 		}
-		if perr := printResult(cmd.OutOrStdout(), bs, res); perr != nil {
+		if perr := printResult(cmd.OutOrStdout(), stderr, bs, res); perr != nil {
 			return perr
 		}
 	}
@@ -286,7 +289,10 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	return nil
 }
 
-func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
+// printResult prints the run: on w (standard output) the MLPerf summary
+// or the JSON result, the data a redirect keeps; on notes (standard error)
+// gpuperf's own lines about the run.
+func printResult(w, notes io.Writer, bs *benchSetup, res *inference.Result) error {
 	if bs.format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -296,7 +302,23 @@ func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
 		return err
 	}
 	h := res.Health
-	_, err := fmt.Fprintf(w, "\ngpuperf: %s %s on %s: %s = %s %s\n"+
+	if r := res.Rerun; r != nil {
+		fmt.Fprintf(notes, "gpuperf: re-ran the timed run once: %s; %s %.6g -> %.6g\n", r.Reason, r.Setting, r.From, r.To)
+	}
+	if pk := res.Peak; pk != nil {
+		state := "confirmed"
+		if !pk.Confirmed {
+			state = "NOT confirmed"
+		}
+		fmt.Fprintf(notes, "gpuperf: peak search: %.6g QPS %s, %d probes of %s in %s (budget %s)",
+			pk.PeakQPS, state, len(pk.Probes), time.Duration(pk.ProbeDurationMs)*time.Millisecond,
+			time.Duration(pk.ElapsedNs).Round(time.Second), time.Duration(pk.BudgetMs)*time.Millisecond)
+		if pk.Note != "" {
+			fmt.Fprintf(notes, "; %s", pk.Note)
+		}
+		fmt.Fprintln(notes)
+	}
+	_, err := fmt.Fprintf(notes, "gpuperf: %s %s on %s: %s = %s %s\n"+
 		"gpuperf: warm-up %s (%d samples), hints from %s\n"+
 		"gpuperf: generator issue delay p50 %s p99 %s max %s; issue call p50 %s p99 %s; generator CPU %.0f%%; host steal %s\n"+
 		"%s%sgpuperf: files in %s\n",

@@ -158,10 +158,17 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 	}
 	reps := plan.Repetitions
 	runs := len(plan.ScenarioList()) * reps * len(plan.Agents)
-	disp := newPlanDisplay(stderr, runs, reps)
+	var hosts []string
+	for _, a := range plan.Agents {
+		hosts = append(hosts, a.Name)
+	}
+	disp := newPlanDisplay(stderr, runs, reps, hosts)
+	// Log lines print above the display, not through it.
+	restoreLogs := logSinkFrom(ctx).redirect(disp)
 	r := &coordinator.Runner{Plan: plan, PlanYAML: planYAML, Version: gpuperfVersion(), RunID: runID, Logger: slogDefault(), Display: disp}
 	tree, m, execErr := r.Execute(ctx)
 	disp.Wait()
+	restoreLogs()
 	if tree == nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted before any run: %w", execErr)}

@@ -39,3 +39,19 @@ output: `+filepath.Join(dir, "out")+"\n"), 0o644); err != nil {
 		t.Fatalf("the runs were not stored: %v", err)
 	}
 }
+
+// bench's standard output is the MLPerf summary alone, so a redirect keeps
+// only it; gpuperf's own lines go to standard error.
+func TestBenchSummaryAloneOnStdout(t *testing.T) {
+	stdout, stderr, code := run(t, nil, "bench", "--backend", "null", "--scenario", "single-stream", "--min-duration", "200ms",
+		"--warmup", "0", "--expected-latency", "1us", "--min-query-count", "10", "--out", filepath.Join(t.TempDir(), "r"))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "MLPerf Results Summary") || strings.Contains(stdout, "gpuperf:") {
+		t.Errorf("standard output is not the summary alone:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, "gpuperf: files in") {
+		t.Errorf("standard error lacks gpuperf's lines:\n%s", stderr)
+	}
+}

@@ -213,8 +213,13 @@ func TestBenchKServeServerStats(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "gpuperf: server (triton-statistics) ") || !strings.Contains(stdout, "per request") {
-		t.Errorf("output lacks the server's statistics:\n%s", stdout)
+	// gpuperf's own lines are on standard error; standard output is the
+	// MLPerf summary alone.
+	if !strings.Contains(stderr, "gpuperf: server (triton-statistics) ") || !strings.Contains(stderr, "per request") {
+		t.Errorf("standard error lacks the server's statistics:\n%s", stderr)
+	}
+	if strings.Contains(stdout, "gpuperf:") {
+		t.Errorf("standard output has gpuperf's own lines:\n%s", stdout)
 	}
 }
 
