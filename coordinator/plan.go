@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/spelling"
 )
 
 // Plan is a plan file: which agents to compare, on what workload, in which
@@ -455,6 +456,9 @@ func decodeProblems(name, field string, err error) []error {
 		for _, k := range strings.Split(strings.TrimPrefix(msg, invalid), ", ") {
 			problem := "unknown field"
 			if len(known) > 0 {
+				if near := spelling.Nearest(k, known); near != "" {
+					problem += "; did you mean " + near + "?"
+				}
 				problem += " (known: " + strings.Join(known, ", ") + ")"
 			}
 			out = append(out, &FieldError{File: name, Field: joinField(field, k), Problem: problem})

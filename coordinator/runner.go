@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/rpcerr"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 	"github.com/gpuperf/gpuperf/results"
 )
@@ -326,7 +327,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 	}
 	stream, err := j.agent.client.Run(ctx, req)
 	if err != nil {
-		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, err)
+		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, j.agent.explain(err))
 	}
 	var watch *vgpuWatch
 	if j.agent.hyper != nil && !autoHint {
@@ -338,7 +339,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			return nil, results.RunFiles{}, fmt.Errorf("%s: the run ended without a result", j.agent.spec.Name)
 		}
 		if err != nil {
-			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, describeStatus(err))
+			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, j.agent.explain(err))
 		}
 		if p := ev.GetProgress(); p != nil {
 			// The hypervisor's window opens with the timed run, at its
@@ -367,6 +368,15 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 
 // describeJSON writes an agent's Describe answer into the tree.
 var describeJSON = protojson.MarshalOptions{Multiline: true, Indent: "  "}
+
+// explain words a call's error for people: a connection problem with what
+// to change (rpcerr), otherwise the agent's own message.
+func (a *agentConn) explain(err error) error {
+	if e := rpcerr.Explain(a.spec.Address, a.spec.TLS != nil, err); e != err {
+		return e
+	}
+	return describeStatus(err)
+}
 
 func describeStatus(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {

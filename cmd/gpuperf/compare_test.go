@@ -104,6 +104,30 @@ func readManifest(t *testing.T, out string) (manifest, string) {
 	return m, root
 }
 
+// waitForFinishedRun polls the plan's run.json under out until a run has
+// finished (ok or failed), or fails the test after limit.
+func waitForFinishedRun(t *testing.T, out string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		dirs, _ := os.ReadDir(out)
+		if len(dirs) == 1 {
+			if b, err := os.ReadFile(filepath.Join(out, dirs[0].Name(), "run.json")); err == nil {
+				var m manifest
+				if json.Unmarshal(b, &m) == nil {
+					for _, r := range m.Runs {
+						if r.Status == "ok" || r.Status == "failed" {
+							return
+						}
+					}
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no run finished within %s", limit)
+}
+
 func TestComparePlanEndToEnd(t *testing.T) {
 	a, b := startAgent(t), startAgent(t)
 	dir := t.TempDir()
@@ -143,15 +167,22 @@ func TestCompareAgentKilledMidPlan(t *testing.T) {
 	dir := t.TempDir()
 	plan := writePlan(t, dir, a.addr, b.addr, "scenarios: [offline]\nrepetitions: 4\nretries: 0\n")
 	cmd := exec.Command(gpuperfBin, "compare", "--plan", plan)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2500 * time.Millisecond)
+	waitForFinishedRun(t, filepath.Join(dir, "out"), time.Minute)
 	_ = b.cmd.Process.Kill()
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errorsAs(err, &ee) || ee.ExitCode() != exitFailure {
 		t.Fatalf("coordinator ended with %v; want exit %d", err, exitFailure)
+	}
+	// The failures read as sentences, the same one told once (and once
+	// that it repeats), not as a raw slog record per run.
+	if e := stderr.String(); strings.Contains(e, "level=WARN") || strings.Count(e, "gpuperf: warning: run failed") > 2 {
+		t.Errorf("stderr:\n%s", e)
 	}
 	m, _ := readManifest(t, filepath.Join(dir, "out"))
 	var ok, failed int
@@ -179,7 +210,8 @@ func TestCompareInterrupted(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(6 * time.Second)
+	// Interrupt once a timed run has finished, however slow the host.
+	waitForFinishedRun(t, filepath.Join(dir, "out"), time.Minute)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	var ee *exec.ExitError

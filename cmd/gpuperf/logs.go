@@ -114,9 +114,10 @@ func (h *readableHandler) Handle(_ context.Context, r slog.Record) error {
 	if len(ctx) > 0 {
 		line += " (" + strings.Join(ctx, ", ") + ")"
 	}
-	// The same fault on another run is the same news: the key leaves the
-	// context out.
-	key := r.Message + "\x00" + errText
+	// The same message on another run is the same news (a dead agent
+	// fails each run a little differently: EOF, then refused): the key
+	// is the message alone. The display shows every run's own error.
+	key := r.Message
 	if errText != "" {
 		line += ": " + errText
 	}
