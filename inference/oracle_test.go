@@ -192,16 +192,36 @@ func TestOracleServerStallsShowInLatency(t *testing.T) {
 	cfg.Settings.MinDurationMs = 2000
 	cfg.Settings.ServerTargetQPS = 1000
 	cfg.Settings.ServerTargetLatencyNs = 100e6
-	res := runOrFail(t, newSim(t, map[string]string{"latency": "200us", "stall": "20ms", "stall_every": "500"}), cfg)
-	if res.Latency.MaxNs < 19e6 {
-		t.Fatalf("max latency %d ns; a 20 ms stall must show", res.Latency.MaxNs)
+	// The test measures its own timing error: the generator reports how
+	// late it issued (generator health). A run whose 99th-percentile
+	// lateness is past a quarter of the stall was on too busy a host to
+	// tell the stalls' late samples from the host's, and does not count.
+	decided := 0
+	var lastErr error
+	for attempt := 1; attempt <= 3 && decided < 1; attempt++ {
+		res := runOrFail(t, newSim(t, map[string]string{"latency": "200us", "stall": "20ms", "stall_every": "500"}), cfg)
+		lat := res.Series.SampleLatencyNs
+		slow := len(lat) - sortedIndex(lat, 10e6)
+		late := time.Duration(res.Health.IssueDelay.P99Ns)
+		t.Logf("attempt %d: %d samples over 10 ms; the generator's p99 lateness %s", attempt, slow, late)
+		if late > 5*time.Millisecond {
+			continue
+		}
+		decided++
+		switch {
+		case res.Latency.MaxNs < 19e6:
+			lastErr = fmt.Errorf("max latency %d ns; a 20 ms stall must show", res.Latency.MaxNs)
+		case slow < 10 || slow > 100:
+			// ~3 stalls, each catching about 10 arrivals in its first 10 ms.
+			lastErr = fmt.Errorf("%d samples over 10 ms; want the arrivals during the stalls", slow)
+		default:
+			return
+		}
 	}
-	lat := res.Series.SampleLatencyNs
-	slow := len(lat) - sortedIndex(lat, 10e6)
-	// ~3 stalls, each catching about 10 arrivals in its first 10 ms.
-	if slow < 10 || slow > 100 {
-		t.Fatalf("%d samples over 10 ms; want the arrivals during the stalls", slow)
+	if decided == 0 {
+		t.Skip("every attempt's generator was over 5 ms late at its 99th percentile: too busy a host to count the stalls' samples (see the log)")
 	}
+	t.Fatal(lastErr)
 }
 
 // blockingBackend completes inline but blocks the issuing thread for 20 ms

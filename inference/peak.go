@@ -29,10 +29,13 @@ import (
 //     instead of stopping with an error;
 //   - the whole search, confirmation included, is bounded by a time budget
 //     (peak_budget_ms, default PeakBudget): once the next probe would not
-//     leave time for the confirmation, the search confirms what it has;
-//   - the result is re-run at full length and every MLPerf check and, if
-//     that confirmation is not VALID, the QPS steps down and is confirmed
-//     again while the budget allows.
+//     leave time for the confirmation, the search confirms what it has
+//     (the first confirmation always runs: a low QPS makes it long);
+//   - the result is re-run at full length, with at least the queries
+//     early stopping needs to pass with 10 samples over the bound (2010 at
+//     the 99th percentile), and judged by every MLPerf check; if that
+//     confirmation is not VALID, the QPS steps down and is confirmed again
+//     while the budget allows.
 //
 // precision is the bisection's stopping width in QPS; zero uses LoadGen's
 // rule with server_find_peak_qps_decimals_of_precision. cfg.Progress sees
@@ -49,10 +52,21 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	begin := time.Now()
 	search := &PeakSearch{Precision: precision, ProbeDurationMs: uint64(probeDur / time.Millisecond),
 		BudgetMs: uint64(budget / time.Millisecond)}
-	// A confirmation is a full run; the budget keeps room for one.
-	confirmCost := s.MinDuration() + s.MinDuration()/4
+	// A confirmation is a full run that must pass early stopping even with
+	// a few samples over the bound: at least 2010 queries at the 99th
+	// percentile, however long that takes at a low QPS. The budget keeps
+	// room for one at the QPS the search stands at.
+	confirmQueries := max(s.MinQueryCount, uint64(stats.MinPassingQueries(probeOverlatency, s.ServerTargetLatencyPercentile)+probeOverlatency))
+	confirmCost := func(qps float64) time.Duration {
+		d := s.MinDuration()
+		if qps > 0 {
+			d = max(d, time.Duration(float64(confirmQueries)/qps*1e9))
+		}
+		return d + d/4
+	}
+	lo := s.ServerTargetQPS
 	left := func() time.Duration { return budget - time.Since(begin) }
-	roomForProbe := func() bool { return left() > probeDur+probeDur/2+confirmCost }
+	roomForProbe := func() bool { return left() > probeDur+probeDur/2+confirmCost(lo) }
 	label := func(what string) func(Progress) {
 		fn := cfg.Progress
 		if fn == nil {
@@ -100,13 +114,15 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	if err != nil {
 		return first, err
 	}
-	lo, best := first.Requested.ServerTargetQPS, first
+	lo = first.Requested.ServerTargetQPS
+	best := first
 	search.MinQPS = s.PeakMinQPS
 	if search.MinQPS <= 0 {
 		search.MinQPS = lo / 64
 	}
 	for !pass {
-		if lo/2 < search.MinQPS || !roomForProbe() {
+		// Nothing to confirm yet: only the next probe must fit.
+		if lo/2 < search.MinQPS || left() < probeDur+probeDur/2 {
 			why := fmt.Sprintf("the floor of %s QPS", formatQPS(search.MinQPS))
 			if lo/2 >= search.MinQPS {
 				why = fmt.Sprintf("the %s budget", budget.Round(time.Second))
@@ -162,10 +178,11 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	if width <= 0 {
 		width = math.Pow(10, -float64(s.ServerFindPeakQPSDecimalsOfPrecision))
 	}
-	for i := 0; i < 3 && lo > 0 && (i == 0 || left() > confirmCost); i++ {
+	for i := 0; i < 3 && lo > 0 && (i == 0 || left() > confirmCost(lo)); i++ {
 		c := cfg
 		c.Settings = s
 		c.Settings.ServerTargetQPS = lo
+		c.Settings.MinQueryCount = confirmQueries
 		c.Settings.WarmupMs = 0
 		c.AutoHint, c.Rerun = false, false
 		c.Progress = label(fmt.Sprintf("confirming %s QPS", formatQPS(lo)))
@@ -229,6 +246,10 @@ func probePasses(r *Result) (bool, string) {
 	}
 	return true, ""
 }
+
+// probeOverlatency is how many over-latency samples a confirmation's query
+// count leaves room for under early stopping.
+const probeOverlatency = 10
 
 // formatQPS prints a QPS with the precision its size needs.
 func formatQPS(q float64) string {

@@ -14,55 +14,54 @@ func TestFindPeakOnSim(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a dozen 1 s probes")
 	}
-	// One 1 ms server: capacity 1000/s. Latency counts from the scheduled
-	// instant, so a busy host's late issues (tens of ms on a loaded 2-core
-	// machine) land in it; the 25 ms p99 bound sits above that noise and
-	// still tells capacity apart: 5% over it, a 1 s probe's backlog alone
-	// is 50 ms, while at 80% load M/D/1's p99 wait is about 10 ms.
+	// One 1 ms server: capacity 1000/s. Above it a 1 s probe's backlog
+	// adds the overload times the second to every late query's latency,
+	// so a 100 ms p99 bound fails 10% over capacity, while at 80% load
+	// M/D/1's p99 wait is about 10 ms. Latency counts from the scheduled
+	// instant, so the generator's own lateness lands in it too: the test
+	// measures that (generator health) and an attempt whose p99 lateness
+	// is past a quarter of the bound does not count.
 	cfg := quickConfig(t, inference.Server)
 	cfg.Settings.MinDurationMs = 1000
 	cfg.Settings.ServerTargetQPS = 300
-	cfg.Settings.ServerTargetLatencyNs = 25e6
-	cfg.Settings.PeakBudgetMs = 20_000
-	var res *inference.Result
-	retryTiming(t, 3, func() error {
-		var err error
-		res, err = inference.FindPeak(context.Background(), newSim(t, map[string]string{"latency": "1ms"}), cfg, 50)
+	cfg.Settings.ServerTargetLatencyNs = 100e6
+	cfg.Settings.PeakBudgetMs = 30_000
+	var lastErr error
+	decided := 0
+	for attempt := 1; attempt <= 3 && decided < 2; attempt++ {
+		res, err := inference.FindPeak(context.Background(), newSim(t, map[string]string{"latency": "1ms"}), cfg, 50)
 		if err != nil {
 			t.Fatal(err)
 		}
 		pk := res.Peak
-		if pk == nil || !pk.Confirmed {
-			return fmt.Errorf("peak search %+v", pk)
+		late := time.Duration(res.Health.IssueDelay.P99Ns)
+		t.Logf("attempt %d: peak %.1f QPS (confirmed %v), %d probes in %s; the last run's p99 lateness %s; note %q",
+			attempt, pk.PeakQPS, pk.Confirmed, len(pk.Probes), time.Duration(pk.ElapsedNs).Round(time.Millisecond), late, pk.Note)
+		if late > 25*time.Millisecond {
+			continue
 		}
-		if pk.PeakQPS < 500 || pk.PeakQPS >= 1050 {
-			return fmt.Errorf("peak %.1f QPS; want between half and all of the 1000/s capacity", pk.PeakQPS)
+		decided++
+		switch {
+		case !pk.Confirmed || !res.Validity.Valid || res.Requested.ServerTargetQPS != pk.PeakQPS:
+			lastErr = fmt.Errorf("the result is not a VALID confirmation at the peak: %+v", pk)
+		case pk.PeakQPS < 500 || pk.PeakQPS >= 1150:
+			lastErr = fmt.Errorf("peak %.1f QPS; want between half the 1000/s capacity and 15%% over it", pk.PeakQPS)
+		case time.Duration(pk.ElapsedNs) > 30*time.Second+5*time.Second:
+			lastErr = fmt.Errorf("the search took %s, past its 30 s budget", time.Duration(pk.ElapsedNs))
+		default:
+			for _, p := range pk.Probes {
+				if !p.Valid && p.Reason == "" {
+					t.Errorf("failed probe at %.1f has no reason", p.TargetQPS)
+				}
+			}
+			return
 		}
-		return nil
-	})
-	pk := res.Peak
-	if !res.Validity.Valid || res.Requested.ServerTargetQPS != pk.PeakQPS {
-		t.Fatalf("result is not the VALID confirmation run at the peak: %+v at %.1f", res.Validity, res.Requested.ServerTargetQPS)
+		t.Logf("attempt %d: %v", attempt, lastErr)
 	}
-	t.Logf("peak %.1f QPS, %d probes in %s: %+v", pk.PeakQPS, len(pk.Probes), time.Duration(pk.ElapsedNs), pk.Probes)
-	if time.Duration(pk.ElapsedNs) > 20*time.Second+2*time.Second {
-		t.Errorf("the search took %s, past its 20 s budget", time.Duration(pk.ElapsedNs))
+	if decided == 0 {
+		t.Skip("every attempt ran on too busy a host (generator p99 lateness over 25 ms) to find a peak under a 100 ms bound")
 	}
-	var confirmations, above int
-	for _, p := range pk.Probes {
-		if p.Confirmation {
-			confirmations++
-		}
-		if p.Valid && p.TargetQPS > pk.PeakQPS+50 {
-			above++
-		}
-		if !p.Valid && p.Reason == "" {
-			t.Errorf("failed probe at %.1f has no reason", p.TargetQPS)
-		}
-	}
-	if confirmations == 0 || above > 0 {
-		t.Fatalf("probes %+v", pk.Probes)
-	}
+	t.Fatal(lastErr)
 }
 
 // A backend that never meets the bound: the search halves down to its
@@ -90,8 +89,10 @@ func TestFindPeakStopsAtTheFloor(t *testing.T) {
 // the budget stopped it.
 func TestFindPeakHonoursItsBudget(t *testing.T) {
 	cfg := quickConfig(t, inference.Server) // 300 ms probes
-	cfg.Settings.ServerTargetQPS = 100
-	cfg.Settings.ServerTargetLatencyNs = 50e6
+	// 2010 queries at 5000 QPS: a 0.4 s confirmation (8 × 100 µs servers
+	// take 80000/s, so every probe passes).
+	cfg.Settings.ServerTargetQPS = 5000
+	cfg.Settings.ServerTargetLatencyNs = 200e6
 	cfg.Settings.PeakBudgetMs = 2000
 	res, err := inference.FindPeak(context.Background(), newSim(t, map[string]string{"latency": "100us", "servers": "8"}), cfg, 1)
 	if err != nil {
@@ -105,7 +106,7 @@ func TestFindPeakHonoursItsBudget(t *testing.T) {
 		t.Fatalf("a 2 s search took %s", got)
 	}
 	for _, p := range pk.Probes {
-		if !p.Confirmation && p.TargetQPS < 100 {
+		if !p.Confirmation && p.TargetQPS < 5000 {
 			t.Fatalf("probe below the start while every probe passes: %+v", pk.Probes)
 		}
 	}
