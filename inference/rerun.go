@@ -32,6 +32,12 @@ type Rerun struct {
 	FirstInvalidReason string  `json:"first_invalid_reason"`
 }
 
+// rerunHeadroom sizes a repeat to last about twice min_duration at the
+// first run's rate: that rate was measured on a host whose pace had just
+// moved, and may move back; a repeat that runs long costs time, one that
+// ends early again is INVALID.
+const rerunHeadroom = 2
+
 // rerunSettings decides whether res, run with settings s, ended too early
 // or too late because the backend's rate moved, and if so returns the
 // settings for one repeat sized by the observed rate.
@@ -55,7 +61,7 @@ func rerunSettings(s TestSettings, res *Result) (TestSettings, *Rerun, bool) {
 		default:
 			return s, nil, false
 		}
-		s.OfflineExpectedQPS = rate * offlineHintFactor
+		s.OfflineExpectedQPS = rate * rerunHeadroom
 		first.To = s.OfflineExpectedQPS
 	case SingleStream, MultiStream:
 		if res.Validity.MinDurationMet || len(res.Errors) > 1 || res.QueriesIssued == 0 ||
@@ -76,13 +82,12 @@ func rerunSettings(s TestSettings, res *Result) (TestSettings, *Rerun, bool) {
 		first.From = *field
 		first.Reason = fmt.Sprintf("the run ended after %d queries in %s, before min_duration %s: queries took %s, less than the run was sized for",
 			res.QueriesIssued, took.Round(time.Millisecond), s.MinDuration(), time.Duration(mean).Round(time.Microsecond))
-		*field = min(*field, mean*streamHintFactor)
+		*field = min(*field, mean/rerunHeadroom)
 		first.To = *field
 		if s.MaxQueryCount > 0 {
 			// A fixed count (the coordinator fixes one so both sides end on
-			// it) grows to cover min_duration at the observed pace, with
-			// half again in hand, as the coordinator sized it.
-			n := uint64(math.Ceil(1.5 * float64(s.MinDurationMs) * 1e6 / mean))
+			// it) grows to cover min_duration at the observed pace, twice.
+			n := uint64(math.Ceil(rerunHeadroom * float64(s.MinDurationMs) * 1e6 / mean))
 			n = max(n, s.MaxQueryCount)
 			first.QueryCountFrom, first.QueryCountTo = s.MaxQueryCount, n
 			if s.MinQueryCount == s.MaxQueryCount {
