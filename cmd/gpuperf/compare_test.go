@@ -64,10 +64,11 @@ agents:
 workload:
   backend: sim
   model: resnet50
-  # A 100 ms Server bound: the tests run a race-detector build on a shared
-  # 2-core host, where one scheduling stall past resnet50's 15 ms would
-  # void a 1000-query run; these tests check the flow, not the bound.
-  settings: {min_duration_ms: 400, warmup_ms: 100, min_query_count: 1000, server_target_latency_ns: 100000000}
+  # A 1 s Server bound: the tests run a race-detector build on a shared
+  # 2-core host, where the generator's own stalls have reached 100 ms
+  # (load average 16) and would void a 1000-query run; these tests check
+  # the flow, not the bound.
+  settings: {min_duration_ms: 400, warmup_ms: 100, min_query_count: 1000, server_target_latency_ns: 1000000000}
 profile: quick
 order: interleaved
 output: ` + filepath.Join(dir, "out") + "\n" + extra
@@ -102,6 +103,26 @@ func readManifest(t *testing.T, out string) (manifest, string) {
 		t.Fatal(err)
 	}
 	return m, root
+}
+
+// waitForPlannedRuns polls the plan's run.json under out until it lists
+// the planned runs (the calibration is over), or fails the test after
+// limit.
+func waitForPlannedRuns(t *testing.T, out string, limit time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		dirs, _ := os.ReadDir(out)
+		if len(dirs) != 1 {
+			continue
+		}
+		if b, err := os.ReadFile(filepath.Join(out, dirs[0].Name(), "run.json")); err == nil {
+			var m manifest
+			if json.Unmarshal(b, &m) == nil && len(m.Runs) > 0 {
+				return
+			}
+		}
+	}
+	t.Fatalf("no runs planned within %s", limit)
 }
 
 // waitForFinishedRun polls the plan's run.json under out until a run has
