@@ -289,7 +289,7 @@ func buildSection(c *results.Comparison, i int, s results.ScenarioComparison, ru
 		cv := chart("", func() (template.HTML, error) {
 			return cdfChart(fmt.Sprintf("%s CDF", upperFirst(what)), byName[name], s.Scenario == "Offline")
 		})
-		cv.Caption = fmt.Sprintf("Each repetition's %s through LoadGen's reported points (min, 50, 90, 95, 97, 99, 99.9 percentiles, max), joined by straight lines; percentiles are nearest rank, sorted[floor(n·p)]. The vertical axis is stretched toward the tail (p at −log10(1 − p)) so p99 and p99.9 stand apart. A maximum far beyond the p99.9 is drawn at the right edge, its value written there, so one outlier does not squash the rest; the red dashed line is the scenario's latency bound.", what)
+		cv.Caption = fmt.Sprintf("Each repetition's %s through LoadGen's reported points (min, 50, 90, 95, 97, 99, 99.9 percentiles, max), joined by straight lines; percentiles are nearest rank, sorted[floor(n·p)]. The vertical axis is stretched toward the tail (p at −log10(1 − p)) so p99 and p99.9 stand apart. A maximum far beyond the p99.9 is drawn at the right edge with its value written there, so one outlier does not squash the rest; a red dashed line marks the latency bound when the scenario has one.", what)
 		if len(problems) > 0 {
 			cv.Caption += " Missing: " + strings.Join(problems, "; ") + "."
 		}
