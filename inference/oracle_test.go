@@ -150,24 +150,6 @@ func TestOracleServerMD1(t *testing.T) {
 	t.Fatal(lastErr)
 }
 
-// retryTiming runs an oracle check up to n times and fails with the last
-// error only if every attempt failed. The oracles compare measured time
-// with theory; on a shared 2-core host another process can delay the
-// generator's issues (it reports the lateness, but late issues also
-// reshape the queue), so one failure is not yet a broken generator, while
-// a broken one fails every attempt.
-func retryTiming(t *testing.T, n int, check func() error) {
-	t.Helper()
-	var err error
-	for i := range n {
-		if err = check(); err == nil {
-			return
-		}
-		t.Logf("attempt %d of %d: %v", i+1, n, err)
-	}
-	t.Fatal(err)
-}
-
 func TestOracleServerOverCapacityIsInvalid(t *testing.T) {
 	cfg := quickConfig(t, inference.Server)
 	cfg.Settings.MinDurationMs = 1000
