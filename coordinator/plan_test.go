@@ -653,7 +653,7 @@ func TestDefaultPlan(t *testing.T) {
 			{Name: "baseline", Address: AddressEmbedded, Role: RoleBaseline, Host: "localhost"},
 			{Name: "candidate", Address: AddressEmbedded, Role: RoleCandidate, Host: "localhost"},
 		},
-		Workload:    Workload{Backend: "cpu", Model: "resnet50", Settings: map[string]any{"server_target_latency_ns": 1000000000}},
+		Workload:    Workload{Backend: "cpu", Model: "resnet50", Settings: map[string]any{"server_target_latency_ns": 10000000000}},
 		Scenarios:   []string{"offline", "single-stream", "server"},
 		Profile:     "quick",
 		Repetitions: 4,
