@@ -413,15 +413,16 @@ func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, 
 // throughput unless the plan sets one; all of it as a peak search's
 // start), and for SingleStream and MultiStream the expected latency and
 // one query count, so both sides end on the same count (the early-stopping
-// estimate depends on it). Each figure is the median of several short
-// runs (calibrate.go), so one noisy moment of the host does not size every
-// run of the plan.
+// estimate depends on it). Each scenario is measured in several short runs
+// (calibrate.go): throughput hints take their median, so one noisy moment
+// of the host does not size every run of the plan; stream counts take the
+// fastest, so none runs out of queries when the host calms down.
 func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings map[inference.Scenario]inference.TestSettings, m *results.Manifest) error {
 	base := baselineOf(agents)
 	m.Calibration = map[string]float64{}
 	has := func(sc inference.Scenario) bool { _, ok := settings[sc]; return ok }
 	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0) {
-		qps, err := r.calibrateScenario(ctx, base, inference.Offline, settings, m)
+		qps, _, err := r.calibrateScenario(ctx, base, inference.Offline, settings, m)
 		if err != nil {
 			return err
 		}
@@ -456,12 +457,15 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		if !ok {
 			continue
 		}
-		mean, err := r.calibrateScenario(ctx, base, sc, settings, m)
+		med, mean, err := r.calibrateScenario(ctx, base, sc, settings, m)
 		if err != nil {
 			return err
 		}
-		// Enough queries to cover min_duration with half again in hand, so a
-		// somewhat faster candidate still meets it on the same count.
+		// Enough queries to cover min_duration with half again in hand at
+		// the fastest pace measured, so a somewhat faster candidate, or a
+		// host that has just calmed down, still meets it on the same count
+		// (a run that ran out would be repeated on another count, which
+		// the comparison refuses for a latency estimate).
 		n := uint64(math.Ceil(1.5 * float64(s.MinDurationMs) * 1e6 / mean))
 		n = max(n, s.MinQueryCount)
 		s.MinQueryCount, s.MaxQueryCount = n, n
@@ -473,6 +477,7 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		settings[sc] = s
 		m.Calibration[sc.Flag()+"_expected_latency_ns"] = mean
 		m.Calibration[sc.Flag()+"_query_count"] = float64(n)
+		r.Logger.Info("stream count sized by the fastest calibration", "scenario", sc, "median_ns", med, "fastest_ns", mean, "queries", n)
 	}
 	return nil
 }
