@@ -44,7 +44,7 @@ func calibrationSettings(s inference.TestSettings, first bool) inference.TestSet
 
 // calibrateScenario measures sc on the baseline CalibrationRuns times and
 // returns the median and the fastest measurement: Offline's samples per
-// second (fastest: the highest), or SingleStream's and MultiStream's mean
+// second (fastest: the highest), or SingleStream's and MultiStream's median
 // query latency in ns (fastest: the lowest; a busy host only ever adds
 // latency, so the lowest is the nearest to the device's own). The manifest
 // records the median, the spread and each measurement.
@@ -89,10 +89,14 @@ func (r *Runner) calibrateScenario(ctx context.Context, base *agentConn, sc infe
 		}
 		v := res.SamplesPerSecond
 		if sc != inference.Offline {
-			v = float64(res.Latency.MeanNs)
+			// The median query latency, not the mean: on a busy host a few
+			// stalled queries raise the mean many times over, and a count
+			// sized by it runs out long before min_duration.
+			lat := res.Latency
 			if res.QueryLatency != nil {
-				v = float64(res.QueryLatency.MeanNs)
+				lat = *res.QueryLatency
 			}
+			v = medianLatency(lat)
 		}
 		if !(v > 0) {
 			what := "throughput"
@@ -120,6 +124,17 @@ func (r *Runner) calibrateScenario(ctx context.Context, base *agentConn, sc infe
 	}
 	r.Logger.Info("calibrated", "scenario", sc, "median", med, "min", slices.Min(got), "max", slices.Max(got), "runs", len(got))
 	return med, fastest, nil
+}
+
+// medianLatency is a run's 50th-percentile latency in ns, or its mean when
+// it reports no such percentile.
+func medianLatency(l inference.LatencyStats) float64 {
+	for _, p := range l.Percentiles {
+		if p.P == 0.5 && p.Ns > 0 {
+			return float64(p.Ns)
+		}
+	}
+	return float64(l.MeanNs)
 }
 
 // median of a non-empty sample (the mean of the middle two for an even

@@ -167,3 +167,15 @@ output: %s
 		}
 	}
 }
+
+// A stream is sized by its median latency: a few stalled queries raise the
+// mean many times over.
+func TestMedianLatency(t *testing.T) {
+	l := inference.LatencyStats{MeanNs: 900, Percentiles: []inference.Percentile{{P: 0.5, Ns: 100}, {P: 0.9, Ns: 150}}}
+	if got := medianLatency(l); got != 100 {
+		t.Fatalf("median latency %v, want the p50 100", got)
+	}
+	if got := medianLatency(inference.LatencyStats{MeanNs: 900}); got != 900 {
+		t.Fatalf("without percentiles %v, want the mean", got)
+	}
+}
