@@ -1,9 +1,12 @@
 package coordinator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpuperf/gpuperf/agent"
 	"github.com/gpuperf/gpuperf/inference"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 	"github.com/gpuperf/gpuperf/results"
@@ -177,5 +181,65 @@ func TestMedianLatency(t *testing.T) {
 	}
 	if got := medianLatency(inference.LatencyStats{MeanNs: 900}); got != 900 {
 		t.Fatalf("without percentiles %v, want the mean", got)
+	}
+}
+
+// slowFinish is a log handler that holds the agent's run handler for a
+// while after it sent the result (at its "run finished" record), as a busy
+// host's scheduler may.
+type slowFinish struct{ slog.Handler }
+
+func (h slowFinish) Enabled(context.Context, slog.Level) bool { return true }
+func (h slowFinish) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "run finished" {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return nil
+}
+func (h slowFinish) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h slowFinish) WithGroup(string) slog.Handler      { return h }
+
+// Back-to-back runs on one agent (the calibration's measurements) wait for
+// the previous run's stream to end, so the agent has freed itself: a busy
+// host that delays the agent after it sent the result must not get the
+// next run refused as "in progress".
+func TestBackToBackRunsWaitForTheAgent(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	var addrs []string
+	for range 2 {
+		srv, err := agent.NewServer(agent.DefaultConfig(), "test", slog.New(slowFinish{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan net.Addr, 1)
+		wg.Go(func() {
+			_ = agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
+		})
+		addrs = append(addrs, (<-ready).String())
+	}
+	yaml := fmt.Sprintf(`version: v1
+agents:
+  - {name: base, address: %q, role: baseline}
+  - {name: cand, address: %q, role: candidate}
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 100, warmup_ms: 0}
+scenarios: [offline]
+profile: quick
+repetitions: 2
+retries: 0
+output: %s
+`, addrs[0], addrs[1], t.TempDir())
+	_, m, err := runnerFor(t, yaml).Execute(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range m.Runs {
+		if r.Status != results.StatusOK {
+			t.Fatalf("run %+v", r)
+		}
 	}
 }

@@ -362,7 +362,20 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		if watch != nil {
 			files.VGPUHost = watch.finish()
 		}
+		awaitEnd(stream)
 		return &res, files, nil
+	}
+}
+
+// awaitEnd reads a run's stream to its end after the result: the agent
+// frees itself for the next run only as its handler returns, just after
+// sending the result, and a next request sent in between is refused as
+// "in progress" (seen on a busy host between calibration measurements).
+func awaitEnd(stream grpc.ServerStreamingClient[gpuperfv1.RunEvent]) {
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return
+		}
 	}
 }
 
