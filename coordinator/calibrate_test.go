@@ -141,12 +141,14 @@ agents:
 workload:
   backend: sim
   model: resnet50
-  settings: {min_duration_ms: 200, warmup_ms: 0}
+  # A 1 ns bound: every probe fails, so each search halves until its 1 s
+  # budget ends it, with no confirmation to run; only its start matters.
+  settings: {min_duration_ms: 200, warmup_ms: 0, server_target_latency_ns: 1}
 scenarios: [server]
 profile: quick
 repetitions: 1
 order: sequential
-server: {find_peak: true, peak_budget_s: 4}
+server: {find_peak: true, peak_budget_s: 1}
 output: %s
 `, addrs[0], addrs[1], t.TempDir())
 	tree, m, err := runnerFor(t, yaml).Execute(t.Context())

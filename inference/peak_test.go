@@ -25,10 +25,18 @@ func TestFindPeakOnSim(t *testing.T) {
 	cfg.Settings.MinDurationMs = 1000
 	cfg.Settings.ServerTargetQPS = 300
 	cfg.Settings.ServerTargetLatencyNs = 100e6
-	cfg.Settings.PeakBudgetMs = 30_000
+	cfg.Settings.PeakBudgetMs = 15_000
+	// A second at a tenth of the load first: a host whose generator is
+	// already that late cannot host the search (and would spend a minute
+	// finding so).
+	calm := cfg
+	calm.Settings.ServerTargetQPS = 100
+	if pre := runOrFail(t, newSim(t, map[string]string{"latency": "1ms"}), calm); time.Duration(pre.Health.IssueDelay.P99Ns) > 25*time.Millisecond {
+		t.Skipf("the generator's p99 lateness at 100 QPS is %s: too busy a host for a 100 ms bound", time.Duration(pre.Health.IssueDelay.P99Ns))
+	}
 	var lastErr error
 	decided := 0
-	for attempt := 1; attempt <= 3 && decided < 2; attempt++ {
+	for attempt := 1; attempt <= 2 && decided < 1; attempt++ {
 		res, err := inference.FindPeak(context.Background(), newSim(t, map[string]string{"latency": "1ms"}), cfg, 50)
 		if err != nil {
 			t.Fatal(err)
@@ -46,8 +54,8 @@ func TestFindPeakOnSim(t *testing.T) {
 			lastErr = fmt.Errorf("the result is not a VALID confirmation at the peak: %+v", pk)
 		case pk.PeakQPS < 500 || pk.PeakQPS >= 1150:
 			lastErr = fmt.Errorf("peak %.1f QPS; want between half the 1000/s capacity and 15%% over it", pk.PeakQPS)
-		case time.Duration(pk.ElapsedNs) > 30*time.Second+5*time.Second:
-			lastErr = fmt.Errorf("the search took %s, past its 30 s budget", time.Duration(pk.ElapsedNs))
+		case time.Duration(pk.ElapsedNs) > 15*time.Second+5*time.Second:
+			lastErr = fmt.Errorf("the search took %s, past its 15 s budget", time.Duration(pk.ElapsedNs))
 		default:
 			for _, p := range pk.Probes {
 				if !p.Valid && p.Reason == "" {
