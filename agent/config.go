@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/inference/backend/builtin"
+	"github.com/gpuperf/gpuperf/internal/spelling"
 )
 
 // Config is agent.yaml: the backends the agent offers, by name. A
@@ -80,6 +82,9 @@ func decodeMessage(err error) string {
 		}
 		if m := invalidKeys.FindStringSubmatch(l); m != nil {
 			l = "unknown field " + m[2]
+			if near := spelling.Nearest(m[2], configFields(m[1])); near != "" && !strings.Contains(m[2], ",") {
+				l += "; did you mean " + near + "?"
+			}
 			if m[1] != "" {
 				l = m[1] + ": " + l
 			}
@@ -87,6 +92,29 @@ func decodeMessage(err error) string {
 		lines = append(lines, l)
 	}
 	return strings.Join(lines, "; ")
+}
+
+// configFields lists the field names of agent.yaml's mapping at path
+// ("", "backends[0]" or "gpu"), for "did you mean".
+func configFields(path string) []string {
+	var t reflect.Type
+	switch name, _, _ := strings.Cut(path, "["); name {
+	case "":
+		t = reflect.TypeFor[Config]()
+	case "backends":
+		t = reflect.TypeFor[BackendConfig]()
+	case "gpu":
+		t = reflect.TypeFor[GPUConfig]()
+	default:
+		return nil
+	}
+	var names []string
+	for f := range t.Fields() {
+		if tag := f.Tag.Get("mapstructure"); tag != "" && tag != "-" {
+			names = append(names, tag)
+		}
+	}
+	return names
 }
 
 // Validate reports every problem of c at once, naming each field: names

@@ -54,7 +54,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		want       []string // every one must appear
 	}{
 		{"unknown field", "backends:\n  - {name: a, kind: sim, colour: red}\n", []string{"backends[0]", "colour"}},
-		{"unknown top-level field", "backend:\n  - {name: a, kind: sim}\n", []string{"backend"}},
+		{"unknown top-level field", "backend:\n  - {name: a, kind: sim}\n", []string{"backend", "did you mean backends?"}},
+		{"misspelt backend field", "backends:\n  - {name: a, knd: sim}\n", []string{"backends[0]: unknown field knd; did you mean kind?"}},
 		{"wrong type", "backends:\n  - {name: a, kind: [sim]}\n", []string{"backends[0].kind", "string"}},
 		{"unknown kind", "backends:\n  - {name: a, kind: tpu}\n", []string{"backends[0].kind", `"tpu"`}},
 		{"duplicate names", "backends:\n  - {name: a, kind: sim}\n  - {name: a, kind: cpu}\n", []string{"backends[1].name", `"a"`, "backends[0]"}},

@@ -30,7 +30,7 @@ func TestAgentExample(t *testing.T) {
 	for _, b := range c.Backends {
 		names = append(names, b.Name)
 	}
-	if len(names) != 4 || names[0] != "sim-a100" {
+	if len(names) != 5 || names[0] != "sim-a100" {
 		t.Errorf("backends = %v", names)
 	}
 }

@@ -38,7 +38,7 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 		a.desc, err = a.client.Describe(dctx, &gpuperfv1.DescribeRequest{})
 		cancel()
 		if err != nil {
-			return agents, fmt.Errorf("agent %s (%s): describe: %w", spec.Name, spec.Address, describeStatus(err))
+			return agents, fmt.Errorf("agent %s (%s): describe: %w", spec.Name, spec.Address, a.explain(err))
 		}
 		var names []string
 		offered := false

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/spelling"
 	"github.com/gpuperf/gpuperf/results"
 )
 
@@ -149,6 +150,12 @@ type ServerSpec struct {
 	// PeakPrecision is the peak search's stopping width in QPS; 0 uses
 	// LoadGen's server_find_peak_qps_decimals_of_precision rule.
 	PeakPrecision float64 `mapstructure:"peak_precision"`
+	// PeakBudgetS bounds each peak search's wall time in seconds, probes
+	// and confirmation together; 0 derives it from the profile's
+	// min_duration. PeakMinQPS is the lowest QPS a search probes; 0 is
+	// 1/64 of where it starts.
+	PeakBudgetS float64 `mapstructure:"peak_budget_s"`
+	PeakMinQPS  float64 `mapstructure:"peak_min_qps"`
 }
 
 // The values a plan's fields take.
@@ -482,6 +489,9 @@ func decodeProblems(name, field string, err error) []error {
 		for _, k := range strings.Split(strings.TrimPrefix(msg, invalid), ", ") {
 			problem := "unknown field"
 			if len(known) > 0 {
+				if near := spelling.Nearest(k, known); near != "" {
+					problem += "; did you mean " + near + "?"
+				}
 				problem += " (known: " + strings.Join(known, ", ") + ")"
 			}
 			out = append(out, &FieldError{File: name, Field: joinField(field, k), Problem: problem})
@@ -755,6 +765,12 @@ func (p *Plan) Validate() error {
 	}
 	if q := p.Server.PeakPrecision; !(q >= 0) || math.IsInf(q, 0) {
 		c.add("server.peak_precision", "must be 0 (LoadGen's decimals rule) or a positive number of QPS, got %v", q)
+	}
+	if q := p.Server.PeakBudgetS; !(q >= 0) || math.IsInf(q, 0) {
+		c.add("server.peak_budget_s", "must be 0 (derived from the profile) or a positive number of seconds, got %v", q)
+	}
+	if q := p.Server.PeakMinQPS; !(q >= 0) || math.IsInf(q, 0) {
+		c.add("server.peak_min_qps", "must be 0 (1/64 of the starting QPS) or a positive number, got %v", q)
 	}
 
 	if p.Output == "" {
@@ -1221,6 +1237,9 @@ func (p *Plan) Warnings() []string {
 	}
 	if p.Server.PeakPrecision != 0 && !p.Server.FindPeak {
 		warn("server.peak_precision", "ignored without server.find_peak: true")
+	}
+	if (p.Server.PeakBudgetS != 0 || p.Server.PeakMinQPS != 0) && !p.Server.FindPeak {
+		warn("server.peak_budget_s", "server.peak_budget_s and server.peak_min_qps are ignored without server.find_peak: true")
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/gpuperf/gpuperf/agent"
 	"github.com/gpuperf/gpuperf/configs"
 	"github.com/gpuperf/gpuperf/inference"
 )
@@ -158,6 +159,10 @@ func TestBrokenPlans(t *testing.T) {
   - {name: bm, address: "127.0.0.1:7070", role: baseline, tls: {ca: ca.pem, pin: abc}}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
 			want: "agents[0].tls.pin: unknown field (known: ca, cert, key, server_name)"},
+		{name: "misspelt field", over: map[string]string{"repetitons": "4"},
+			want: "repetitons: unknown field; did you mean repetitions? (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server)"},
+		{name: "misspelt nested field", over: map[string]string{"server": "{find_peek: true}"},
+			want: "server.find_peek: unknown field; did you mean find_peak? (known: target_qps, offline_fraction, find_peak, peak_precision, peak_budget_s, peak_min_qps)"},
 		{name: "wrong type", over: map[string]string{"repetitions": "four"},
 			want: `repetitions: want an integer, got "four"`},
 		{name: "fraction for an integer", over: map[string]string{"repetitions": "4.5"},
@@ -553,6 +558,14 @@ func TestExamplePlans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each example runs as written on agents configured with the example
+	// agent.yaml (or with none): its backend is one they offer.
+	offered := agent.DefaultConfig().Backends
+	if ac, err := agent.LoadConfig("../configs/agent.yaml"); err != nil {
+		t.Fatal(err)
+	} else {
+		offered = append(offered, ac.Backends...)
+	}
 	var names []string
 	for _, src := range paths {
 		name := filepath.Base(src)
@@ -615,6 +628,9 @@ func TestExamplePlans(t *testing.T) {
 			if w := p.Warnings(); len(w) > 0 {
 				t.Errorf("Warnings() = %q; an example should have none", w)
 			}
+			if !slices.ContainsFunc(offered, func(b agent.BackendConfig) bool { return b.Name == p.Workload.Backend }) {
+				t.Errorf("backend %q is offered neither by configs/agent.yaml nor by an agent without one", p.Workload.Backend)
+			}
 		})
 	}
 	for _, want := range []string{"default.yaml", "vgpu-vs-baremetal.yaml", "passthrough-vs-baremetal.yaml", "nightly-regression.yaml", "fleet-discovery.yaml"} {
@@ -641,7 +657,7 @@ func TestDefaultPlan(t *testing.T) {
 			{Name: "baseline", Address: AddressEmbedded, Role: RoleBaseline, Host: "localhost"},
 			{Name: "candidate", Address: AddressEmbedded, Role: RoleCandidate, Host: "localhost"},
 		},
-		Workload:    Workload{Backend: "cpu", Model: "resnet50"},
+		Workload:    Workload{Backend: "cpu", Model: "resnet50", Settings: map[string]any{"server_target_latency_ns": 10000000000}},
 		Scenarios:   []string{"offline", "single-stream", "server"},
 		Profile:     "quick",
 		Repetitions: 4,

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/rpcerr"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 	"github.com/gpuperf/gpuperf/results"
 )
@@ -288,6 +289,9 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 				rec.Status, rec.Error = results.StatusOK, ""
 				rec.Valid, rec.Metric, rec.Value, rec.Unit = res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
 				rec.Queries, rec.SeedSet = res.QueriesIssued, res.SeedSet
+				if res.Rerun != nil {
+					rec.Rerun = res.Rerun.Reason
+				}
 				return
 			}
 		}
@@ -337,7 +341,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 	}
 	stream, err := j.agent.client.Run(ctx, req)
 	if err != nil {
-		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, err)
+		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, j.agent.explain(err))
 	}
 	var watch *vgpuWatch
 	if j.agent.hyper != nil && !autoHint {
@@ -349,7 +353,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			return nil, results.RunFiles{}, fmt.Errorf("%s: the run ended without a result", j.agent.spec.Name)
 		}
 		if err != nil {
-			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, describeStatus(err))
+			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, j.agent.explain(err))
 		}
 		if p := ev.GetProgress(); p != nil {
 			// The hypervisor's window opens with the timed run, at its
@@ -372,12 +376,34 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		if watch != nil {
 			files.VGPUHost = watch.finish()
 		}
+		awaitEnd(stream)
 		return &res, files, nil
+	}
+}
+
+// awaitEnd reads a run's stream to its end after the result: the agent
+// frees itself for the next run only as its handler returns, just after
+// sending the result, and a next request sent in between is refused as
+// "in progress" (seen on a busy host between calibration measurements).
+func awaitEnd(stream grpc.ServerStreamingClient[gpuperfv1.RunEvent]) {
+	for {
+		if _, err := stream.Recv(); err != nil {
+			return
+		}
 	}
 }
 
 // describeJSON writes an agent's Describe answer into the tree.
 var describeJSON = protojson.MarshalOptions{Multiline: true, Indent: "  "}
+
+// explain words a call's error for people: a connection problem with what
+// to change (rpcerr), otherwise the agent's own message.
+func (a *agentConn) explain(err error) error {
+	if e := rpcerr.Explain(a.spec.Address, a.spec.TLS != nil, err); e != err {
+		return e
+	}
+	return describeStatus(err)
+}
 
 func describeStatus(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
@@ -398,49 +424,35 @@ func (r *Runner) baseSettings() (map[inference.Scenario]inference.TestSettings, 
 		if err := r.Plan.Workload.ApplySettings(&s); err != nil {
 			return nil, err
 		}
+		if sc == inference.Server && r.Plan.Server.PeakBudgetS > 0 {
+			s.PeakBudgetMs = uint64(r.Plan.Server.PeakBudgetS * 1000)
+		}
+		if sc == inference.Server && r.Plan.Server.PeakMinQPS > 0 {
+			s.PeakMinQPS = r.Plan.Server.PeakMinQPS
+		}
 		out[sc] = s
 	}
 	return out, nil
 }
 
-// calibrate measures the baseline once and fixes the hints both sides get:
+// calibrate measures the baseline and fixes the hints both sides get:
 // Offline's expected QPS, Server's target QPS (a fraction of Offline's
-// throughput unless the plan sets one), and for SingleStream and
-// MultiStream the expected latency and one query count, so both sides end
-// on the same count (the early-stopping estimate depends on it).
+// throughput unless the plan sets one; all of it as a peak search's
+// start), and for SingleStream and MultiStream the expected latency and
+// one query count, so both sides end on the same count (the early-stopping
+// estimate depends on it). Each scenario is measured in several short runs
+// (calibrate.go): throughput hints take their median, so one noisy moment
+// of the host does not size every run of the plan; stream counts take the
+// fastest, so none runs out of queries when the host calms down.
 func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings map[inference.Scenario]inference.TestSettings, m *results.Manifest) error {
 	base := baselineOf(agents)
 	m.Calibration = map[string]float64{}
 	has := func(sc inference.Scenario) bool { _, ok := settings[sc]; return ok }
-	calib := func(sc inference.Scenario) (*inference.Result, error) {
-		s, _, err := inference.Settings(r.Plan.Workload.Model, sc, inference.Profile(r.Plan.Profile))
-		if err != nil {
-			return nil, err
-		}
-		if cur, ok := settings[sc]; ok {
-			s = cur
-		}
-		rec := results.RunRecord{Host: base.spec.Name, Role: "calibration", Scenario: sc.String()}
-		r.display().RunStarted(rec)
-		res, _, err := r.request(ctx, job{agent: base, scenario: sc}, s, rec, true)
-		if err == nil {
-			rec.Status, rec.Valid, rec.Metric, rec.Value, rec.Unit = results.StatusOK, res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
-		} else {
-			rec.Status, rec.Error = results.StatusFailed, err.Error()
-		}
-		r.display().RunFinished(rec)
-		return res, err
-	}
-	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0 && !r.Plan.Server.FindPeak) {
-		res, err := calib(inference.Offline)
+	if has(inference.Offline) || (has(inference.Server) && r.Plan.Server.TargetQPS == 0) {
+		qps, _, err := r.calibrateScenario(ctx, base, inference.Offline, settings, m)
 		if err != nil {
 			return err
 		}
-		qps := res.SamplesPerSecond
-		if !(qps > 0) {
-			return fmt.Errorf("the Offline calibration measured no throughput")
-		}
-		m.Calibration["offline_measured_qps"] = qps
 		if s, ok := settings[inference.Offline]; ok {
 			// The Offline query holds 1.1 × min_duration × expected QPS
 			// samples; a candidate faster than that would finish before
@@ -452,6 +464,11 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		}
 		if s, ok := settings[inference.Server]; ok {
 			s.ServerTargetQPS = qps * r.Plan.Server.OfflineFraction
+			if r.Plan.Server.FindPeak {
+				// A peak search starts at the Offline throughput, the most
+				// a Server run could sustain, and halves down from there.
+				s.ServerTargetQPS = qps
+			}
 			settings[inference.Server] = s
 		}
 	}
@@ -467,19 +484,15 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		if !ok {
 			continue
 		}
-		res, err := calib(sc)
+		med, mean, err := r.calibrateScenario(ctx, base, sc, settings, m)
 		if err != nil {
 			return err
 		}
-		mean := float64(res.Latency.MeanNs)
-		if res.QueryLatency != nil {
-			mean = float64(res.QueryLatency.MeanNs)
-		}
-		if !(mean > 0) {
-			return fmt.Errorf("the %s calibration measured no latency", sc)
-		}
-		// Enough queries to cover min_duration with half again in hand, so a
-		// somewhat faster candidate still meets it on the same count.
+		// Enough queries to cover min_duration with half again in hand at
+		// the fastest pace measured, so a somewhat faster candidate, or a
+		// host that has just calmed down, still meets it on the same count
+		// (a run that ran out would be repeated on another count, which
+		// the comparison refuses for a latency estimate).
 		n := uint64(math.Ceil(1.5 * float64(s.MinDurationMs) * 1e6 / mean))
 		n = max(n, s.MinQueryCount)
 		s.MinQueryCount, s.MaxQueryCount = n, n
@@ -491,6 +504,7 @@ func (r *Runner) calibrate(ctx context.Context, agents []*agentConn, settings ma
 		settings[sc] = s
 		m.Calibration[sc.Flag()+"_expected_latency_ns"] = mean
 		m.Calibration[sc.Flag()+"_query_count"] = float64(n)
+		r.Logger.Info("stream count sized by the fastest calibration", "scenario", sc, "median_ns", med, "fastest_ns", mean, "queries", n)
 	}
 	return nil
 }

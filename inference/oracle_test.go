@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -92,61 +93,92 @@ func lindleyMeanWait(offsets []int64, d int64) float64 {
 	return sum / float64(len(offsets))
 }
 
+// stampedSim is the sim backend with each query's arrival recorded: the
+// midpoint of the IssueQuery call, inside which the sim stamps it. The
+// calls' mean length is the stamps' own error.
+type stampedSim struct {
+	*sim.Backend
+	mu      sync.Mutex
+	arrival map[uint64]int64 // by sample sequence number
+	span    int64            // summed call lengths
+	calls   int64
+}
+
+func (b *stampedSim) IssueQuery(s []inference.Sample) {
+	before := inference.Now()
+	b.Backend.IssueQuery(s)
+	after := inference.Now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, x := range s {
+		b.arrival[x.ID&(1<<56-1)] = (before + after) / 2
+	}
+	b.span += after - before
+	b.calls++
+}
+
+// lindleyOnArrivals is lindleyMeanWait over the recorded arrivals, in
+// sequence order.
+func (b *stampedSim) lindleyOnArrivals(d int64) float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	seqs := make([]uint64, 0, len(b.arrival))
+	for k := range b.arrival {
+		seqs = append(seqs, k)
+	}
+	slices.Sort(seqs)
+	at := make([]int64, len(seqs))
+	for i, k := range seqs {
+		at[i] = b.arrival[k]
+	}
+	return lindleyMeanWait(at, d)
+}
+
 func TestOracleServerMD1(t *testing.T) {
 	if testing.Short() {
-		t.Skip("8 s run")
+		t.Skip("4 s run")
 	}
 	// Half load on one server with fixed service: M/D/1 at ρ = 0.5.
 	const qps, service = 1000.0, int64(500 * time.Microsecond)
 	cfg := quickConfig(t, inference.Server)
-	cfg.Settings.MinDurationMs = 8000
+	cfg.Settings.MinDurationMs = 4000
 	cfg.Settings.ServerTargetQPS = qps
-	cfg.Settings.ServerTargetLatencyNs = 50e6
+	// The bound is not what this tests: 1 s keeps a busy host's stalls
+	// from making the run INVALID.
+	cfg.Settings.ServerTargetLatencyNs = 1e9
 	rho := qps * float64(service) / 1e9
 	theory := rho * float64(service) / (2 * (1 - rho))
-	path := lindleyMeanWait(inference.ServerSchedule(cfg.Settings.ScheduleRNGSeed, qps, 8*time.Second, cfg.Settings.MinQueryCount), service)
-	// 8%: a rate 10% off (ρ = 0.55) moves the wait by 22%, a schedule
-	// that is not Poisson by far more, while a busy 2-core host's late
-	// issues (which reshape the queue) have moved it by up to 6%.
-	const tol = 0.08
-	retryTiming(t, 4, func() error {
-		res := runOrFail(t, newSim(t, map[string]string{"latency": "500us"}), cfg)
-		if !res.Validity.Valid {
-			t.Fatalf("INVALID: %s", res.Validity.InvalidReason)
-		}
-		// Latency = the generator's lateness + the queueing wait + service;
-		// the lateness is reported apart (generator health), so the wait is
-		// what remains. On a quiet host the lateness is well under a
-		// microsecond.
-		measured := float64(res.Latency.MeanNs - service - res.Health.IssueDelay.MeanNs)
-		t.Logf("mean latency %d ns, mean issue delay %d ns", res.Latency.MeanNs, res.Health.IssueDelay.MeanNs)
-		if !within(measured, theory, tol) {
-			return fmt.Errorf("mean wait %.0f ns; M/D/1 says %.0f (within %.0f%%)", measured, theory, 100*tol)
-		}
-		// And against this exact arrival sequence, which the seed fixes.
-		if !within(measured, path, tol) {
-			return fmt.Errorf("mean wait %.0f ns; the Lindley recursion on the same schedule gives %.0f", measured, path)
-		}
-		return nil
-	})
-}
-
-// retryTiming runs an oracle check up to n times and fails with the last
-// error only if every attempt failed. The oracles compare measured time
-// with theory; on a shared 2-core host another process can delay the
-// generator's issues (it reports the lateness, but late issues also
-// reshape the queue), so one failure is not yet a broken generator, while
-// a broken one fails every attempt.
-func retryTiming(t *testing.T, n int, check func() error) {
-	t.Helper()
-	var err error
-	for i := range n {
-		if err = check(); err == nil {
-			return
-		}
-		t.Logf("attempt %d of %d: %v", i+1, n, err)
+	// The schedule first, which needs no clock: over this exact arrival
+	// sequence (the seed fixes it) the queue's mean wait is M/D/1's within
+	// 8%. A rate 10% off (ρ = 0.55) moves the wait by 22%; a schedule that
+	// is not Poisson, by far more.
+	path := lindleyMeanWait(inference.ServerSchedule(cfg.Settings.ScheduleRNGSeed, qps, 4*time.Second, cfg.Settings.MinQueryCount), service)
+	if !within(path, theory, 0.08) {
+		t.Fatalf("the Lindley recursion on the schedule gives a mean wait of %.0f ns; M/D/1 says %.0f", path, theory)
 	}
-	t.Fatal(err)
+	// Then the generator's accounting, on a clock a busy host disturbs.
+	// Latency counts from the scheduled instant; the generator's lateness
+	// is reported apart (generator health), so latency − service −
+	// lateness is the wait in the queue behind the actual arrivals. Late
+	// issues reshape the queue (a late query arrives bunched with the
+	// next), so the wait is checked against the recursion on the arrivals
+	// the sim saw, however late, within 5% plus twice the arrival stamps'
+	// own error relative to the wait: the test measures its timing error
+	// instead of hoping for a quiet host.
+	b := &stampedSim{Backend: newSim(t, map[string]string{"latency": "500us"}), arrival: map[uint64]int64{}}
+	res := runOrFail(t, b, cfg)
+	if !res.Validity.Valid {
+		t.Fatalf("INVALID: %s", res.Validity.InvalidReason)
+	}
+	actual := b.lindleyOnArrivals(service)
+	stampErr := float64(b.span) / float64(max(b.calls, 1))
+	tol := 0.05 + 2*stampErr/max(actual, 1)
+	measured := float64(res.Latency.MeanNs-service) - float64(res.Health.IssueDelay.MeanNs)
+	t.Logf("mean latency %d ns, mean issue delay %d ns, measured wait %.0f ns; on the actual arrivals %.0f ns (on the schedule %.0f, M/D/1 %.0f); stamp error %.0f ns, tolerance %.1f%%",
+		res.Latency.MeanNs, res.Health.IssueDelay.MeanNs, measured, actual, path, theory, stampErr, 100*tol)
+	if !within(measured, actual, tol) {
+		t.Fatalf("mean wait %.0f ns; the Lindley recursion on the arrivals the sim saw gives %.0f (within %.1f%%)", measured, actual, 100*tol)
+	}
 }
 
 func TestOracleServerOverCapacityIsInvalid(t *testing.T) {
@@ -173,16 +205,36 @@ func TestOracleServerStallsShowInLatency(t *testing.T) {
 	cfg.Settings.MinDurationMs = 2000
 	cfg.Settings.ServerTargetQPS = 1000
 	cfg.Settings.ServerTargetLatencyNs = 100e6
-	res := runOrFail(t, newSim(t, map[string]string{"latency": "200us", "stall": "20ms", "stall_every": "500"}), cfg)
-	if res.Latency.MaxNs < 19e6 {
-		t.Fatalf("max latency %d ns; a 20 ms stall must show", res.Latency.MaxNs)
+	// The test measures its own timing error: the generator reports how
+	// late it issued (generator health). A run whose 99th-percentile
+	// lateness is past a quarter of the stall was on too busy a host to
+	// tell the stalls' late samples from the host's, and does not count.
+	decided := 0
+	var lastErr error
+	for attempt := 1; attempt <= 3 && decided < 1; attempt++ {
+		res := runOrFail(t, newSim(t, map[string]string{"latency": "200us", "stall": "20ms", "stall_every": "500"}), cfg)
+		lat := res.Series.SampleLatencyNs
+		slow := len(lat) - sortedIndex(lat, 10e6)
+		late := time.Duration(res.Health.IssueDelay.P99Ns)
+		t.Logf("attempt %d: %d samples over 10 ms; the generator's p99 lateness %s", attempt, slow, late)
+		if late > 5*time.Millisecond {
+			continue
+		}
+		decided++
+		switch {
+		case res.Latency.MaxNs < 19e6:
+			lastErr = fmt.Errorf("max latency %d ns; a 20 ms stall must show", res.Latency.MaxNs)
+		case slow < 10 || slow > 100:
+			// ~3 stalls, each catching about 10 arrivals in its first 10 ms.
+			lastErr = fmt.Errorf("%d samples over 10 ms; want the arrivals during the stalls", slow)
+		default:
+			return
+		}
 	}
-	lat := res.Series.SampleLatencyNs
-	slow := len(lat) - sortedIndex(lat, 10e6)
-	// ~3 stalls, each catching about 10 arrivals in its first 10 ms.
-	if slow < 10 || slow > 100 {
-		t.Fatalf("%d samples over 10 ms; want the arrivals during the stalls", slow)
+	if decided == 0 {
+		t.Skip("every attempt's generator was over 5 ms late at its 99th percentile: too busy a host to count the stalls' samples (see the log)")
 	}
+	t.Fatal(lastErr)
 }
 
 // blockingBackend completes inline but blocks the issuing thread for 20 ms

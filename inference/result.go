@@ -44,7 +44,8 @@ type Result struct {
 	Requested TestSettings      `json:"requested"`
 	Effective EffectiveSettings `json:"effective"`
 	// HintsFrom says where the expected-QPS or expected-latency hint came
-	// from: "settings", or "warm-up" when gpuperf measured it.
+	// from: "settings", "warm-up" when gpuperf measured it, or "re-run"
+	// when it is the rate a first run observed (see Rerun).
 	HintsFrom string `json:"hints_from"`
 
 	StartedAt time.Time `json:"started_at"`
@@ -98,6 +99,9 @@ type Result struct {
 
 	// Peak holds the probes of a Server peak search, when one ran.
 	Peak *PeakSearch `json:"peak_search,omitempty"`
+	// Rerun says why this is a repeat of a timed run whose hint the
+	// backend's rate had moved away from, and what changed.
+	Rerun *Rerun `json:"rerun,omitempty"`
 
 	// Telemetry is the GPU and host telemetry summary over the timed run
 	// (gpu.Summary), filled in by the agent; GPUState is the GPU state its
@@ -107,6 +111,9 @@ type Result struct {
 
 	// Series is kept out of JSON; the log writers and reports read it.
 	Series *Series `json:"-"`
+
+	// drainEnd is how the timed run's final wait ended.
+	drainEnd drainEnd
 }
 
 // Warmup records the untimed run before the timed one.
@@ -229,12 +236,18 @@ type Quantiles struct {
 // PeakSearch records a Server peak search (see peak.go).
 type PeakSearch struct {
 	Precision float64 `json:"precision_qps"`
-	// MinQueries is every probe's minimum query count.
-	MinQueries uint64      `json:"probe_min_query_count"`
-	Probes     []PeakProbe `json:"probes"`
-	PeakQPS    float64     `json:"peak_qps"`
-	Confirmed  bool        `json:"confirmed"`
-	Note       string      `json:"note,omitempty"`
+	// ProbeDurationMs is every probe's min_duration: probes are sized by
+	// time, so a probe at a low QPS costs no more than one at a high one.
+	ProbeDurationMs uint64 `json:"probe_duration_ms"`
+	// BudgetMs bounds the search's wall time; MinQPS is the lowest QPS it
+	// probes; ElapsedNs is the time it took.
+	BudgetMs  uint64      `json:"budget_ms"`
+	MinQPS    float64     `json:"min_qps"`
+	ElapsedNs int64       `json:"elapsed_ns"`
+	Probes    []PeakProbe `json:"probes"`
+	PeakQPS   float64     `json:"peak_qps"`
+	Confirmed bool        `json:"confirmed"`
+	Note      string      `json:"note,omitempty"`
 }
 
 // PeakProbe is one run of the search.

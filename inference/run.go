@@ -32,9 +32,15 @@ type Config struct {
 	// when the caller did not give one.
 	AutoHint bool
 	// Progress, when set, is called about once a second while the timed
-	// run issues and drains, from a goroutine the run owns.
+	// run issues and drains, from a goroutine the run owns, and once as
+	// the warm-up starts.
 	Progress func(Progress)
-	Logger   *slog.Logger
+	// Rerun repeats the timed run once, sized by the observed rate, when
+	// it ended before min_duration because the backend was faster than
+	// its hint, or ran past the drain guard's limit because it was far
+	// slower (see Rerun). The result records it.
+	Rerun  bool
+	Logger *slog.Logger
 	// ProcStat is the /proc/stat path read for CPU steal; empty means
 	// /proc/stat.
 	ProcStat string
@@ -48,11 +54,16 @@ type Config struct {
 
 // Progress is a snapshot of a run in flight.
 type Progress struct {
-	Phase     string // "warm-up", "run", "drain"
+	// Phase is "warm-up", "run" (the timed run: for Offline, its whole
+	// query), or "drain" (waiting for the last samples after issuing
+	// ended); a repeat (Config.Rerun) prefixes "re-run ", a peak search
+	// "probe N at Q QPS: " or "confirm at Q QPS: ".
+	Phase     string
 	Elapsed   time.Duration
 	Issued    uint64 // queries
 	Completed uint64 // samples
 	Total     uint64 // queries planned
+	Samples   uint64 // samples planned (Offline: its query's size)
 	Target    time.Duration
 }
 
@@ -63,6 +74,34 @@ var ErrIncomplete = errors.New("samples incomplete")
 // the timed run, the drain, and the statistics. The error is non-nil only
 // when no result could be produced; an INVALID run is a result.
 func Run(ctx context.Context, b Backend, cfg Config) (*Result, error) {
+	res, err := runOnce(ctx, b, cfg)
+	if err != nil || !cfg.Rerun {
+		return res, err
+	}
+	s, why, ok := rerunSettings(res.Requested, res)
+	if !ok {
+		return res, nil
+	}
+	if cfg.Logger != nil {
+		cfg.Logger.Info("re-running with the observed rate", "reason", why.Reason, "setting", why.Setting, "from", why.From, "to", why.To)
+	}
+	c := cfg
+	c.Settings, c.AutoHint = s, false
+	if fn := cfg.Progress; fn != nil {
+		c.Progress = func(p Progress) {
+			p.Phase = "re-run " + p.Phase
+			fn(p)
+		}
+	}
+	again, err := runOnce(ctx, b, c)
+	if again != nil {
+		again.Rerun = why
+		again.HintsFrom = "re-run"
+	}
+	return again, err
+}
+
+func runOnce(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -120,7 +159,9 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	set := loadSampleSet(e)
 
 	if s.WarmupMs > 0 {
-		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, time.Duration(s.DrainTimeoutMs)*time.Millisecond)
+		stop := reportWarmup(cfg.Progress, time.Duration(s.WarmupMs)*time.Millisecond)
+		w, err := warmup(ctx, b, rec, e, set, time.Duration(s.WarmupMs)*time.Millisecond, newDrainGuard(s, e))
+		stop()
 		res.Warmup = w
 		if err != nil {
 			return nil, fmt.Errorf("warm-up: %w", err)
@@ -154,7 +195,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	cpu0, stealErr := procstat.ReadCPU(procPath)
 	self0, _ := procstat.ReadSelf()
 
-	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, drain: time.Duration(s.DrainTimeoutMs) * time.Millisecond, coalesce: s.ServerCoalesceQueries}
+	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, guard: newDrainGuard(s, e), coalesce: s.ServerCoalesceQueries}
 	var wg sync.WaitGroup
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
@@ -171,8 +212,13 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	is.run()
 	b.FlushQueries()
 	p.issuedAll(is.samplesIssued)
-	is.phase.Store("drain")
-	drained := is.waitDrain()
+	if e.Scenario != Offline {
+		// Offline's one query is the whole run: its wait is the run, not a
+		// drain after it.
+		is.phase.Store("drain")
+	}
+	res.drainEnd = is.guard.wait(ctx, p.allDone, &p.completed, true)
+	complete := res.drainEnd == drained
 	end := nanotime()
 	if cfg.Window != nil {
 		cfg.Window(false, end)
@@ -218,7 +264,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	}
 	res.EndReason = is.endReason
 	res.Errors = append(res.Errors, is.errors...)
-	if !drained {
+	if !complete {
 		res.Errors = append(res.Errors, "Encountered incomplete samples at the end of a series of queries.")
 	}
 	if n := p.duplicate.Load(); n > 0 {
@@ -232,11 +278,11 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	}
 	rec.detach()
 	summarize(res, p, pl, is, set)
-	if !drained {
+	if !complete {
 		missing := res.SamplesIssued - res.SamplesComplete
 		res.Validity.Valid = false
 		res.Validity.Recommendations = append(res.Validity.Recommendations,
-			fmt.Sprintf("%d of %d samples did not complete within the %s drain timeout.", missing, res.SamplesIssued, is.drain))
+			fmt.Sprintf("%d of %d samples did not complete: %s.", missing, res.SamplesIssued, is.guard.describe(res.drainEnd)))
 		res.Validity.InvalidReason += res.Validity.Recommendations[len(res.Validity.Recommendations)-1]
 	}
 	if res.SamplesFailed > 0 && res.SamplesComplete > 0 {
@@ -302,7 +348,7 @@ type issuer struct {
 	pl    plan
 	e     EffectiveSettings
 	ctx   context.Context
-	drain time.Duration
+	guard drainGuard
 
 	base          int64 // the run's start instant
 	queriesIssued uint64
@@ -423,12 +469,6 @@ func (is *issuer) runStreams() {
 	}
 	maxDur := int64(is.e.MaxDurationMs) * 1e6
 	samples := make([]Sample, spq)
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
 
 	is.base = nanotime()
 	is.p.base.Store(is.base)
@@ -461,25 +501,16 @@ func (is *issuer) runStreams() {
 		q++
 		is.issuedNow.Store(q)
 
-		select {
-		case <-is.p.queryDone:
+		switch end := is.guard.wait(is.ctx, is.p.queryDone, &is.p.completed, false); end {
+		case drained:
+		case cancelled:
+			is.endEarly("Ending early: the run was cancelled.")
+			is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+			return
 		default:
-			if timer == nil {
-				timer = time.NewTimer(is.drain)
-			} else {
-				timer.Reset(is.drain)
-			}
-			select {
-			case <-is.p.queryDone:
-			case <-timer.C:
-				is.errorf("query %d did not complete within the %s drain timeout", q-1, is.drain)
-				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
-				return
-			case <-is.ctx.Done():
-				is.endEarly("Ending early: the run was cancelled.")
-				is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
-				return
-			}
+			is.errorf("query %d did not complete: %s", q-1, is.guard.describe(end))
+			is.queriesIssued, is.samplesIssued = q, q*uint64(spq)
+			return
 		}
 		prevDone = base + is.p.origin[q-1] + is.p.queryLatency(q-1)
 		if q >= minQ && is.lastIssue >= minDur {
@@ -508,23 +539,30 @@ func (is *issuer) errorf(format string, args ...any) {
 	is.errors = append(is.errors, msg)
 }
 
-// waitDrain waits for every issued sample, up to the drain timeout.
-func (is *issuer) waitDrain() bool {
-	t := time.NewTimer(is.drain)
-	defer t.Stop()
-	select {
-	case <-is.p.allDone:
-		return true
-	case <-t.C:
-		return false
-	case <-is.ctx.Done():
-		// Give the backend the drain window to return what it has.
-		select {
-		case <-is.p.allDone:
-			return true
-		case <-t.C:
-			return false
+// reportWarmup calls fn with the warm-up's progress at once and then about
+// once a second until the returned stop is called, which waits for it.
+func reportWarmup(fn func(Progress), d time.Duration) (stop func()) {
+	if fn == nil {
+		return func() {}
+	}
+	start := time.Now()
+	quit := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			fn(Progress{Phase: "warm-up", Elapsed: time.Since(start), Target: d})
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+			}
 		}
+	})
+	return func() {
+		close(quit)
+		wg.Wait()
 	}
 }
 
@@ -544,7 +582,8 @@ func (is *issuer) report(fn func(Progress), stop <-chan struct{}) {
 		fn(Progress{
 			Phase: ph, Elapsed: el,
 			Issued: is.issuedNow.Load(), Completed: is.p.completed.Load(),
-			Total: uint64(is.pl.queries), Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
+			Total: uint64(is.pl.queries), Samples: uint64(is.pl.queries) * uint64(is.pl.spq),
+			Target: time.Duration(is.e.MinDurationMs) * time.Millisecond,
 		})
 	}
 	emit()

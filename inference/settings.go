@@ -61,13 +61,21 @@ type TestSettings struct {
 	// WarmupMs is gpuperf's untimed warm-up before every timed run, so cold
 	// caches, clocks and JIT compilation never land in the numbers.
 	WarmupMs uint64 `json:"warmup_ms"`
-	// DrainTimeoutMs bounds the wait for outstanding samples once issuing
-	// ends. LoadGen waits forever; gpuperf ends the run INVALID instead.
+	// DrainTimeoutMs is the floor of the guard on waiting for outstanding
+	// samples (see drain.go): the run ends INVALID when no sample completes
+	// for 10 × its expected time per query, or the wait lasts 10 × its
+	// expected duration, each at least this long. LoadGen waits forever.
 	DrainTimeoutMs uint64 `json:"drain_timeout_ms"`
 	// MaxErrorPct is the share of failed samples, in percent, above which
 	// the run is INVALID. The default, 0, lets no failure pass: a run
 	// whose backend failed samples did less work than its numbers claim.
 	MaxErrorPct float64 `json:"max_error_pct"`
+	// PeakBudgetMs bounds a Server peak search's wall time, probes and
+	// confirmation together; 0 derives it from min_duration (see
+	// PeakBudget). PeakMinQPS is the lowest target QPS the search probes;
+	// 0 is 1/64 of where it starts.
+	PeakBudgetMs uint64  `json:"peak_budget_ms,omitempty"`
+	PeakMinQPS   float64 `json:"peak_min_qps,omitempty"`
 }
 
 // Official MLPerf seeds from mlperf.conf (LoadGen 6.0.17).
@@ -164,6 +172,9 @@ func (s TestSettings) Validate() error {
 	}
 	if s.DrainTimeoutMs == 0 {
 		bad("drain_timeout_ms", "must be positive")
+	}
+	if !(s.PeakMinQPS >= 0) || math.IsInf(s.PeakMinQPS, 0) {
+		bad("peak_min_qps", "must be 0 (1/64 of the starting QPS) or a positive number, got %v", s.PeakMinQPS)
 	}
 	if !(s.MaxErrorPct >= 0 && s.MaxErrorPct <= 100) {
 		bad("max_error_pct", "%g is outside 0..100", s.MaxErrorPct)

@@ -23,7 +23,7 @@ const (
 // window of outstanding samples for Offline and Server. It measures what a
 // hint needs: the sustained rate and the mean query latency. Its samples
 // come from their own RNG so the timed run's sequence is unchanged.
-func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, set []uint32, d, drain time.Duration) (Warmup, error) {
+func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, set []uint32, d time.Duration, guard drainGuard) (Warmup, error) {
 	spq := int(e.SamplesPerQuery)
 	stream := e.Scenario == SingleStream || e.Scenario == MultiStream
 	if !stream {
@@ -55,14 +55,9 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 			p.origin[q] = now - base
 			p.queryLeft.Store(int64(spq))
 			b.IssueQuery(samples)
-			t := time.NewTimer(drain)
-			select {
-			case <-p.queryDone:
-			case <-t.C:
-				return Warmup{}, fmt.Errorf("a query did not complete within the %s drain timeout", drain)
-			case <-ctx.Done():
+			if end := guard.wait(ctx, p.queryDone, &p.completed, false); end == stalled || end == overLimit {
+				return Warmup{}, fmt.Errorf("a query did not complete: %s", guard.describe(end))
 			}
-			t.Stop()
 			latSum += p.queryLatency(uint64(q))
 			q++
 			continue
@@ -77,14 +72,11 @@ func warmup(ctx context.Context, b Backend, rec *Recorder, e EffectiveSettings, 
 	}
 	b.FlushQueries()
 	p.issuedAll(uint64(q * spq))
-	t := time.NewTimer(drain)
-	defer t.Stop()
-	select {
-	case <-p.allDone:
-	case <-t.C:
-		return Warmup{}, fmt.Errorf("%d of %d samples did not complete within the %s drain timeout", uint64(q*spq)-p.completed.Load(), q*spq, drain)
-	case <-ctx.Done():
+	switch end := guard.wait(ctx, p.allDone, &p.completed, false); end {
+	case cancelled:
 		return Warmup{}, ctx.Err()
+	case stalled, overLimit:
+		return Warmup{}, fmt.Errorf("%d of %d samples did not complete: %s", uint64(q*spq)-p.completed.Load(), q*spq, guard.describe(end))
 	}
 	elapsed := nanotime() - base
 	w := Warmup{DurationNs: elapsed, Queries: uint64(q), Samples: uint64(q * spq)}

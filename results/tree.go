@@ -111,6 +111,9 @@ type RunRecord struct {
 	Queries    uint64  `json:"queries,omitempty"`
 	// SeedSet is the seed set the run drew from (inference.DeriveSeed).
 	SeedSet int `json:"seed_set"`
+	// Rerun says why the run's timed run was repeated with the rate it
+	// observed (its result.json's rerun has the details); empty if not.
+	Rerun string `json:"rerun,omitempty"`
 	// Started and Ended bracket the last attempt, as the coordinator saw it.
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`

@@ -53,9 +53,12 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.Uint64("max-async-queries", 0, "Server: end early when more queries are outstanding; 0 for unlimited")
 	f.Bool("coalesce", false, "Server: merge past-due queries into one issue call")
 	f.String("warmup", "", "untimed warm-up length (default: the profile's); 0 to skip")
-	f.String("drain-timeout", "", "how long to wait for outstanding samples after issuing ends (default 30s)")
+	f.String("drain-timeout", "", "the least time the drain guard allows: the run ends INVALID when no sample completes for max(this, 10 × the expected time per query), or the wait exceeds max(this, 10 × the run's expected duration) (default 30s)")
+	f.Bool("rerun", true, "repeat the timed run once, sized by the rate it observed, when it ends before the minimum duration because the backend outran its hint (recorded in result.json as rerun)")
 	f.Bool("find-peak", false, "Server: search for the highest VALID target QPS, then confirm it")
 	f.Float64("peak-precision", 0, "peak search stopping width in QPS (default: LoadGen's 0.1 QPS rule)")
+	f.String("peak-budget", "", "peak search time bound, probes and confirmation together, e.g. 5m (default: warm-up + 20 probes + 3 × min duration)")
+	f.Float64("peak-min-qps", 0, "the lowest target QPS the peak search probes (default: 1/64 of where it starts)")
 	f.String("out", "", "folder for the run's files (default gpuperf-results/bench-<time>-<scenario>)")
 	f.String("format", "text", "output: text or json")
 	f.Bool("telemetry", true, "sample GPU (NVML) and host CPU telemetry in the timed run into result.json and telemetry.csv")
@@ -123,6 +126,7 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	for flag, scs := range map[string][]inference.Scenario{
 		"target-qps": {inference.Server}, "target-latency": {inference.Server}, "max-async-queries": {inference.Server},
 		"coalesce": {inference.Server}, "find-peak": {inference.Server}, "peak-precision": {inference.Server},
+		"peak-budget": {inference.Server}, "peak-min-qps": {inference.Server},
 		"expected-qps":     {inference.Offline},
 		"expected-latency": {inference.SingleStream, inference.MultiStream},
 	} {
@@ -133,6 +137,11 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	bs.findPeak = v.GetBool("find-peak")
 	if v.IsSet("peak-precision") && !bs.findPeak {
 		return nil, usageErrorf("--peak-precision needs --find-peak")
+	}
+	for _, flag := range []string{"peak-budget", "peak-min-qps"} {
+		if v.IsSet(flag) && !bs.findPeak {
+			return nil, usageErrorf("--%s needs --find-peak", flag)
+		}
 	}
 	bs.precise = v.GetFloat64("peak-precision")
 	if bs.precise < 0 || math.IsNaN(bs.precise) {
@@ -187,6 +196,18 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	} else if ok {
 		s.DrainTimeoutMs = uint64(max(d/time.Millisecond, 1))
 	}
+	if d, ok, err := durationFlag(v, "peak-budget", false); err != nil {
+		return nil, err
+	} else if ok {
+		s.PeakBudgetMs = uint64(max(d/time.Millisecond, 1))
+	}
+	if v.IsSet("peak-min-qps") {
+		q := v.GetFloat64("peak-min-qps")
+		if !(q > 0) || math.IsInf(q, 0) {
+			return nil, usageErrorf("--peak-min-qps: must be a positive number, got %v", v.GetString("peak-min-qps"))
+		}
+		s.PeakMinQPS = q
+	}
 	if v.IsSet("min-query-count") {
 		s.MinQueryCount = v.GetUint64("min-query-count")
 		if sc != inference.Offline && s.MinQueryCount == 0 {
@@ -210,7 +231,7 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 	}
 	bs.cfg = inference.Config{
 		Settings: s, QSL: qsl, Model: model, Profile: prof, Version: gpuperfVersion(),
-		BackendOpts: bs.opts, AutoHint: !hinted,
+		BackendOpts: bs.opts, AutoHint: !hinted, Rerun: v.GetBool("rerun"),
 	}
 	return bs, nil
 }
@@ -234,6 +255,8 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 	prog := newProgress(stderr, bs.cfg.Settings.Scenario.String())
 	bs.cfg.Progress = prog.update
 	bs.cfg.Logger = slogDefault()
+	// Log lines print above the progress line, not through it.
+	restoreLogs := logSinkFrom(ctx).redirect(prog)
 	iv, err := time.ParseDuration(v.GetString("telemetry-interval"))
 	if err != nil || iv < 10*time.Millisecond {
 		return usageErrorf("--telemetry-interval: %q is not a duration of at least 10ms", v.GetString("telemetry-interval"))
@@ -248,6 +271,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 		res, err = inference.Run(ctx, b, bs.cfg)
 	}
 	prog.done()
+	restoreLogs()
 	telCSV := tel.finish(res)
 	if res != nil {
 		if werr := mlperflog.WriteRunDir(bs.out, res); werr != nil {
@@ -256,7 +280,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 		if werr := tel.writeCSV(bs.out, telCSV); werr != nil {
 			return errors.Join(err, fmt.Errorf("write results: %w", werr))
 		}
-		if perr := printResult(cmd.OutOrStdout(), bs, res); perr != nil {
+		if perr := printResult(cmd.OutOrStdout(), stderr, bs, res); perr != nil {
 			return perr
 		}
 	}
@@ -272,7 +296,10 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 	return nil
 }
 
-func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
+// printResult prints the run: on w (standard output) the MLPerf summary
+// or the JSON result, the data a redirect keeps; on notes (standard error)
+// gpuperf's own lines about the run.
+func printResult(w, notes io.Writer, bs *benchSetup, res *inference.Result) error {
 	if bs.format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -282,7 +309,23 @@ func printResult(w io.Writer, bs *benchSetup, res *inference.Result) error {
 		return err
 	}
 	h := res.Health
-	_, err := fmt.Fprintf(w, "\ngpuperf: %s %s on %s: %s = %s %s\n"+
+	if r := res.Rerun; r != nil {
+		fmt.Fprintf(notes, "gpuperf: re-ran the timed run once: %s; %s %.6g -> %.6g\n", r.Reason, r.Setting, r.From, r.To)
+	}
+	if pk := res.Peak; pk != nil {
+		state := "confirmed"
+		if !pk.Confirmed {
+			state = "NOT confirmed"
+		}
+		fmt.Fprintf(notes, "gpuperf: peak search: %.6g QPS %s, %d probes of %s in %s (budget %s)",
+			pk.PeakQPS, state, len(pk.Probes), time.Duration(pk.ProbeDurationMs)*time.Millisecond,
+			time.Duration(pk.ElapsedNs).Round(time.Second), time.Duration(pk.BudgetMs)*time.Millisecond)
+		if pk.Note != "" {
+			fmt.Fprintf(notes, "; %s", pk.Note)
+		}
+		fmt.Fprintln(notes)
+	}
+	_, err := fmt.Fprintf(notes, "gpuperf: %s %s on %s: %s = %s %s\n"+
 		"gpuperf: warm-up %s (%d samples), hints from %s\n"+
 		"gpuperf: generator issue delay p50 %s p99 %s max %s; issue call p50 %s p99 %s; generator CPU %.0f%%; host steal %s\n"+
 		"%s%sgpuperf: files in %s\n",

@@ -172,10 +172,17 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) (err error) {
 		reps = plan.MaxRepetitions
 	}
 	runs := len(plan.ScenarioList()) * reps * len(plan.Agents)
-	disp := newPlanDisplay(stderr, runs, reps)
+	var hosts []string
+	for _, a := range plan.Agents {
+		hosts = append(hosts, a.Name)
+	}
+	disp := newPlanDisplay(stderr, runs, reps, hosts)
+	// Log lines print above the display, not through it.
+	restoreLogs := logSinkFrom(ctx).redirect(disp)
 	r := &coordinator.Runner{Plan: plan, PlanYAML: planYAML, Version: gpuperfVersion(), RunID: runID, Logger: slogDefault(), Display: disp}
 	tree, m, execErr := r.Execute(ctx)
 	disp.Wait()
+	restoreLogs()
 	if err := writeDiscovery(tree, discovered); err != nil {
 		fmt.Fprintln(stderr, "gpuperf: warning: discovery.json:", err)
 	}
@@ -212,8 +219,32 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) (err error) {
 		return gateError(c)
 	case errors.Is(execErr, coordinator.ErrRunsFailed):
 		return &exitError{code: exitFailure, err: fmt.Errorf("%w; see %s", execErr, filepath.Join(tree.Root, "run.json"))}
+	case execErr != nil:
+		return execErr
 	}
-	return execErr
+	if invalid := invalidRuns(m); len(invalid) > 0 {
+		return &exitError{code: exitInvalidRun, err: fmt.Errorf("%d of %d runs INVALID by MLPerf's rules (%s); see %s",
+			len(invalid), len(m.Runs), strings.Join(invalid, "; "), filepath.Join(tree.Root, "run.json"))}
+	}
+	return nil
+}
+
+// invalidRuns names the runs of a plan that finished INVALID, for `gpuperf
+// run`'s exit code (compare's gate decides its own).
+func invalidRuns(m *results.Manifest) []string {
+	if m == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range m.Runs {
+		if r.Status == results.StatusOK && !r.Valid {
+			out = append(out, fmt.Sprintf("%s %s run %d", r.Host, r.Scenario, r.Repetition+1))
+		}
+	}
+	if len(out) > 4 {
+		out = append(out[:3], fmt.Sprintf("%d more", len(out)-3))
+	}
+	return out
 }
 
 // applyPlanOverrides applies flag and GPUPERF_* overrides to the embedded

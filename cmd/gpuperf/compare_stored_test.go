@@ -82,9 +82,12 @@ func TestComparePublishedExitCodes(t *testing.T) {
 		stdout []string
 		stderr []string
 	}{
-		{"virtualized vs bare metal", []string{bm, vm}, exitOK,
+		{"virtualized vs bare metal, --wide", []string{"--wide", bm, vm}, exitOK,
 			[]string{"RETAINED", "95% CI", "REPS FOR ±3%", "bert-99", "Server", "92.1%", "89.5%", "chosen-target", "no interval possible",
 				"Percentiles: latency percentiles are LoadGen's nearest rank, sorted[floor(n·p)]", "Gate: none (exit 0)", "stable-diffusion-xl Offline: only the candidate has it"}, nil},
+		{"virtualized vs bare metal, compact", []string{bm, vm}, exitOK,
+			[]string{"RETAINED [95% CI]", "bert-99\n", "  Server ", "92.1% (point)", "89.5%", "chosen-target", "Gate: none (exit 0)",
+				"Percentiles: latency percentiles are LoadGen's nearest rank, sorted[floor(n·p)]", "stable-diffusion-xl Offline: only the candidate has it"}, nil},
 		{"regression gate from --min-retained", []string{"--min-retained", "95", bm, vm}, 4,
 			[]string{"Gate: regression at 95% retained (flag): regression (exit 4)", "bert-99 Offline: retained 92.1% is below 95%, judged on the point value"}, []string{"regression"}},
 		// One published run per side: no interval, so the gate exits 0
@@ -238,9 +241,11 @@ output: ` + filepath.Join(dir, "nightly") + "\n"
 	if code != 0 {
 		t.Fatalf("compare: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// The compact table wraps its notes: compare words, not lines.
+	words := strings.Join(strings.Fields(stdout), " ")
 	for _, w := range []string{"candidate nightly", "baseline bm", "Offline", "the baseline is a stored tree (" + stored, "compared unpaired",
 		"Gate: regression at 95% retained (plan)"} {
-		if !strings.Contains(stdout, w) {
+		if !strings.Contains(words, w) {
 			t.Errorf("stdout lacks %q:\n%s", w, stdout)
 		}
 	}

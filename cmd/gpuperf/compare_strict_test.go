@@ -79,11 +79,11 @@ func TestCompareStrict(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("compare: exit %d\n%s%s", code, out, errOut)
 	}
-	pre, table := strings.Index(out, "Fairness preflight: 1 material difference"), strings.Index(out, "BENCHMARK")
+	pre, table := strings.Index(out, "Fairness preflight: 1 material difference"), strings.Index(out, "RETAINED")
 	if pre < 0 || table < 0 || pre > table {
 		t.Errorf("the preflight must precede the numbers:\n%s", out)
 	}
-	if !strings.Contains(out, "!  NVIDIA driver (guest driver in a VM)  550.54.15") {
+	if !strings.Contains(out, "! NVIDIA driver (guest driver in a VM): baseline 550.54.15") {
 		t.Errorf("the material difference is not marked:\n%s", out)
 	}
 
@@ -114,7 +114,7 @@ func TestCompareStrict(t *testing.T) {
 
 	// The same driver branch is no material difference: --strict compares.
 	out, errOut, code = run(t, nil, "compare", "--strict", same)
-	if code != 0 || !strings.Contains(out, "Fairness preflight: 0 material differences") || !strings.Contains(out, "BENCHMARK") {
+	if code != 0 || !strings.Contains(out, "Fairness preflight: 0 material differences") || !strings.Contains(out, "RETAINED") {
 		t.Errorf("compare --strict on a fair pair: exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -128,7 +128,7 @@ func TestCompareStrictPublished(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "(baseline 525.85.12, candidate 515.65.01: driver branch 525 vs 515)") {
 		t.Errorf("exit %d, want 2 naming the drivers\n%s%s", code, out, errOut)
 	}
-	out, errOut, code = run(t, nil, "compare", base, cand)
+	out, errOut, code = run(t, nil, "compare", "--wide", base, cand)
 	if code != 0 || !strings.Contains(out, "same GPU (A100 SXM); the candidate is vGPU profile 80C") {
 		t.Errorf("exit %d\n%s%s", code, out, errOut)
 	}

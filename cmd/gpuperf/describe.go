@@ -24,6 +24,7 @@ import (
 	"github.com/gpuperf/gpuperf/agent"
 	"github.com/gpuperf/gpuperf/gpu"
 	"github.com/gpuperf/gpuperf/gpu/host"
+	"github.com/gpuperf/gpuperf/internal/rpcerr"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 )
 
@@ -173,7 +174,7 @@ func describeAgent(ctx context.Context, v *viper.Viper, addr string) (*gpuperfv1
 	defer cancel()
 	d, err := gpuperfv1.NewAgentClient(conn).Describe(ctx, &gpuperfv1.DescribeRequest{})
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: describe: %w", addr, err)
+		return nil, fmt.Errorf("agent %s: describe: %w", addr, rpcerr.Explain(addr, secure, err))
 	}
 	return d, nil
 }

@@ -292,17 +292,6 @@ func sideMeans(r *history.Record) []sideMean {
 	return out
 }
 
-func formatValue(v float64, unit string) string {
-	switch {
-	case unit == "ns":
-		return time.Duration(v).Round(time.Microsecond).String()
-	case v >= 100:
-		return fmt.Sprintf("%.0f %s", v, unit)
-	default:
-		return fmt.Sprintf("%.3g %s", v, unit)
-	}
-}
-
 func sidesText(r *history.Record) string {
 	switch {
 	case r.BaselineName != "" && r.CandidateName != "":

@@ -94,8 +94,10 @@ func TestOpenAIEndToEnd(t *testing.T) {
 	a, b := startAgent(t, "--config", agentConf), startAgent(t, "--config", agentConf)
 	// A loaded set of 8 keeps equal issue from padding to llama2-70b's
 	// 24576 samples. 250 QPS for 2 s issues 500 queries, enough for early
-	// stopping at p99 with no query over the bounds. The verdict is not
-	// under test (two agents on one busy machine), so the gate is low.
+	// stopping at p99 with no query over the bounds, which are raised
+	// (TTFT 30 s, TPOT 5 s) past the stalls of a loaded host (load average
+	// 22 made llama2-70b's 2 s TTFT fail). The verdict is not under test
+	// (two agents on one busy machine), so the gate is low.
 	plan := `version: v1
 agents:
   - {name: bm, address: "` + a.addr + `", role: baseline}
@@ -103,7 +105,7 @@ agents:
 workload:
   backend: llm
   model: llama2-70b
-  settings: {min_duration_ms: 2000, warmup_ms: 200, performance_sample_count_override: 8}
+  settings: {min_duration_ms: 2000, warmup_ms: 200, performance_sample_count_override: 8, server_ttft_latency: 30000000000, server_tpot_latency: 5000000000}
 scenarios: [server]
 server: {target_qps: 250}
 profile: quick
@@ -166,7 +168,7 @@ output: ` + filepath.Join(dir, "out") + "\n"
 		t.Fatal(err)
 	}
 	for _, want := range []string{"SUT name : openai", "Completed tokens per second", "TTFT Early Stopping Result:", "TPOT Early Stopping Result:",
-		"ttft_latency (ns): 2000000000", "tpot_latency (ns): 200000000", "Result is : VALID"} {
+		"ttft_latency (ns): 30000000000", "tpot_latency (ns): 5000000000", "Result is : VALID"} {
 		if !strings.Contains(string(summary), want) {
 			t.Errorf("Server summary lacks %q:\n%s", want, summary)
 		}
@@ -206,11 +208,13 @@ func TestBenchOpenAI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	for _, want := range []string{"SUT name : openai", "Scenario : Offline", "Tokens per second: ", "Result is : VALID",
-		"result_tokens_per_second"} {
+	for _, want := range []string{"SUT name : openai", "Scenario : Offline", "Tokens per second: ", "Result is : VALID"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}
+	}
+	if !strings.Contains(stderr, "result_tokens_per_second") {
+		t.Errorf("standard error lacks gpuperf's line on the metric:\n%s", stderr)
 	}
 	checkLLMResult(t, filepath.Join(out, "result.json"), maxTokens, ttft)
 	if r := readLLMResult(t, filepath.Join(out, "result.json")); r.SamplesComplete != 8 {

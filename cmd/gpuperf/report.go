@@ -49,6 +49,7 @@ bad input or usage.`,
 	}
 	cmd.Flags().String("format", string(report.Table), "report format: "+report.FormatNames())
 	cmd.Flags().String("output", "", "write the report to this file instead of standard output")
+	cmd.Flags().Bool("wide", false, "table: print the full table (every column on one row, about 220 columns) instead of the compact one that fits 100")
 	v := bindViper(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		f, err := report.ParseFormat(v.GetString("format"))
@@ -64,7 +65,7 @@ bad input or usage.`,
 			return err
 		}
 		var b bytes.Buffer
-		if err := report.Write(&b, f, c, report.Options{Runs: folders}); err != nil {
+		if err := report.Write(&b, f, c, report.Options{Runs: folders, Wide: v.GetBool("wide")}); err != nil {
 			return err
 		}
 		if out := v.GetString("output"); out != "" {
@@ -165,6 +166,7 @@ func addReportFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.String("format", string(report.Table), "format printed to standard output: "+report.FormatNames())
 	f.String("report-dir", "", "also write report.json, report.md and report.html into this folder (a plan writes them into its result tree regardless)")
+	f.Bool("wide", false, "print the full table (every column on one row, about 220 columns) instead of the compact one that fits 100")
 	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
 		_, err := report.ParseFormat(bindViper(cmd).GetString("format"))
 		if err != nil {
@@ -183,7 +185,7 @@ func writeReports(cmd *cobra.Command, v *viper.Viper, c *results.Comparison, tre
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	if err := report.Write(cmd.OutOrStdout(), f, c, report.Options{}); err != nil {
+	if err := report.Write(cmd.OutOrStdout(), f, c, report.Options{Wide: v.GetBool("wide")}); err != nil {
 		return err
 	}
 	for _, dir := range []string{treeDir, v.GetString("report-dir")} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -34,6 +35,7 @@ func gpuperfVersion() string {
 
 func newRootCommand() *cobra.Command {
 	var logLevel string
+	logs := &logSink{w: os.Stderr}
 	root := &cobra.Command{
 		Use:           "gpuperf",
 		Short:         "Measure how much GPU inference performance a virtualized host keeps",
@@ -41,15 +43,23 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			// Structured records only when asked for (the flag, or
+			// GPUPERF_LOG_LEVEL); otherwise warnings read as sentences,
+			// above any progress display.
+			structured := cmd.Flags().Changed("log-level")
+			if env := os.Getenv("GPUPERF_LOG_LEVEL"); env != "" && !structured {
+				logLevel, structured = env, true
+			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageErrorf("--log-level: %v", err)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			slog.SetDefault(newLogger(logs, lvl, structured))
+			cmd.SetContext(context.WithValue(cmd.Context(), logSinkKey{}, logs))
 			return nil
 		},
 	}
-	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "print structured log records (slog text) at this level: debug, info, warn or error; without it, warnings and errors are printed as sentences, each distinct one once")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 	root.AddCommand(newVersionCommand(), newBenchCommand(), newCompareCommand(), newRunCommand(), newAgentCommand(), newDescribeCommand(), newTelemetryCommand(), newReportCommand(), newHealthCommand(),
 		newHistoryCommand(), newTrendCommand(), newImportCommand(), newBaselineCommand())

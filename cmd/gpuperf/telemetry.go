@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -30,10 +31,12 @@ link, and the active clock-event (throttle) reasons. A value the GPU cannot
 report (a vGPU guest has no power or temperature) shows as "-", never 0.
 --csv prints telemetry.csv's columns instead, with the host's CPU steal.
 
-On a host without NVML it says why and exits 0.
+Standard output carries only the readings (with --csv, only CSV). On a host
+without NVML it says why on standard error and exits 1: no readings were
+taken, and a script must not mistake an empty file for telemetry.
 
 Every flag can also be set as GPUPERF_<FLAG> (dashes as underscores).
-Exit codes: 0 ok (or no NVML), 1 failure, 2 bad usage, 130 interrupted.`,
+Exit codes: 0 ok, 1 failure (no NVML, no GPU), 2 bad usage, 130 interrupted.`,
 		Example: `  gpuperf telemetry
   gpuperf telemetry --interval 100ms --count 50 --csv > telemetry.csv`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -65,13 +68,13 @@ func runTelemetry(cmd *cobra.Command, v *viper.Viper) error {
 	out := cmd.OutOrStdout()
 	n := gpu.Open(gpu.Options{Logger: slogDefault()})
 	defer n.Close()
+	// Standard output carries only readings (with --csv, only CSV): a
+	// script that redirects it must not find a message in its data.
 	if !n.Available() {
-		_, err := fmt.Fprintf(out, "telemetry unavailable: %s\n", n.Unavailable())
-		return err
+		return fmt.Errorf("telemetry unavailable: %s", n.Unavailable())
 	}
 	if len(n.Devices()) == 0 {
-		_, err := fmt.Fprintln(out, "telemetry unavailable: NVML sees no GPU")
-		return err
+		return errors.New("telemetry unavailable: NVML sees no GPU")
 	}
 	if calls := v.GetInt("cost"); calls > 0 {
 		w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -16,8 +16,10 @@ func TestTelemetryWithoutGPU(t *testing.T) {
 		t.Skip("this host has NVML")
 	}
 	for _, args := range [][]string{{"telemetry"}, {"telemetry", "--csv", "--count", "3", "--interval", "10ms"}} {
+		// Nothing on standard output (a redirected CSV stays empty), the
+		// reason on standard error, and exit 1: the readings failed.
 		out, errb, code := run(t, nil, args...)
-		if code != 0 || out != "telemetry unavailable: NVML library not found\n" {
+		if code != 1 || out != "" || errb != "gpuperf: telemetry unavailable: NVML library not found\n" {
 			t.Errorf("%q: exit %d, out %q, err %q", args, code, out, errb)
 		}
 	}

@@ -308,8 +308,10 @@ func (b intervalBar) XError(int) (float64, float64) { return b.low, b.high }
 
 // repetitionChart is each side's headline value per repetition, with the
 // geometric mean of its counted runs dashed; a run left out of the
-// statistics is drawn as a cross.
-func repetitionChart(s results.ScenarioComparison) (template.HTML, error) {
+// statistics is drawn as a cross. The axis always spans the baseline's
+// mean ± the equivalence margin (shaded): zoomed to the data alone, two
+// runs 0.00002% apart fill the chart and noise looks like a swing.
+func repetitionChart(s results.ScenarioComparison, marginPct float64) (template.HTML, error) {
 	unit, scale := displayUnit(s.Metric.Unit)
 	dir := "higher is better"
 	if !s.Metric.HigherIsBetter {
@@ -372,12 +374,34 @@ func repetitionChart(s results.ScenarioComparison) (template.HTML, error) {
 	if !drawn {
 		return "", nil
 	}
+	ref := (lo + hi) / 2
+	if g := s.Baseline.Geomean; g != nil {
+		ref = *g / scale
+	}
+	if marginPct <= 0 {
+		marginPct = 3
+	}
+	bandLo, bandHi := ref*(1-marginPct/100), ref*(1+marginPct/100)
+	if bandLo > bandHi {
+		bandLo, bandHi = bandHi, bandLo
+	}
+	lo, hi = math.Min(lo, bandLo), math.Max(hi, bandHi)
 	// Room above the data for the legend.
 	span := hi - lo
 	if span <= 0 {
 		span = math.Max(math.Abs(hi)*0.05, 1e-9)
 	}
 	p.Y.Min, p.Y.Max = lo-0.15*span, hi+0.6*span
+	band, err := plotter.NewPolygon(plotter.XYs{{X: 0.7, Y: bandLo}, {X: float64(maxRep) + 0.3, Y: bandLo},
+		{X: float64(maxRep) + 0.3, Y: bandHi}, {X: 0.7, Y: bandHi}})
+	if err != nil {
+		return "", err
+	}
+	band.Color = colorBand
+	band.LineStyle.Width = 0
+	// The band goes under the lines.
+	p.Add(band)
+	p.Legend.Add(fmt.Sprintf("baseline ±%g%%", marginPct), band)
 	p.X.Min, p.X.Max = 0.7, float64(maxRep)+0.3
 	p.X.Tick.Marker = integerTicks{}
 	p.Legend.Top, p.Legend.Left = true, true
@@ -430,6 +454,23 @@ func cdfChart(title string, runs []runDistribution, linear bool) (template.HTML,
 	if math.IsInf(lo, 0) {
 		return "", nil
 	}
+	// The scenario's latency bound is drawn, so the axis includes it.
+	bound := 0.0
+	for _, r := range runs {
+		bound = math.Max(bound, r.d.BoundNs)
+	}
+	if bound > 0 {
+		hi = math.Max(hi, bound)
+	}
+	// One outlying maximum far beyond every run's p99.9 would squash the
+	// distribution into the left of the chart: the right edge is then the
+	// p99.9 (or the bound) with room, and maxima past it are drawn at the
+	// edge with their value written beside.
+	edge := math.Inf(1)
+	if p999 := tailPoint(runs, 0.999); p999 > 0 && hi > 4*p999 {
+		edge = math.Max(1.3*p999, 1.1*bound)
+		hi = edge
+	}
 	// Milliseconds, or seconds for the long Offline and LLM latencies.
 	unit, scale := "ms", 1e6
 	if hi >= 10e9 {
@@ -443,13 +484,22 @@ func cdfChart(title string, runs []runDistribution, linear bool) (template.HTML,
 		p.X.Label.Text = "latency (" + unit + ", log scale)"
 	}
 	legend := map[string]bool{}
+	var cut plotter.XYLabels
+	var cutNs []float64
 	for _, r := range runs {
 		var xys plotter.XYs
 		for _, pt := range r.d.Points {
 			if logX && pt.Ns <= 0 {
 				continue
 			}
-			xys = append(xys, plotter.XY{X: pt.Ns / scale, Y: pt.P})
+			x := pt.Ns
+			if x > edge {
+				x = edge
+				cut.XYs = append(cut.XYs, plotter.XY{X: edge / scale, Y: pt.P})
+				cut.Labels = append(cut.Labels, fmt.Sprintf("max %s %s →", strconv.FormatFloat(pt.Ns/scale, 'g', 3, 64), unit))
+				cutNs = append(cutNs, pt.Ns)
+			}
+			xys = append(xys, plotter.XY{X: x / scale, Y: pt.P})
 		}
 		if len(xys) == 0 {
 			continue
@@ -467,6 +517,38 @@ func cdfChart(title string, runs []runDistribution, linear bool) (template.HTML,
 			p.Legend.Add(r.role, l)
 		}
 	}
+	if !math.IsInf(edge, 1) {
+		p.X.Max = edge / scale
+		if len(cut.XYs) > 0 {
+			// One label for the largest cut maximum is enough.
+			best := 0
+			for i := range cutNs {
+				if cutNs[i] > cutNs[best] {
+					best = i
+				}
+			}
+			lab, err := plotter.NewLabels(plotter.XYLabels{XYs: cut.XYs[best : best+1], Labels: cut.Labels[best : best+1]})
+			if err != nil {
+				return "", err
+			}
+			for i := range lab.TextStyle {
+				sans(&lab.TextStyle[i].Font, 8)
+				lab.TextStyle[i].XAlign = draw.XRight
+				lab.TextStyle[i].YAlign = draw.YTop
+			}
+			lab.Offset = vg.Point{X: vg.Points(-2), Y: vg.Points(-3)}
+			p.Add(lab)
+		}
+	}
+	if bound > 0 {
+		bl, err := plotter.NewLine(plotter.XYs{{X: bound / scale, Y: 0}, {X: bound / scale, Y: 1}})
+		if err != nil {
+			return "", err
+		}
+		bl.Color, bl.Width, bl.Dashes = colorThreshold, vg.Points(1.2), []vg.Length{vg.Points(5), vg.Points(3)}
+		p.Add(bl)
+		p.Legend.Add(fmt.Sprintf("bound %s %s", strconv.FormatFloat(bound/scale, 'g', 4, 64), unit), bl)
+	}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Y.Scale = tailScale{}
 	p.Y.Tick.Marker = plot.ConstantTicks([]plot.Tick{{Value: 0, Label: "min"}, {Value: 0.5, Label: "p50"}, {Value: 0.9, Label: "p90"},
@@ -475,6 +557,20 @@ func cdfChart(title string, runs []runDistribution, linear bool) (template.HTML,
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Legend.XOffs, p.Legend.YOffs = vg.Points(6), vg.Points(-4)
 	return svg(vg.Points(330), vg.Points(220), p.Draw)
+}
+
+// tailPoint is the largest latency at percentile p (a fraction) over the
+// runs, 0 when none reports it.
+func tailPoint(runs []runDistribution, p float64) float64 {
+	v := 0.0
+	for _, r := range runs {
+		for _, pt := range r.d.Points {
+			if math.Abs(pt.P-p) < 1e-9 {
+				v = math.Max(v, pt.Ns)
+			}
+		}
+	}
+	return v
 }
 
 // tailScale stretches a cumulative fraction toward its tail: p is drawn
@@ -566,6 +662,16 @@ func telemetryCharts(base, cand *Telemetry, title [2]string) ([2]template.HTML, 
 		if nonNegative && yr[i].lo < 0 {
 			// A share, power or clock is never negative: keep the axis so.
 			yr[i].lo = 0
+		}
+		if m.unit == "%" {
+			// A share reads against its whole range: utilization on
+			// 0..100, a small steal from 0 (at least 0..5%), so a wobble
+			// of one point does not fill the chart.
+			yr[i].lo = 0
+			yr[i].hi = math.Max(yr[i].hi, 5)
+			if m.column == gpu.GPUUtil.Name() {
+				yr[i].hi = math.Max(yr[i].hi, 100)
+			}
 		}
 	}
 	if tmax <= 0 {

@@ -237,12 +237,12 @@ func chart(title string, draw func() (template.HTML, error)) chartView {
 func buildSection(c *results.Comparison, i int, s results.ScenarioComparison, runs RunReader) sectionView {
 	sec := sectionView{ID: sectionID(i, s), Title: scenarioName(s), Labels: labelsText(s)}
 	sec.Summary = retainedSentence(c, s)
-	sec.Reps = chart("Headline per repetition", func() (template.HTML, error) { return repetitionChart(s) })
+	sec.Reps = chart("Headline per repetition", func() (template.HTML, error) { return repetitionChart(s, c.Settings.MarginPct) })
 	if sec.Reps.SVG == "" && sec.Reps.Unavailable == "" {
 		sec.Reps.Unavailable = "no run of either side finished with a value"
 	}
-	sec.Reps.Caption = fmt.Sprintf("%s of every finished run (%s); dashed: each side's geometric mean of its counted runs; a cross marks a run left out of the statistics.",
-		metricTitle(s.Metric), s.Metric.Name)
+	sec.Reps.Caption = fmt.Sprintf("%s of every finished run (%s); dashed: each side's geometric mean of its counted runs; a cross marks a run left out of the statistics; shaded: the baseline's mean ±%g%% (the equivalence margin), which the axis always shows, so run-to-run noise smaller than the margin looks as small as it is.",
+		metricTitle(s.Metric), s.Metric.Name, c.Settings.MarginPct)
 
 	// Latency distributions of every counted run of both sides.
 	byName := map[string][]runDistribution{}
@@ -289,7 +289,7 @@ func buildSection(c *results.Comparison, i int, s results.ScenarioComparison, ru
 		cv := chart("", func() (template.HTML, error) {
 			return cdfChart(fmt.Sprintf("%s CDF", upperFirst(what)), byName[name], s.Scenario == "Offline")
 		})
-		cv.Caption = fmt.Sprintf("Each repetition's %s through LoadGen's reported points (min, 50, 90, 95, 97, 99, 99.9 percentiles, max), joined by straight lines; percentiles are nearest rank, sorted[floor(n·p)]. The vertical axis is stretched toward the tail (p at −log10(1 − p)) so p99 and p99.9 stand apart.", what)
+		cv.Caption = fmt.Sprintf("Each repetition's %s through LoadGen's reported points (min, 50, 90, 95, 97, 99, 99.9 percentiles, max), joined by straight lines; percentiles are nearest rank, sorted[floor(n·p)]. The vertical axis is stretched toward the tail (p at −log10(1 − p)) so p99 and p99.9 stand apart. A maximum far beyond the p99.9 is drawn at the right edge with its value written there, so one outlier does not squash the rest; a red dashed line marks the latency bound when the scenario has one.", what)
 		if len(problems) > 0 {
 			cv.Caption += " Missing: " + strings.Join(problems, "; ") + "."
 		}

@@ -80,6 +80,8 @@ type Options struct {
 	// TopFindings is how many findings the Markdown report lists (the
 	// HTML lists all); 0 means 5.
 	TopFindings int
+	// Wide prints the full terminal table instead of the compact one.
+	Wide bool
 }
 
 func (o Options) runs() RunReader {
@@ -100,6 +102,9 @@ func (o Options) topFindings() int {
 func Write(w io.Writer, f Format, c *results.Comparison, o Options) error {
 	switch f {
 	case Table:
+		if o.Wide {
+			return WriteWideTable(w, c)
+		}
 		return WriteTable(w, c)
 	case JSON:
 		return WriteJSON(w, c)

@@ -37,6 +37,9 @@ type Distribution struct {
 	Points []LatencyPoint
 	// File names where the distribution was read, relative to the side.
 	File string
+	// BoundNs is the run's latency bound (Server's target latency,
+	// summary's "target_latency (ns)"), 0 when it has none.
+	BoundNs float64
 }
 
 // LatencyPoint is one percentile.
@@ -183,7 +186,11 @@ func summaryDistributions(s *mlperflog.Summary) []Distribution {
 			}
 			return 0
 		})
-		out = append(out, Distribution{Name: k.name, Points: pts})
+		d := Distribution{Name: k.name, Points: pts}
+		if v, ok := fieldFloat(s, "target_latency (ns)"); ok && v > 0 && k.name == "latency" {
+			d.BoundNs = v
+		}
+		out = append(out, d)
 	}
 	return out
 }

@@ -1,26 +1,48 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/gpuperf/gpuperf/results"
 )
 
-// WriteTable prints a comparison as the terminal table: per benchmark and
-// scenario the two sides' geometric means, retained %, its interval and
-// half-width, the repetitions the margin needs, the verdict, the gate and
-// the labels; then the notes, the definitions and the gate's outcome.
-func WriteTable(w io.Writer, c *results.Comparison) error {
+// compactWidth is the compact table's width: every line of it fits.
+const compactWidth = 100
+
+// WriteTable prints a comparison as the compact terminal table, which fits
+// 100 columns: per scenario the metric's unit, the two sides' geometric
+// means, retained % with its interval, the verdict and (under a gate) the
+// gate; each scenario's metric, half-width, repetitions needed and labels
+// on a line of their own below; then the notes, the definitions and the
+// gate's outcome, wrapped.
+func WriteTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, false) }
+
+// WriteWideTable prints the full table, one row per scenario with every
+// column (about 220 columns wide): --wide.
+func WriteWideTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, true) }
+
+func writeTable(w io.Writer, c *results.Comparison, wide bool) error {
 	ew := &errWriter{w: w}
-	ew.printf("gpuperf compare: candidate %s vs baseline %s\n", sideTitle(c.Candidate), sideTitle(c.Baseline))
+	title := fmt.Sprintf("gpuperf compare: candidate %s vs baseline %s", sideTitle(c.Candidate), sideTitle(c.Baseline))
+	if wide {
+		ew.printf("%s\n", title)
+	} else {
+		ew.printf("%s", wrap(title, compactWidth, "  "))
+	}
 	ew.printf("\n")
 	if c.Fairness != nil {
-		writeFairness(ew, c.Fairness)
+		writeFairness(ew, c.Fairness, !wide)
 		ew.printf("\n")
+	}
+	if !wide {
+		return writeCompact(ew, c)
 	}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	conf := fmt.Sprintf("%g%% CI", 100*c.Settings.Confidence)
@@ -55,50 +77,222 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	if err := writeServerTable(ew, c); err != nil {
+	return writeTail(ew, c, func(s string) { ew.printf("%s\n", s) }, func(s string) { ew.printf("  %s\n", s) }, false)
+}
+
+// writeTail prints what follows the table: the server statistics, notes,
+// findings, definitions and the gate. line prints a paragraph, item an
+// indented one.
+func writeTail(ew *errWriter, c *results.Comparison, line, item func(string), compact bool) error {
+	serverItem := item
+	if !compact {
+		serverItem = nil
+	}
+	if err := writeServerTable(ew, c, serverItem); err != nil {
 		return err
 	}
 	notes := noteLines(c)
 	if len(notes) > 0 {
 		ew.printf("\nNotes:\n")
 		for _, n := range notes {
-			ew.printf("  %s\n", n)
+			item(n)
 		}
 	}
 	writeFindings(ew, c)
 	d := c.Definitions
-	ew.printf("\nRetained: %s.\n", d.Retained)
-	ew.printf("Interval: %s. ±: %s.\n", d.Interval, d.HalfWidth)
-	ew.printf("Verdict: %s. Reps: %s.\n", d.Equivalence, d.RepsNeeded)
-	ew.printf("Percentiles: %s.\n", d.Percentile)
+	ew.printf("\n")
+	line(fmt.Sprintf("Retained: %s.", d.Retained))
+	line(fmt.Sprintf("Interval: %s. ±: %s.", d.Interval, d.HalfWidth))
+	line(fmt.Sprintf("Verdict: %s. Reps: %s.", d.Equivalence, d.RepsNeeded))
+	line(fmt.Sprintf("Percentiles: %s.", d.Percentile))
 	if d.PerGPU != "" {
-		ew.printf("Per GPU: %s:\n", d.PerGPU)
+		line(fmt.Sprintf("Per GPU: %s:", d.PerGPU))
 		for _, h := range append(slices.Clone(c.Baseline.Hosts), c.Candidate.Hosts...) {
-			ew.printf("  %s: %d GPU(s), from %s\n", h.Name, h.GPUs, h.GPUsFrom)
+			item(fmt.Sprintf("%s: %d GPU(s), from %s", h.Name, h.GPUs, h.GPUsFrom))
 		}
 	}
 	g := c.Gate
+	ew.printf("\n")
 	switch g.Mode {
 	case results.GateNone:
-		ew.printf("\nGate: none (exit %d)\n", g.ExitCode)
+		line(fmt.Sprintf("Gate: none (exit %d)", g.ExitCode))
 	default:
-		ew.printf("\nGate: %s at %g%% retained (%s): %s (exit %d)\n", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, outcomeWords(g.Outcome), g.ExitCode)
+		line(fmt.Sprintf("Gate: %s at %g%% retained (%s): %s (exit %d)", g.Mode, g.MinRetainedPct, c.Settings.MinRetainedFrom, outcomeWords(g.Outcome), g.ExitCode))
 	}
 	for _, r := range g.Reasons {
-		ew.printf("  %s\n", r)
+		item(r)
 	}
 	return ew.err
 }
 
+// writeCompact prints the compact table and the rest wrapped to
+// compactWidth. Scenarios are grouped under their benchmark; when even so
+// a row would not fit (long names, long verdicts), each scenario takes two
+// lines instead of a row.
+func writeCompact(ew *errWriter, c *results.Comparison) error {
+	gated := c.Gate.Mode != results.GateNone && c.Gate.Mode != ""
+	conf := fmt.Sprintf("%g%% CI", 100*c.Settings.Confidence)
+	type row struct {
+		bench, scenario, unit, base, cand, ret, verdict, gate string
+	}
+	var rows []row
+	var details []string
+	for _, s := range c.Scenarios {
+		ret := "n/a"
+		if s.RetainedPct != nil {
+			ret = fmt.Sprintf("%.1f%%", *s.RetainedPct)
+			switch {
+			case s.Interval != nil:
+				ret += fmt.Sprintf(" [%.1f, %.1f]", s.Interval.LowPct, s.Interval.HighPct)
+			case s.Status == results.StatusPoint:
+				ret += " (point)"
+			}
+		}
+		verdict := s.Verdict
+		switch s.Status {
+		case results.StatusRefused, results.StatusVoid, results.StatusNoData, results.StatusCandidateInvalid:
+			verdict = s.Status
+		}
+		unit, scale := compactUnit(s.Metric.Unit)
+		rows = append(rows, row{s.Benchmark, s.Scenario, unit, compactCell(s.Baseline, scale), compactCell(s.Candidate, scale), ret, verdict, compactGate(s.Gate.Outcome)})
+		detail := scenarioName(s) + ": " + metricTitle(s.Metric)
+		if s.Interval != nil {
+			detail += fmt.Sprintf("; ±%.1f points", s.Interval.HalfWidthPct)
+		}
+		if s.RepsNeeded != nil {
+			detail += fmt.Sprintf("; %d repetitions for ±%g%%", *s.RepsNeeded, c.Settings.MarginPct)
+		}
+		if len(s.Labels) > 0 {
+			detail += "; " + strings.Join(s.Labels, ", ")
+		}
+		details = append(details, detail)
+	}
+	// Columns are aligned by hand: a benchmark's own line would end a
+	// tabwriter column block.
+	head := []string{"SCENARIO", "UNIT", "BASELINE", "CANDIDATE", "RETAINED [" + conf + "]", "VERDICT"}
+	if gated {
+		head = append(head, "GATE")
+	}
+	cells := [][]string{head}
+	for _, r := range rows {
+		line := []string{"  " + r.scenario, r.unit, r.base, r.cand, r.ret, r.verdict}
+		if gated {
+			line = append(line, r.gate)
+		}
+		cells = append(cells, line)
+	}
+	widths := make([]int, len(head))
+	for _, line := range cells {
+		for i, c := range line {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b bytes.Buffer
+	writeRow := func(line []string) {
+		for i, c := range line {
+			if i == len(line)-1 {
+				b.WriteString(c + "\n")
+				break
+			}
+			b.WriteString(c + strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+		}
+	}
+	writeRow(cells[0])
+	bench := ""
+	for i, r := range rows {
+		if r.bench != bench {
+			bench = r.bench
+			b.WriteString(bench + "\n")
+		}
+		writeRow(cells[i+1])
+	}
+	fits := true
+	for l := range strings.Lines(b.String()) {
+		fits = fits && utf8.RuneCountInString(strings.TrimRight(l, "\n")) <= compactWidth
+	}
+	if fits {
+		ew.printf("%s", b.String())
+	} else {
+		for _, r := range rows {
+			line := fmt.Sprintf("%s %s: retained %s, %s", r.bench, r.scenario, r.ret, r.verdict)
+			if gated {
+				line += "; gate " + r.gate
+			}
+			ew.printf("%s", wrap(line, compactWidth, "    "))
+			ew.printf("%s", wrap(fmt.Sprintf("  baseline %s %s, candidate %s %s", r.base, r.unit, r.cand, r.unit), compactWidth, "    "))
+		}
+	}
+	ew.printf("\n")
+	for _, d := range details {
+		ew.printf("%s", wrap("  "+d, compactWidth, "    "))
+	}
+	return writeTail(ew, c,
+		func(s string) { ew.printf("%s", wrap(s, compactWidth, "  ")) },
+		func(s string) { ew.printf("%s", wrap("  "+s, compactWidth, "    ")) }, true)
+}
+
+// compactGate is a scenario's gate outcome in the compact table's words;
+// the interval beside it says why a row was not shown to regress.
+func compactGate(outcome string) string {
+	switch outcome {
+	case results.OutcomeNotShown:
+		return "not shown to regress"
+	case results.OutcomeNoData:
+		return "not examined"
+	case results.OutcomeNotMeasurable:
+		return "not measurable"
+	}
+	return outcome
+}
+
+// compactUnit shortens a metric's unit for the compact table, and gives
+// the factor its values are divided by.
+func compactUnit(unit string) (string, float64) {
+	if unit == "ns" {
+		return "ms", 1e6
+	}
+	return unit, 1
+}
+
+// compactCell is a side's geometric mean in the compact unit, with its
+// counted runs out of all.
+func compactCell(s results.SideValues, scale float64) string {
+	if s.Geomean == nil {
+		return fmt.Sprintf("- (0/%d)", len(s.Runs))
+	}
+	v := *s.Geomean / scale
+	num := fmt.Sprintf("%.4g", v)
+	if math.Abs(v) >= 100 {
+		num = fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%s (%d/%d)", num, s.Counted, len(s.Runs))
+}
+
 // writeServerTable prints the server statistics, when any scenario has
 // them: per request on each side, the client's mean latency beside the
-// server's time and its parts.
-func writeServerTable(ew *errWriter, c *results.Comparison) error {
+// server's time and its parts. With item (the compact table) each row is a
+// wrapped sentence instead.
+func writeServerTable(ew *errWriter, c *results.Comparison, item func(string)) error {
 	rows := serverRows(c, "-")
 	if len(rows) == 0 {
 		return nil
 	}
 	ew.printf("\nServer statistics (per request, ms; means over the counted runs):\n")
+	if item != nil {
+		for _, r := range rows {
+			head := fmt.Sprintf("%s, %s (%s, %d runs)", r.Scenario, r.Side, r.Source, r.Runs)
+			if r.Runs == 0 {
+				item(head + ": " + r.Unavailable)
+				continue
+			}
+			text := fmt.Sprintf("%s: client %s, on the server %s = queue %s + inference %s", head, r.Client, r.Request, r.Queue, r.Infer)
+			if r.Prefill != "-" || r.Decode != "-" {
+				text += fmt.Sprintf(" (prefill %s, decode %s)", r.Prefill, r.Decode)
+			}
+			item(text + " + other " + r.Other)
+		}
+		return nil
+	}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	// The reason a side has none goes last, past the aligned columns.
 	fmt.Fprintf(tw, "SCENARIO\tSIDE\tSOURCE\tRUNS\tCLIENT MEAN\tON SERVER\tQUEUE\tINFER\tPREFILL\tDECODE\tOTHER\n")

@@ -16,14 +16,16 @@ import (
 // --strict prints when it refuses to compare.
 func WriteFairness(w io.Writer, f *results.Fairness) error {
 	ew := &errWriter{w: w}
-	writeFairness(ew, f)
+	writeFairness(ew, f, false)
 	return ew.err
 }
 
 // maxCell bounds a value's width in the table; the JSON keeps it whole.
 const maxCell = 44
 
-func writeFairness(ew *errWriter, f *results.Fairness) {
+// writeFairness prints the preflight; compact lists each difference as a
+// wrapped line instead of a table row, so it fits the compact table's width.
+func writeFairness(ew *errWriter, f *results.Fairness, compact bool) {
 	if f == nil {
 		return
 	}
@@ -44,7 +46,25 @@ func writeFairness(ew *errWriter, f *results.Fairness) {
 			differ = append(differ, it)
 		}
 	}
-	if len(differ) > 0 {
+	if len(differ) > 0 && compact {
+		for _, material := range []bool{true, false} {
+			for _, it := range differ {
+				if it.Material != material {
+					continue
+				}
+				mark := "  "
+				if it.Material {
+					mark = "! "
+				}
+				line := fmt.Sprintf("  %s%s: baseline %s, candidate %s", mark, it.Label, cell(it.Baseline), cell(it.Candidate))
+				if it.Note != "" {
+					line += " (" + it.Note + ")"
+				}
+				ew.printf("%s", wrap(line, 100, "      "))
+			}
+		}
+	}
+	if len(differ) > 0 && !compact {
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "   \tITEM\tBASELINE\tCANDIDATE\tNOTE\n")
 		for _, material := range []bool{true, false} {

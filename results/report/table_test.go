@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/gpuperf/gpuperf/internal/golden"
 	"github.com/gpuperf/gpuperf/results"
@@ -29,10 +31,21 @@ func TestWriteTableFromComparisons(t *testing.T) {
 				t.Fatalf("%s: %v", path, err)
 			}
 			var out bytes.Buffer
-			if err := WriteTable(&out, &c); err != nil {
+			if err := WriteWideTable(&out, &c); err != nil {
 				t.Fatal(err)
 			}
 			golden.Check(t, "table_"+name+".golden", out.Bytes())
+			// The compact table: every line within 100 columns.
+			out.Reset()
+			if err := WriteTable(&out, &c); err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range strings.Split(out.String(), "\n") {
+				if n := utf8.RuneCountInString(l); n > compactWidth {
+					t.Errorf("compact line %d is %d columns: %q", i+1, n, l)
+				}
+			}
+			golden.Check(t, "table_"+name+"_compact.golden", out.Bytes())
 		})
 	}
 }
