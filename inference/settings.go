@@ -68,6 +68,10 @@ type TestSettings struct {
 	// the run is INVALID. The default, 0, lets no failure pass: a run
 	// whose backend failed samples did less work than its numbers claim.
 	MaxErrorPct float64 `json:"max_error_pct"`
+	// GeneratorSpin is how the Server generator waits for each arrival
+	// (auto, always or never; see SpinPolicy). Results recorded before it
+	// existed lack it: their generator spun as always does now.
+	GeneratorSpin SpinPolicy `json:"generator_spin"`
 }
 
 // Official MLPerf seeds from mlperf.conf (LoadGen 6.0.17).
@@ -99,6 +103,7 @@ func DefaultTestSettings() TestSettings {
 		ServerTTFTLatencyNs:                  100_000_000,
 		ServerTPOTLatencyNs:                  100_000_000,
 		DrainTimeoutMs:                       30_000,
+		GeneratorSpin:                        SpinAuto,
 	}
 }
 
@@ -167,6 +172,9 @@ func (s TestSettings) Validate() error {
 	}
 	if !(s.MaxErrorPct >= 0 && s.MaxErrorPct <= 100) {
 		bad("max_error_pct", "%g is outside 0..100", s.MaxErrorPct)
+	}
+	if _, err := ParseSpinPolicy(string(s.GeneratorSpin)); err != nil {
+		bad("generator_spin", "%v", err)
 	}
 	if s.PerformanceIssueUnique && s.PerformanceIssueSame {
 		bad("performance_issue_unique", "cannot be combined with performance_issue_same")

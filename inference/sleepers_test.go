@@ -1,0 +1,159 @@
+//go:build linux
+
+package inference
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The ways a generator thread can sleep until an absolute monotonic instant,
+// compared by BenchmarkSleepers. Only one of them is the generator's (see
+// wait_linux.go); the others stay here so the choice can be measured again.
+type sleeperKind struct {
+	name   string
+	locked bool // runs on a locked OS thread
+	slack  int  // PR_SET_TIMERSLACK in ns; 0 leaves the thread's default
+	open   func(b *testing.B) func(deadline int64)
+}
+
+var sleeperKinds = []sleeperKind{
+	{name: "go-timer", open: func(*testing.B) func(int64) {
+		t := time.NewTimer(time.Hour)
+		t.Stop()
+		return func(deadline int64) {
+			t.Reset(time.Duration(deadline - nanotime()))
+			<-t.C
+		}
+	}},
+	{name: "nanosleep", locked: true, open: openNanosleep},
+	{name: "nanosleep-slack1", locked: true, slack: 1, open: openNanosleep},
+	{name: "nanosleep-slack1-yield", locked: true, slack: 1, open: func(*testing.B) func(int64) {
+		// The generator's: a yield every few ms keeps the runtime from
+		// retaking the thread's processor (see yieldAfter).
+		last := nanotime()
+		return func(deadline int64) {
+			if now := nanotime(); now-last >= yieldAfter && deadline-now >= yieldRoom {
+				runtime.Gosched()
+				last = nanotime()
+			}
+			sleepUntil(deadline)
+		}
+	}},
+	{name: "timerfd-poller", open: func(b *testing.B) func(int64) {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+		if err != nil {
+			b.Skip(err)
+		}
+		f := os.NewFile(uintptr(fd), "timerfd")
+		b.Cleanup(func() { f.Close() })
+		var buf [8]byte
+		return func(deadline int64) {
+			its := unix.ItimerSpec{Value: unix.NsecToTimespec(deadline)}
+			if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &its, nil); err != nil {
+				panic(err)
+			}
+			if _, err := f.Read(buf[:]); err != nil {
+				panic(err)
+			}
+		}
+	}},
+	{name: "timerfd-blocking-slack1", locked: true, slack: 1, open: func(b *testing.B) func(int64) {
+		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
+		if err != nil {
+			b.Skip(err)
+		}
+		b.Cleanup(func() { unix.Close(fd) })
+		var buf [8]byte
+		return func(deadline int64) {
+			its := unix.ItimerSpec{Value: unix.NsecToTimespec(deadline)}
+			if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &its, nil); err != nil {
+				panic(err)
+			}
+			for {
+				if _, err := unix.Read(fd, buf[:]); err != unix.EINTR {
+					return
+				}
+			}
+		}
+	}},
+}
+
+func openNanosleep(*testing.B) func(int64) {
+	return func(deadline int64) {
+		ts := unix.NsecToTimespec(deadline)
+		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+		}
+	}
+}
+
+// BenchmarkSleepers plays a Server schedule (official seed) for
+// GPUPERF_SLEEPERS_SECS seconds (default 3) with each way of sleeping
+// until each arrival, without spinning. It reports how late each wake-up
+// was (the issue delay a generator that never spins would have) and the
+// CPU it took: the thread's own where it is locked, the process's
+// (the Go runtime's threads included) always.
+func BenchmarkSleepers(b *testing.B) {
+	secs := 3.0
+	if v, err := strconv.ParseFloat(os.Getenv("GPUPERF_SLEEPERS_SECS"), 64); err == nil && v > 0 {
+		secs = v
+	}
+	for _, qps := range []float64{1500, 5000} {
+		offsets := ServerSchedule(OfficialScheduleSeed, qps, time.Duration(secs*float64(time.Second)), 1)
+		for _, k := range sleeperKinds {
+			b.Run(fmt.Sprintf("qps=%g/%s", qps, k.name), func(b *testing.B) {
+				for b.Loop() {
+					playSleeper(b, k, offsets)
+				}
+			})
+		}
+	}
+}
+
+func playSleeper(b *testing.B, k sleeperKind, offsets []int64) {
+	if k.locked {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
+	if k.slack > 0 {
+		old, _ := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+		if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(k.slack), 0, 0, 0); err != nil {
+			b.Skip(err)
+		}
+		defer unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+	}
+	sleep := k.open(b)
+	var late histogram
+	var ts0, ts1 unix.Timespec
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts0)
+	var ru0, ru1 unix.Rusage
+	unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	base := nanotime() + int64(time.Millisecond)
+	sleeps := 0
+	for _, off := range offsets {
+		due := base + off
+		if due > nanotime() {
+			sleep(due)
+			sleeps++
+		}
+		late.record(nanotime() - due)
+	}
+	wall := nanotime() - base
+	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts1)
+	unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	proc := (ru1.Utime.Nano() + ru1.Stime.Nano()) - (ru0.Utime.Nano() + ru0.Stime.Nano())
+	if k.locked {
+		b.ReportMetric(100*float64(ts1.Nano()-ts0.Nano())/float64(wall), "thread-cpu%")
+	}
+	b.ReportMetric(100*float64(proc)/float64(wall), "proc-cpu%")
+	l := late.summary()
+	b.ReportMetric(float64(l.P50Ns)/1e3, "late-p50-us")
+	b.ReportMetric(float64(l.P99Ns)/1e3, "late-p99-us")
+	b.ReportMetric(float64(sleeps)/float64(len(offsets)), "sleeps/arrival")
+}
