@@ -113,7 +113,7 @@ type waiter struct {
 	quantile, budget float64
 
 	locked   bool
-	slack    int // the thread's timer slack before begin; -1 when unset
+	slack    int   // the thread's timer slack before begin; -1 when unset
 	cpu0     int64 // thread CPU at the loop's start
 	cpuNs    int64 // thread CPU over the loop
 	cpuOK    bool
