@@ -293,10 +293,11 @@ type issuer struct {
 	endReason     string
 	errors        []string
 	delay, call   histogram
-	lastIssue     int64      // final_query_issued_time, relative
-	coalesce      bool       // server_coalesce_queries
-	spin          SpinPolicy // generator_spin
-	wait          *WaitHealth
+	lastIssue     int64 // final_query_issued_time, relative
+	coalesce      bool  // server_coalesce_queries
+
+	spin SpinPolicy // generator_spin
+	wait *WaitHealth
 }
 
 func (is *issuer) run() {
