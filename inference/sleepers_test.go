@@ -7,11 +7,29 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+//go:linkname entersyscallblock runtime.entersyscallblock
+func entersyscallblock()
+
+//go:linkname exitsyscall runtime.exitsyscall
+func exitsyscall()
+
+// nanosleepHandoff hands the thread's processor away before it blocks, as
+// the runtime does for calls it knows block (gVisor does this too).
+//
+//go:nosplit
+func nanosleepHandoff(ts *unix.Timespec) {
+	entersyscallblock()
+	unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
+	exitsyscall()
+}
 
 // The ways a generator thread can sleep until an absolute monotonic instant,
 // compared by BenchmarkSleepers. Only one of them is the generator's (see
@@ -44,6 +62,22 @@ var sleeperKinds = []sleeperKind{
 				last = nanotime()
 			}
 			sleepUntil(deadline)
+		}
+	}},
+	{name: "nanosleep-slack1-yieldeach", locked: true, slack: 1, open: func(*testing.B) func(int64) {
+		// A yield before every sleep lets what the last issue woke run
+		// before the thread blocks with its processor.
+		return func(deadline int64) {
+			runtime.Gosched()
+			sleepUntil(deadline)
+		}
+	}},
+	{name: "nanosleep-slack1-handoff", locked: true, slack: 1, open: func(*testing.B) func(int64) {
+		return func(deadline int64) {
+			ts := unix.NsecToTimespec(deadline)
+			for nanotime() < deadline {
+				nanosleepHandoff(&ts)
+			}
 		}
 	}},
 	{name: "timerfd-poller", open: func(b *testing.B) func(int64) {
@@ -117,6 +151,10 @@ func BenchmarkSleepers(b *testing.B) {
 }
 
 func playSleeper(b *testing.B, k sleeperKind, offsets []int64) {
+	playSleeperWith(b, k, offsets, func() {})
+}
+
+func playSleeperWith(b *testing.B, k sleeperKind, offsets []int64, issue func()) {
 	if k.locked {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
@@ -143,6 +181,7 @@ func playSleeper(b *testing.B, k sleeperKind, offsets []int64) {
 			sleeps++
 		}
 		late.record(nanotime() - due)
+		issue()
 	}
 	wall := nanotime() - base
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts1)
@@ -156,4 +195,58 @@ func playSleeper(b *testing.B, k sleeperKind, offsets []int64) {
 	b.ReportMetric(float64(l.P50Ns)/1e3, "late-p50-us")
 	b.ReportMetric(float64(l.P99Ns)/1e3, "late-p99-us")
 	b.ReportMetric(float64(sleeps)/float64(len(offsets)), "sleeps/arrival")
+}
+
+// BenchmarkSleepersHandoff is BenchmarkSleepers at 1,500 QPS with what a
+// backend in the same process does: a goroutine woken by every arrival
+// (IssueQuery handing work to a worker) while another goroutine keeps the
+// other processor busy, yielding every 10 µs. It reports how long the
+// woken goroutine waited to run: a sleeper that keeps its processor while
+// it blocks strands the goroutines queued on it.
+func BenchmarkSleepersHandoff(b *testing.B) {
+	secs := 3.0
+	if v, err := strconv.ParseFloat(os.Getenv("GPUPERF_SLEEPERS_SECS"), 64); err == nil && v > 0 {
+		secs = v
+	}
+	offsets := ServerSchedule(OfficialScheduleSeed, 1500, time.Duration(secs*float64(time.Second)), 1)
+	kinds := append([]sleeperKind{{name: "spin-always", open: func(*testing.B) func(int64) {
+		return func(deadline int64) { waitUntil(deadline, nil) }
+	}}}, sleeperKinds...)
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			for b.Loop() {
+				var wg sync.WaitGroup
+				stop := make(chan struct{})
+				wg.Go(func() {
+					last := nanotime()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						if now := nanotime(); now-last > int64(10*time.Microsecond) {
+							runtime.Gosched()
+							last = now
+						}
+					}
+				})
+				sent := make(chan int64, 1024)
+				var woke histogram
+				wg.Go(func() {
+					for t := range sent {
+						woke.record(nanotime() - t)
+					}
+				})
+				playSleeperWith(b, k, offsets, func() { sent <- nanotime() })
+				close(stop)
+				close(sent)
+				wg.Wait()
+				w := woke.summary()
+				b.ReportMetric(float64(w.P50Ns)/1e3, "woken-p50-us")
+				b.ReportMetric(float64(w.P99Ns)/1e3, "woken-p99-us")
+				b.ReportMetric(float64(w.MaxNs)/1e3, "woken-max-us")
+			}
+		})
+	}
 }

@@ -113,6 +113,9 @@ func fxTree(t *testing.T, hosts []fxHost, runs []fxRun, opts Options) *Compariso
 			res.EarlyStopping.EstimateNs = int64(r.value)
 			res.TargetLatencyNs = int64(r.value)
 			res.Metric = inference.Metric{Name: "early_stopping_latency_ss", Value: r.value, Unit: "ns"}
+		case inference.Server:
+			res.CompletedSamplesPerSecond = r.value
+			res.Metric = inference.Metric{Name: "result_completed_samples_per_second", Value: r.value, Unit: "samples/s", HigherIsBetter: true}
 		default:
 			t.Fatalf("fixture scenario %v", r.sc)
 		}
