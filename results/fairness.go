@@ -295,7 +295,7 @@ var fairCatalog = []fairSpec{
 	{"gpuperf.version", "gpuperf version", nil},
 	{"backend", "Backend", ruleDiffers("another backend is another system under test")},
 	{"backend.batch", "Batch size", ruleDiffers("batching changes throughput and latency")},
-	{"generator.spin", "Load generator wait (--spin), Server", ruleSpin},
+	{"generator.spin", "Load generator --spin policy (Server)", ruleSpin},
 }
 
 // sideFacts are one side's printed values by item key.
