@@ -32,8 +32,9 @@ func nanosleepHandoff(ts *unix.Timespec) {
 }
 
 // The ways a generator thread can sleep until an absolute monotonic instant,
-// compared by BenchmarkSleepers. Only one of them is the generator's (see
-// wait_linux.go); the others stay here so the choice can be measured again.
+// compared by BenchmarkSleepers and BenchmarkSleepersHandoff. Only one of
+// them is the generator's (see waiter and sleeper); the others stay here so
+// the choice can be measured again.
 type sleeperKind struct {
 	name   string
 	locked bool // runs on a locked OS thread
@@ -52,12 +53,12 @@ var sleeperKinds = []sleeperKind{
 	}},
 	{name: "nanosleep", locked: true, open: openNanosleep},
 	{name: "nanosleep-slack1", locked: true, slack: 1, open: openNanosleep},
-	{name: "nanosleep-slack1-yield", locked: true, slack: 1, open: func(*testing.B) func(int64) {
-		// The generator's: a yield every few ms keeps the runtime from
-		// retaking the thread's processor (see yieldAfter).
+	{name: "nanosleep-slack1-yield4ms", locked: true, slack: 1, open: func(*testing.B) func(int64) {
+		// A yield every 4 ms keeps the runtime from retaking the thread's
+		// processor after 10 ms in a system call.
 		last := nanotime()
 		return func(deadline int64) {
-			if now := nanotime(); now-last >= yieldAfter && deadline-now >= yieldRoom {
+			if now := nanotime(); now-last >= int64(4*time.Millisecond) && deadline-now >= int64(300*time.Microsecond) {
 				runtime.Gosched()
 				last = nanotime()
 			}
@@ -69,6 +70,15 @@ var sleeperKinds = []sleeperKind{
 		// before the thread blocks with its processor.
 		return func(deadline int64) {
 			runtime.Gosched()
+			sleepUntil(deadline)
+		}
+	}},
+	{name: "nanosleep-slack1-yieldeach-unlocked", open: func(*testing.B) func(int64) {
+		// Unlocked, the goroutine may move between threads, so each sleep
+		// sets its thread's slack first.
+		return func(deadline int64) {
+			runtime.Gosched()
+			unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_TIMERSLACK, 1, 0, 0, 0, 0)
 			sleepUntil(deadline)
 		}
 	}},
@@ -98,32 +108,21 @@ var sleeperKinds = []sleeperKind{
 			}
 		}
 	}},
-	{name: "timerfd-blocking-slack1", locked: true, slack: 1, open: func(b *testing.B) func(int64) {
-		fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
-		if err != nil {
-			b.Skip(err)
-		}
-		b.Cleanup(func() { unix.Close(fd) })
-		var buf [8]byte
+	{name: "generator-timerfd-yieldeach-unlocked", open: func(b *testing.B) func(int64) {
+		sl := openSleeper()
+		b.Cleanup(sl.close)
 		return func(deadline int64) {
-			its := unix.ItimerSpec{Value: unix.NsecToTimespec(deadline)}
-			if err := unix.TimerfdSettime(fd, unix.TFD_TIMER_ABSTIME, &its, nil); err != nil {
-				panic(err)
-			}
-			for {
-				if _, err := unix.Read(fd, buf[:]); err != unix.EINTR {
-					return
-				}
-			}
+			runtime.Gosched()
+			sl.until(deadline)
 		}
 	}},
 }
 
-func openNanosleep(*testing.B) func(int64) {
-	return func(deadline int64) {
-		ts := unix.NsecToTimespec(deadline)
-		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
-		}
+func openNanosleep(*testing.B) func(int64) { return sleepUntil }
+
+func sleepUntil(deadline int64) {
+	ts := unix.NsecToTimespec(deadline)
+	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
 	}
 }
 

@@ -68,9 +68,10 @@ type WaitHealth struct {
 	// Sleeps counts the sleeps; SpinNs is the time spent spinning.
 	Sleeps uint64 `json:"sleeps"`
 	SpinNs int64  `json:"spin_ns"`
-	// ThreadCPUPct is the issuing thread's own CPU time over the issue
-	// loop as a share of one core; -1 where the thread is not locked
-	// (always) or cannot be measured.
+	// ThreadCPUPct is the issuing goroutine's own CPU time over the
+	// issue loop (read on its thread between yields) as a share of one
+	// core; -1 for always, which yields too often to read it, or where it
+	// cannot be measured.
 	ThreadCPUPct float64 `json:"issue_thread_cpu_percent"`
 }
 
@@ -86,15 +87,6 @@ const (
 	maxMargin = int64(2 * time.Millisecond)
 	// maxSleep bounds one sleep so cancellation is seen promptly.
 	maxSleep = int64(20 * time.Millisecond)
-	// yieldAfter: a locked thread that never yields looks stuck to the Go
-	// runtime, which then takes its processor away on every system call
-	// after 10 ms and polls every 20 µs for a while (about 10% of a core
-	// at 5,000 sleeps a second). A yield that often keeps it quiet.
-	yieldAfter = int64(4 * time.Millisecond)
-	// yieldRoom is the least time left before the wake-up instant for a
-	// yield, which hands the thread's processor away and back (about
-	// 12 µs p50, 26 µs p99 on the development VM).
-	yieldRoom = int64(300 * time.Microsecond)
 	// calibrationSleeps sleeps of 100 to 250 µs open a run: about 6 ms.
 	calibrationSleeps = 32
 	// window is how many recent overshoots the margin is taken from, and
@@ -104,23 +96,29 @@ const (
 )
 
 // waiter waits for the Server schedule's arrivals under a policy. It is
-// used by one goroutine, allocates nothing after newWaiter, and owns the
-// OS thread it locks from begin to end.
+// used by one goroutine and allocates nothing after begin.
+//
+// auto and never block their thread in a system call until an absolute
+// instant (see sleeper), yielding the processor just before: the Go
+// runtime leaves a processor with a thread blocked in a system call, so
+// whatever the last issue woke (a backend's worker, queued on this
+// processor) would otherwise wait out the sleep (1 to 2 ms at the median
+// in BenchmarkSleepersHandoff, against 1 µs with the yield). The yield
+// also keeps the runtime from taking the processor away after 10 ms,
+// which costs as much CPU again. The goroutine is not locked to its
+// thread: a locked thread's yield hands the processor to another thread
+// and back, 3 to 5% of a core at 5,000 QPS.
 type waiter struct {
 	policy SpinPolicy
 	rate   float64 // arrivals per second, for the spin budget
 	// Tuning; newWaiter sets the constants above.
 	quantile, budget float64
 
-	locked   bool
-	slack    int   // the thread's timer slack before begin; -1 when unset
-	cpu0     int64 // thread CPU at the loop's start
-	cpuNs    int64 // thread CPU over the loop
-	cpuOK    bool
+	sl       sleeper
+	cpu      cpuMeter
 	loopWall int64
 
 	margin, calMargin, marginMax, minSleep int64
-	lastYield                              int64
 
 	recent    [window]int64
 	sorted    [window]int64
@@ -131,52 +129,50 @@ type waiter struct {
 }
 
 func newWaiter(policy SpinPolicy, rate float64) *waiter {
-	return &waiter{policy: policy.orAuto(), rate: rate, quantile: marginQuantile, budget: spinBudget, slack: -1}
+	return &waiter{policy: policy.orAuto(), rate: rate, quantile: marginQuantile, budget: spinBudget}
 }
 
-// begin prepares the calling goroutine's thread (auto and never: locked,
-// timer slack 1 ns) and measures the host's sleep overshoot and the CPU
-// cost of a sleep.
+// begin opens the sleeper and measures the host's sleep overshoot and the
+// CPU one sleep costs (auto's minimum sleep), then starts metering the
+// issuing goroutine's CPU.
 func (w *waiter) begin() {
 	if w.policy == SpinAlways {
 		w.margin, w.calMargin, w.marginMax = int64(spinWindow), int64(spinWindow), int64(spinWindow)
 		return
 	}
-	runtime.LockOSThread()
-	w.locked = true
-	w.slack = tightenTimerSlack()
-	c0, ok0 := threadCPU()
-	const sleeps = calibrationSleeps
-	for i := range sleeps {
+	w.sl = openSleeper()
+	var costs [calibrationSleeps]int64
+	n := 0
+	for i := range calibrationSleeps {
 		// Lengths spread over 100..250 µs so the samples do not share a
 		// phase with a periodic tick.
 		t := nanotime() + int64(100*time.Microsecond) + int64(i*4703)%int64(150*time.Microsecond)
-		sleepUntil(t)
+		tid0, c0, ok0 := threadTime()
+		w.sl.until(t)
 		w.observe(nanotime() - t)
+		if tid1, c1, ok1 := threadTime(); ok0 && ok1 && tid1 == tid0 {
+			costs[n] = c1 - c0
+			n++
+		}
 	}
-	if c1, ok1 := threadCPU(); ok0 && ok1 && w.policy == SpinAuto {
-		w.minSleep = (c1 - c0) / sleeps
+	if w.policy == SpinAuto && n > 0 {
+		slices.Sort(costs[:n])
+		w.minSleep = costs[n/2]
 	}
 	w.retune()
 	w.calMargin = w.margin
-	w.lastYield = nanotime()
-	w.cpu0, w.cpuOK = threadCPU()
+	w.cpu.resume()
 }
 
-// end restores the thread and records the loop's wall time for the CPU
+// end closes the sleeper and records the loop's wall time for the CPU
 // share.
 func (w *waiter) end(loopWall int64) {
 	w.loopWall = loopWall
-	if !w.locked {
+	if w.policy == SpinAlways {
 		return
 	}
-	c1, ok := threadCPU()
-	w.cpuNs, w.cpuOK = c1-w.cpu0, ok && w.cpuOK
-	if w.slack >= 0 {
-		restoreTimerSlack(w.slack)
-	}
-	runtime.UnlockOSThread()
-	w.locked = false
+	w.cpu.pause()
+	w.sl.close()
 }
 
 // wait returns at or just after the monotonic instant deadline, or false
@@ -186,10 +182,8 @@ func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
 		return waitUntil(deadline, stop)
 	}
 	for {
-		now := nanotime()
 		target := deadline - w.margin
-		left := target - now
-		if left <= w.minSleep {
+		if target-nanotime() <= w.minSleep {
 			break
 		}
 		select {
@@ -197,13 +191,15 @@ func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
 			return false
 		default:
 		}
-		if now-w.lastYield >= yieldAfter && left >= yieldRoom {
-			runtime.Gosched()
-			w.lastYield = nanotime()
-			continue
+		w.cpu.pause()
+		runtime.Gosched()
+		w.cpu.resume()
+		now := nanotime()
+		if target-now <= w.minSleep {
+			break
 		}
 		t := min(target, now+maxSleep)
-		sleepUntil(t)
+		w.sl.until(t)
 		w.observe(nanotime() - t)
 	}
 	if now := nanotime(); now < deadline {
@@ -212,6 +208,37 @@ func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
 		w.spinNs += nanotime() - now
 	}
 	return true
+}
+
+// cpuMeter adds up the issuing goroutine's CPU time thread by thread: a
+// goroutine that is not locked may move to another thread whenever it
+// yields, so each stretch between yields is read on its own thread.
+// A stretch in which the runtime moved it anyway is left out (lost).
+type cpuMeter struct {
+	tid         int
+	at, total   int64
+	running, ok bool
+	lost        uint64
+}
+
+func (m *cpuMeter) resume() {
+	m.tid, m.at, m.running = threadTime()
+}
+
+func (m *cpuMeter) pause() {
+	if !m.running {
+		return
+	}
+	m.running = false
+	tid, at, ok := threadTime()
+	switch {
+	case !ok:
+	case tid == m.tid && at >= m.at:
+		m.total += at - m.at
+		m.ok = true
+	default:
+		m.lost++
+	}
 }
 
 // observe records one sleep's overshoot and retunes the margin every
@@ -250,15 +277,15 @@ func (w *waiter) retune() {
 // health reports how the run waited.
 func (w *waiter) health() *WaitHealth {
 	h := &WaitHealth{
-		Spin: w.policy, Sleeper: sleeperName,
+		Spin: w.policy, Sleeper: w.sl.name,
 		CalibratedMarginNs: w.calMargin, MarginNs: w.margin, MarginMaxNs: w.marginMax, MinSleepNs: w.minSleep,
 		SleepOvershoot: w.overshoot.summary(), Sleeps: w.sleeps, SpinNs: w.spinNs, ThreadCPUPct: -1,
 	}
 	if w.policy == SpinAlways {
 		h.Sleeper = "Go timer until 2 ms before, then spin"
 	}
-	if w.policy != SpinAlways && w.cpuOK && w.loopWall > 0 {
-		h.ThreadCPUPct = 100 * float64(w.cpuNs) / float64(w.loopWall)
+	if w.policy != SpinAlways && w.cpu.ok && w.loopWall > 0 {
+		h.ThreadCPUPct = 100 * float64(w.cpu.total) / float64(w.loopWall)
 	}
 	return h
 }

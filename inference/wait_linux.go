@@ -2,44 +2,59 @@ package inference
 
 import "golang.org/x/sys/unix"
 
-// sleeperName says how auto and never sleep on Linux (WaitHealth.Sleeper).
-const sleeperName = "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME), locked thread, timer slack 1 ns"
-
-// sleepUntil blocks the calling thread until the monotonic instant t: the
-// runtime's nanotime is CLOCK_MONOTONIC, so an absolute sleep on that
-// clock wakes after exactly t, never before, whatever preempted the
-// thread on the way in. A Go timer would wake up to a millisecond late
-// (the runtime's poller rounds its timeout to milliseconds).
-func sleepUntil(t int64) {
-	ts := unix.NsecToTimespec(t)
-	for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
-	}
+// sleeper blocks the calling thread until an absolute instant on the
+// monotonic clock (the runtime's nanotime is CLOCK_MONOTONIC, so it wakes
+// after exactly that instant, never before). A timer fd has no timer
+// slack, which a sleep would otherwise get (50 µs by default, per thread:
+// PR_SET_TIMERSLACK would have to follow the goroutine from thread to
+// thread), and a Go timer wakes up to a millisecond late (the runtime's
+// poller rounds its timeout to milliseconds). Without a timer fd it falls
+// back on clock_nanosleep with TIMER_ABSTIME.
+type sleeper struct {
+	fd   int
+	name string
 }
 
-// tightenTimerSlack sets the calling thread's timer slack to 1 ns and
-// returns the previous value, or -1 when it could not. Linux lets a
-// sleeping thread's timer fire up to its slack late (50 µs by default) to
-// batch wake-ups; the generator wants its instant.
-func tightenTimerSlack() int {
-	old, err := unix.PrctlRetInt(unix.PR_GET_TIMERSLACK, 0, 0, 0, 0)
+func openSleeper() sleeper {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_CLOEXEC)
 	if err != nil {
-		return -1
+		return sleeper{fd: -1, name: "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME) (no timer fd: " + err.Error() + ")"}
 	}
-	if unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0) != nil {
-		return -1
-	}
-	return old
+	return sleeper{fd: fd, name: "timerfd (CLOCK_MONOTONIC, absolute), blocking read"}
 }
 
-func restoreTimerSlack(old int) {
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(old), 0, 0, 0)
+func (s sleeper) until(t int64) {
+	ts := unix.NsecToTimespec(t)
+	if s.fd < 0 {
+		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+		}
+		return
+	}
+	its := unix.ItimerSpec{Value: ts}
+	if unix.TimerfdSettime(s.fd, unix.TFD_TIMER_ABSTIME, &its, nil) != nil {
+		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
+		}
+		return
+	}
+	var buf [8]byte
+	for {
+		if _, err := unix.Read(s.fd, buf[:]); err != unix.EINTR {
+			return
+		}
+	}
 }
 
-// threadCPU is the calling thread's CPU time in ns.
-func threadCPU() (int64, bool) {
+func (s sleeper) close() {
+	if s.fd >= 0 {
+		unix.Close(s.fd)
+	}
+}
+
+// threadTime is the calling thread's id and CPU time in ns.
+func threadTime() (tid int, cpu int64, ok bool) {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		return 0, false
+		return 0, 0, false
 	}
-	return ts.Nano(), true
+	return unix.Gettid(), ts.Nano(), true
 }

@@ -4,16 +4,18 @@ package inference
 
 import "time"
 
-// sleeperName says how auto and never sleep where clock_nanosleep is not
-// used: a Go timer, which may wake a millisecond late.
-const sleeperName = "Go timer"
+// sleeper sleeps on a Go timer where timer fds do not exist: it may wake
+// a millisecond late, which auto's margin then absorbs.
+type sleeper struct{ name string }
 
-func sleepUntil(t int64) {
+func openSleeper() sleeper { return sleeper{name: "Go timer"} }
+
+func (sleeper) until(t int64) {
 	if d := t - nanotime(); d > 0 {
 		time.Sleep(time.Duration(d))
 	}
 }
 
-func tightenTimerSlack() int   { return -1 }
-func restoreTimerSlack(int)    {}
-func threadCPU() (int64, bool) { return 0, false }
+func (sleeper) close() {}
+
+func threadTime() (tid int, cpu int64, ok bool) { return 0, 0, false }
