@@ -344,7 +344,7 @@ func (is *issuer) runServer() {
 	w := newWaiter(is.spin, is.e.TargetQPS)
 	w.begin()
 	defer func() {
-		w.end(nanotime() - is.base)
+		w.end()
 		is.wait = w.health()
 	}()
 
@@ -361,10 +361,13 @@ func (is *issuer) runServer() {
 				break
 			}
 			now = nanotime()
-		} else if i&1023 == 0 && is.ctx.Err() != nil {
-			// A saturated loop never waits, so it checks for cancellation here.
-			is.endEarly("Ending early: the run was cancelled.")
-			break
+		} else if i&1023 == 0 {
+			w.tick()
+			if is.ctx.Err() != nil {
+				// A saturated loop never waits, so it checks for cancellation here.
+				is.endEarly("Ending early: the run was cancelled.")
+				break
+			}
 		}
 		if maxDur > 0 && now-base > maxDur {
 			is.endEarly("IssueQueryThread 0 Ending early: Max test duration reached.")

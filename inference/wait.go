@@ -114,9 +114,8 @@ type waiter struct {
 	// Tuning; newWaiter sets the constants above.
 	quantile, budget float64
 
-	sl       sleeper
-	cpu      cpuMeter
-	loopWall int64
+	sl  sleeper
+	cpu cpuMeter
 
 	margin, calMargin, marginMax, minSleep int64
 
@@ -164,10 +163,8 @@ func (w *waiter) begin() {
 	w.cpu.resume()
 }
 
-// end closes the sleeper and records the loop's wall time for the CPU
-// share.
-func (w *waiter) end(loopWall int64) {
-	w.loopWall = loopWall
+// end closes the sleeper.
+func (w *waiter) end() {
 	if w.policy == SpinAlways {
 		return
 	}
@@ -213,16 +210,18 @@ func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
 // cpuMeter adds up the issuing goroutine's CPU time thread by thread: a
 // goroutine that is not locked may move to another thread whenever it
 // yields, so each stretch between yields is read on its own thread.
-// A stretch in which the runtime moved it anyway is left out (lost).
+// A stretch in which the runtime moved it anyway is left out.
+// The share is the CPU over the wall time of the stretches counted.
 type cpuMeter struct {
-	tid         int
-	at, total   int64
-	running, ok bool
-	lost        uint64
+	tid              int
+	at, since        int64 // thread CPU and wall clock at resume
+	total, totalWall int64
+	running          bool
 }
 
 func (m *cpuMeter) resume() {
 	m.tid, m.at, m.running = threadTime()
+	m.since = nanotime()
 }
 
 func (m *cpuMeter) pause() {
@@ -231,13 +230,19 @@ func (m *cpuMeter) pause() {
 	}
 	m.running = false
 	tid, at, ok := threadTime()
-	switch {
-	case !ok:
-	case tid == m.tid && at >= m.at:
+	if ok && tid == m.tid && at >= m.at {
 		m.total += at - m.at
-		m.ok = true
-	default:
-		m.lost++
+		m.totalWall += nanotime() - m.since
+	}
+}
+
+// tick closes the stretch and opens the next: a loop that never waits
+// (a saturated generator) calls it now and then, so a move to another
+// thread loses one stretch, not the whole run.
+func (w *waiter) tick() {
+	if w.policy != SpinAlways {
+		w.cpu.pause()
+		w.cpu.resume()
 	}
 }
 
@@ -284,8 +289,8 @@ func (w *waiter) health() *WaitHealth {
 	if w.policy == SpinAlways {
 		h.Sleeper = "Go timer until 2 ms before, then spin"
 	}
-	if w.policy != SpinAlways && w.cpu.ok && w.loopWall > 0 {
-		h.ThreadCPUPct = 100 * float64(w.cpu.total) / float64(w.loopWall)
+	if w.policy != SpinAlways && w.cpu.totalWall > 0 {
+		h.ThreadCPUPct = 100 * float64(w.cpu.total) / float64(w.cpu.totalWall)
 	}
 	return h
 }

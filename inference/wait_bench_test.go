@@ -62,7 +62,7 @@ func playWaiter(b *testing.B, w *waiter, offsets []int64) {
 		late.record(nanotime() - due)
 	}
 	wall := nanotime() - base
-	w.end(wall)
+	w.end()
 	self1, _ := procstat.ReadSelf()
 	h := w.health()
 	l := late.summary()

@@ -87,7 +87,7 @@ func TestWaiterPolicies(t *testing.T) {
 					t.Fatalf("returned %d ns before the instant", due-now)
 				}
 			}
-			w.end(nanotime() - start)
+			w.end()
 			h := w.health()
 			if h.Spin != p {
 				t.Errorf("health says spin %q", h.Spin)
@@ -133,7 +133,7 @@ func TestWaiterStops(t *testing.T) {
 		if d := time.Since(t0); d > 10*time.Duration(maxSleep) {
 			t.Fatalf("%s: stop took %s", p, d)
 		}
-		w.end(1)
+		w.end()
 	}
 }
 
@@ -146,7 +146,7 @@ func TestWaitAllocatesNothing(t *testing.T) {
 		allocs := testing.AllocsPerRun(200, func() {
 			w.wait(nanotime()+int64(50*time.Microsecond), stop)
 		})
-		w.end(1)
+		w.end()
 		if allocs != 0 {
 			t.Errorf("%s: %v allocations per wait", p, allocs)
 		}

@@ -74,7 +74,7 @@ ceiling)
       # shellcheck disable=SC2086
       bench "$label" "$qps" "$b" $flags
       grep -E '^(Completed samples per second|99.00 percentile latency)' "$work/text" | sed 's/^/        /' || true
-    done < <(POLICIES=${POLICIES:-auto} variants)
+    done < <(policies=${POLICIES:-auto} variants)
   done
   echo "load average $(load)"
   ;;
