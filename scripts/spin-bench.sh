@@ -86,7 +86,7 @@ aa)
       [ -n "$b" ] || continue
       "$b" compare --output "$work/aa" --run-id "r$r" >"$work/aa.txt" 2>/dev/null || true
       echo "  $b:"
-      grep -E 'Offline|SingleStream|Server' "$work/aa.txt" | grep -v '^ *-' | head -3 | sed 's/^/    /'
+      grep -E '^[^ ]+ +(Offline|Server|SingleStream) ' "$work/aa.txt" | sed 's/^/    /'
       rm -rf "$work/aa"
     done
   done
