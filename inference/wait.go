@@ -107,7 +107,7 @@ const (
 // also keeps the runtime from taking the processor away after 10 ms,
 // which costs as much CPU again. The goroutine is not locked to its
 // thread: a locked thread's yield hands the processor to another thread
-// and back, 3 to 5% of a core at 5,000 QPS.
+// and back, 1 to 11 points of a core more at 5,000 QPS (BENCHMARKS.md).
 type waiter struct {
 	policy SpinPolicy
 	rate   float64 // arrivals per second, for the spin budget
