@@ -362,7 +362,7 @@ func (is *issuer) runServer() {
 			}
 			now = nanotime()
 		} else if i&1023 == 0 {
-			w.tick()
+			w.tick(now)
 			if is.ctx.Err() != nil {
 				// A saturated loop never waits, so it checks for cancellation here.
 				is.endEarly("Ending early: the run was cancelled.")

@@ -13,6 +13,7 @@ import "golang.org/x/sys/unix"
 type sleeper struct {
 	fd   int
 	name string
+	buf  [8]byte // the timer fd's expiration count, read and dropped
 }
 
 func openSleeper() sleeper {
@@ -23,7 +24,7 @@ func openSleeper() sleeper {
 	return sleeper{fd: fd, name: "timerfd (CLOCK_MONOTONIC, absolute), blocking read"}
 }
 
-func (s sleeper) until(t int64) {
+func (s *sleeper) until(t int64) {
 	ts := unix.NsecToTimespec(t)
 	if s.fd < 0 {
 		for unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil) == unix.EINTR {
@@ -36,15 +37,14 @@ func (s sleeper) until(t int64) {
 		}
 		return
 	}
-	var buf [8]byte
 	for {
-		if _, err := unix.Read(s.fd, buf[:]); err != unix.EINTR {
+		if _, err := unix.Read(s.fd, s.buf[:]); err != unix.EINTR {
 			return
 		}
 	}
 }
 
-func (s sleeper) close() {
+func (s *sleeper) close() {
 	if s.fd >= 0 {
 		unix.Close(s.fd)
 	}
