@@ -1085,6 +1085,14 @@ func setSetting(f reflect.Value, v any) error {
 			}
 		}
 		return fmt.Errorf("want an integer, got %s", describeValue(v))
+	case reflect.String:
+		// Checked with the generator's own rules (settingsRules).
+		str, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("want text, got %s", describeValue(v))
+		}
+		f.SetString(str)
+		return nil
 	}
 	return fmt.Errorf("cannot be set from a plan")
 }

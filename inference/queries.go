@@ -78,9 +78,8 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 		pl.queries = 1
 		pl.duration = int64(1e9 / e.TargetQPS)
 	case Server:
-		pl.offsets, minQ = serverSchedule(e, minQ, setSize)
+		pl.offsets, minQ, pl.duration = serverSchedule(e, minQ, setSize)
 		pl.queries = len(pl.offsets)
-		pl.duration = pl.offsets[len(pl.offsets)-1]
 	default: // SingleStream, MultiStream: 2 × min_duration at the hinted rate
 		spacing := int64(1e9 / e.TargetQPS)
 		window := 2 * int64(e.MinDurationMs) * 1e6
@@ -109,14 +108,16 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 func ServerSchedule(seed uint64, qps float64, minDuration time.Duration, minQueries uint64) []int64 {
 	e := EffectiveSettings{Scenario: Server, ScheduleRNGSeed: seed, TargetQPS: qps,
 		MinDurationMs: uint64(minDuration / time.Millisecond), MinQueryCount: minQueries}
-	offsets, _ := serverSchedule(e, minQueries, 1)
+	offsets, _, _ := serverSchedule(e, minQueries, 1)
 	return offsets
 }
 
 // serverSchedule draws the Poisson arrival offsets until the last is at or
 // past min_duration and the count reaches minQ, topping minQ up by whole
-// sets in equal-issue mode. It returns the offsets and the final minQ.
-func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64) {
+// sets in equal-issue mode. It returns the offsets, the final minQ and
+// generated_query_duration: LoadGen draws the next interval before it
+// tests for the end, so its duration is one interval past the last query.
+func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64, int64) {
 	sched := rng.NewMT19937(e.ScheduleRNGSeed)
 	window := int64(e.MinDurationMs) * 1e6
 	// Size the schedule once: a Poisson count over the window stays within
@@ -129,7 +130,7 @@ func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64)
 		offsets = append(offsets, t)
 		n := uint64(len(offsets))
 		if t >= window && n >= minQ {
-			return offsets, minQ
+			return offsets, minQ, t + rng.NextIntervalNs(sched, e.TargetQPS)
 		}
 		if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
 			minQ += setSize

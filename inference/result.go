@@ -205,6 +205,10 @@ type Health struct {
 	GeneratorCPUUserNs int64   `json:"generator_cpu_user_ns"`
 	GeneratorCPUSysNs  int64   `json:"generator_cpu_system_ns"`
 	GeneratorCPUPct    float64 `json:"generator_cpu_percent"`
+	// Wait is how the Server generator waited for its arrivals: the spin
+	// policy, its margin, the host's sleep overshoot and the issuing
+	// thread's own CPU share; nil in other scenarios.
+	Wait *WaitHealth `json:"wait,omitempty"`
 	// HostSteal is the host's CPU steal time as a share of all CPU time
 	// over the run, from /proc/stat; negative when unavailable.
 	HostStealPct  float64 `json:"host_steal_percent"`

@@ -195,7 +195,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	cpu0, stealErr := procstat.ReadCPU(procPath)
 	self0, _ := procstat.ReadSelf()
 
-	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, guard: newDrainGuard(s, e), coalesce: s.ServerCoalesceQueries}
+	is := &issuer{b: b, p: p, pl: pl, e: e, ctx: ctx, guard: newDrainGuard(s, e), coalesce: s.ServerCoalesceQueries, spin: s.GeneratorSpin}
 	var wg sync.WaitGroup
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
@@ -251,6 +251,7 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 	}
 	res.Health.IssueDelay = is.delay.summary()
 	res.Health.IssueCall = is.call.summary()
+	res.Health.Wait = is.wait
 	res.Health.StaleCompletions = p.stale.Load()
 	res.Health.DuplicateCompletions = p.duplicate.Load()
 	res.DurationNs = wall
@@ -360,6 +361,9 @@ type issuer struct {
 	delay, call   histogram
 	lastIssue     int64 // final_query_issued_time, relative
 	coalesce      bool  // server_coalesce_queries
+
+	spin SpinPolicy // generator_spin
+	wait *WaitHealth
 }
 
 func (is *issuer) run() {
@@ -403,6 +407,12 @@ func (is *issuer) runServer() {
 	maxDur := int64(is.e.MaxDurationMs) * 1e6
 	done := is.ctx.Done()
 	buf := make([]Sample, 0, 1024)
+	w := newWaiter(is.spin, is.e.TargetQPS)
+	w.begin()
+	defer func() {
+		w.end()
+		is.wait = w.health()
+	}()
 
 	is.base = nanotime()
 	is.p.base.Store(is.base)
@@ -412,15 +422,18 @@ func (is *issuer) runServer() {
 	for i < maxQ {
 		due := base + offsets[i]
 		if now < due {
-			if !waitUntil(due, done) {
+			if !w.wait(due, done) {
 				is.endEarly("Ending early: the run was cancelled.")
 				break
 			}
 			now = nanotime()
-		} else if i&1023 == 0 && is.ctx.Err() != nil {
-			// A saturated loop never waits, so it checks for cancellation here.
-			is.endEarly("Ending early: the run was cancelled.")
-			break
+		} else if i&1023 == 0 {
+			w.tick(now)
+			if is.ctx.Err() != nil {
+				// A saturated loop never waits, so it checks for cancellation here.
+				is.endEarly("Ending early: the run was cancelled.")
+				break
+			}
 		}
 		if maxDur > 0 && now-base > maxDur {
 			is.endEarly("IssueQueryThread 0 Ending early: Max test duration reached.")

@@ -76,6 +76,10 @@ type TestSettings struct {
 	// 0 is 1/64 of where it starts.
 	PeakBudgetMs uint64  `json:"peak_budget_ms,omitempty"`
 	PeakMinQPS   float64 `json:"peak_min_qps,omitempty"`
+	// GeneratorSpin is how the Server generator waits for each arrival
+	// (auto, always or never; see SpinPolicy). Results recorded before it
+	// existed lack it: their generator spun as always does now.
+	GeneratorSpin SpinPolicy `json:"generator_spin"`
 }
 
 // Official MLPerf seeds from mlperf.conf (LoadGen 6.0.17).
@@ -107,6 +111,7 @@ func DefaultTestSettings() TestSettings {
 		ServerTTFTLatencyNs:                  100_000_000,
 		ServerTPOTLatencyNs:                  100_000_000,
 		DrainTimeoutMs:                       30_000,
+		GeneratorSpin:                        SpinAuto,
 	}
 }
 
@@ -178,6 +183,9 @@ func (s TestSettings) Validate() error {
 	}
 	if !(s.MaxErrorPct >= 0 && s.MaxErrorPct <= 100) {
 		bad("max_error_pct", "%g is outside 0..100", s.MaxErrorPct)
+	}
+	if _, err := ParseSpinPolicy(string(s.GeneratorSpin)); err != nil {
+		bad("generator_spin", "%v", err)
 	}
 	if s.PerformanceIssueUnique && s.PerformanceIssueSame {
 		bad("performance_issue_unique", "cannot be combined with performance_issue_same")

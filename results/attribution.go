@@ -194,6 +194,7 @@ const (
 	mSteal        = "host_steal_pct"
 	mIssueP99     = "issue_delay_p99_ms"
 	mGenCPU       = "generator_cpu_pct"
+	mGenThreadCPU = "generator_thread_cpu_pct"
 	mLatency      = "latency_ms"
 	mSMCapped     = "sm_clock_while_capped_mhz"
 	mXID          = "xid_events"
@@ -204,6 +205,19 @@ const (
 	mOtherCPUs = "other_work_cpus"
 	mHostCPUs  = "host_cpus"
 )
+
+// generatorCPUText puts the generator's CPU beside its issue delay: its
+// issuing thread's share of a core where the runs measured it, else the
+// whole process's (an in-process backend included).
+func generatorCPUText(b, c sideObs) string {
+	if p := both(b, c, mGenThreadCPU); p.ok() {
+		return "; the issuing thread's CPU (share of a core) was " + p.bothText("%", 1)
+	}
+	if p := both(b, c, mGenCPU); p.ok() {
+		return "; the generator process's CPU (share of a core, in-process backend included) was " + p.bothText("%", 0)
+	}
+	return ""
+}
 
 // sideObs aggregates one side's counted runs of one scenario.
 type sideObs struct {
@@ -248,6 +262,9 @@ func observe(runs []runFile) sideObs {
 		}
 		if h.GeneratorCPUPct > 0 {
 			put(mGenCPU, h.GeneratorCPUPct)
+		}
+		if h.Wait != nil && h.Wait.ThreadCPUPct >= 0 {
+			put(mGenThreadCPU, h.Wait.ThreadCPUPct)
 		}
 		if r.Res.TargetLatencyNs > 0 {
 			put(mLatency, float64(r.Res.TargetLatencyNs)/1e6)
@@ -641,6 +658,7 @@ func scenarioFindings(name string, sc ScenarioComparison, b, c sideObs, bs, cs s
 				if st, ok := hiObs.get(mSteal); ok && st.mean >= floorStealPts {
 					text += fmt.Sprintf(" (CPU steal there %.1f%%)", st.mean)
 				}
+				text += generatorCPUText(b, c)
 				score := 0.1
 				if lat, ok := hiObs.get(mLatency); ok && lat.mean > 0 {
 					score = math.Min(1, (hiV-loV)/lat.mean)

@@ -208,10 +208,12 @@ func generatorRuns(sc inference.Scenario, slow float64, baseDelay, candDelay int
 		b.mod = func(r *inference.Result) {
 			withTel(func(k int) tel { return wobble(healthy, k) })(k, r)
 			r.Health.IssueDelay = inference.Quantiles{Count: 1000, P99Ns: baseDelay + int64(k)*1000}
+			r.Health.Wait = &inference.WaitHealth{Spin: inference.SpinAuto, ThreadCPUPct: 5}
 		}
 		c.mod = func(r *inference.Result) {
 			withTel(func(k int) tel { return wobble(healthy, k) })(k, r)
 			r.Health.IssueDelay = inference.Quantiles{Count: 1000, P99Ns: candDelay + int64(k)*20_000}
+			r.Health.Wait = &inference.WaitHealth{Spin: inference.SpinAuto, ThreadCPUPct: 7.5}
 		}
 		runs = append(runs, b, c)
 	}
@@ -229,7 +231,8 @@ func TestAttributeGeneratorLag(t *testing.T) {
 	}
 	f := fs[0]
 	if f.Scenario != "resnet50 Server" || math.Abs(*f.Baseline-0.0515) > 1e-9 || math.Abs(*f.Candidate-1.23) > 1e-9 ||
-		!strings.Contains(f.Text, "0.051 ms on the baseline, 1.230 ms on the candidate") || !strings.Contains(f.Text, "issued queries late on the candidate") {
+		!strings.Contains(f.Text, "0.051 ms on the baseline, 1.230 ms on the candidate") || !strings.Contains(f.Text, "issued queries late on the candidate") ||
+		!strings.Contains(f.Text, "the issuing thread's CPU (share of a core) was 5.0% on the baseline, 7.5% on the candidate") {
 		t.Errorf("finding = %+v", f)
 	}
 

@@ -275,6 +275,9 @@ func (s *scenSettings) add(profile string, rep int, req inference.TestSettings, 
 	if dec.Decode(&m) == nil {
 		// The seeds that ran (a requested 0 takes LoadGen's default).
 		m[effectiveSeeds] = fmt.Sprintf("%d/%d/%d", eff.QSLRNGSeed, eff.SampleIndexRNGSeed, eff.ScheduleRNGSeed)
+		// The spin policy has its own item (generator.spin), which knows
+		// the generator before it and that only Server waits.
+		delete(m, "generator_spin")
 		if s.byRep == nil {
 			s.byRep = map[int]map[string]any{}
 		}
@@ -395,6 +398,7 @@ var fairCatalog = []fairSpec{
 	{"gpuperf.version", "gpuperf version", nil},
 	{"backend", "Backend", ruleDiffers("another backend is another system under test")},
 	{"backend.batch", "Batch size", ruleDiffers("batching changes throughput and latency")},
+	{"generator.spin", "Load generator --spin policy (Server)", ruleSpin},
 }
 
 // sideFacts are one side's printed values by item key.
@@ -713,7 +717,7 @@ func runFacts(fs *sideFacts, runs []runFile) {
 	if len(runs) == 0 {
 		return
 	}
-	var backends, versions, persist, clocks, procs []string
+	var backends, versions, persist, clocks, procs, spins []string
 	opts := map[string][]string{}
 	var optKeys []string
 	for _, r := range runs {
@@ -745,6 +749,9 @@ func runFacts(fs *sideFacts, runs []runFile) {
 			fs.settings[r.Scenario] = s
 		}
 		s.add(string(res.Profile), r.Rep.Repetition, res.Requested, res.Effective, res.SeedSet)
+		if res.Effective.Scenario == inference.Server {
+			spins = append(spins, spinPolicy(res))
+		}
 		if r.State != nil {
 			for _, d := range r.State.Devices {
 				if d.PersistenceMode != nil {
@@ -786,6 +793,7 @@ func runFacts(fs *sideFacts, runs []runFile) {
 		batch = joinDistinct(mapEmpty(b, "backend default"), ", ")
 	}
 	fs.set("backend.batch", batch)
+	fs.set("generator.spin", joinDistinct(spins, ", "))
 	for _, k := range optKeys {
 		if k == "batch" {
 			continue
@@ -938,6 +946,29 @@ func samePhysicalGPU(b, c *sideFacts) string {
 		return SameGPUYes
 	}
 	return SameGPUNo
+}
+
+// spinPolicy is how a Server run's generator waited; a run recorded before
+// --spin existed spun for the last 2 ms before every arrival, as always
+// does now.
+func spinPolicy(res *inference.Result) string {
+	switch {
+	case res.Health.Wait != nil:
+		return string(res.Health.Wait.Spin)
+	case res.Requested.GeneratorSpin != "":
+		return string(res.Requested.GeneratorSpin)
+	}
+	return string(inference.SpinAlways) + " (recorded before --spin)"
+}
+
+// ruleSpin: another wait policy is another load generator: spinning
+// changes the issue delay and takes a core from the system under test.
+func ruleSpin(b, c string, _ *fairCtx) (bool, string) {
+	first := func(v string) string { f, _, _ := strings.Cut(v, " "); return f }
+	if first(b) == first(c) {
+		return false, "the same policy"
+	}
+	return true, "the generator waits another way: spinning lowers its issue delay and takes up to a core from the system under test (gpuperf bench --spin)"
 }
 
 // Rules.

@@ -52,6 +52,7 @@ Exit codes: 0 VALID, 1 failure, 2 bad usage, 3 INVALID run, 130 interrupted.`,
 	f.String("max-duration", "", "maximum timed duration; 0 for none")
 	f.Uint64("max-async-queries", 0, "Server: end early when more queries are outstanding; 0 for unlimited")
 	f.Bool("coalesce", false, "Server: merge past-due queries into one issue call")
+	f.String("spin", "auto", "Server: how the generator waits for each arrival: auto (sleep, spin only inside the host's measured timer overshoot), always (spin the last 2 ms: lowest issue delay, a whole core above ~500 QPS) or never (sleep only)")
 	f.String("warmup", "", "untimed warm-up length (default: the profile's); 0 to skip")
 	f.String("drain-timeout", "", "the least time the drain guard allows: the run ends INVALID when no sample completes for max(this, 10 × the expected time per query), or the wait exceeds max(this, 10 × the run's expected duration) (default 30s)")
 	f.Bool("rerun", true, "repeat the timed run once, sized by the rate it observed, when it ends before the minimum duration because the backend outran its hint (recorded in result.json as rerun)")
@@ -218,6 +219,9 @@ func parseBenchFlags(v *viper.Viper) (*benchSetup, error) {
 		s.ServerMaxAsyncQueries = v.GetUint64("max-async-queries")
 	}
 	s.ServerCoalesceQueries = v.GetBool("coalesce")
+	if s.GeneratorSpin, err = inference.ParseSpinPolicy(v.GetString("spin")); err != nil {
+		return nil, usageErrorf("--spin: %v", err)
+	}
 	if sc == inference.Server && !hinted && s.WarmupMs == 0 {
 		return nil, usageErrorf("--target-qps is required when --warmup is 0 (the warm-up measures a default)")
 	}
@@ -333,8 +337,29 @@ func printResult(w, notes io.Writer, bs *benchSetup, res *inference.Result) erro
 		time.Duration(res.Warmup.DurationNs).Round(time.Millisecond), res.Warmup.Samples, res.HintsFrom,
 		time.Duration(h.IssueDelay.P50Ns), time.Duration(h.IssueDelay.P99Ns), time.Duration(h.IssueDelay.MaxNs),
 		time.Duration(h.IssueCall.P50Ns), time.Duration(h.IssueCall.P99Ns), h.GeneratorCPUPct, stealText(h),
-		telemetryLine(res), serverLine(res), bs.out)
+		telemetryLine(res), serverLine(res)+waitLine(res), bs.out)
 	return err
+}
+
+// waitLine says how the Server generator waited: its policy, margin, the
+// host's sleep overshoot and its issuing thread's CPU, beside the issue
+// delay above.
+func waitLine(res *inference.Result) string {
+	w := res.Health.Wait
+	if w == nil {
+		return ""
+	}
+	cpu := "not measured (thread not locked)"
+	if w.ThreadCPUPct >= 0 {
+		cpu = fmt.Sprintf("%.1f%% of a core", w.ThreadCPUPct)
+	}
+	line := fmt.Sprintf("gpuperf: generator wait: spin %s, margin %s (calibrated %s, max %s); issuing thread CPU %s",
+		w.Spin, time.Duration(w.MarginNs), time.Duration(w.CalibratedMarginNs), time.Duration(w.MarginMaxNs), cpu)
+	if w.Sleeps > 0 {
+		o := w.SleepOvershoot
+		line += fmt.Sprintf("; %d sleeps, overshoot p50 %s p99 %s", w.Sleeps, time.Duration(o.P50Ns), time.Duration(o.P99Ns))
+	}
+	return line + "\n"
 }
 
 func formatMetric(m inference.Metric) string {

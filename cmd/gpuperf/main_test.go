@@ -87,6 +87,7 @@ func TestBenchBadInput(t *testing.T) {
 		{"unknown backend option", nil, []string{"--backend", "sim", "--backend-opt", "colour=red"}, "colour"},
 		{"malformed backend option", nil, []string{"--backend-opt", "servers"}, "--backend-opt"},
 		{"bad format", nil, []string{"--format", "xml"}, "--format"},
+		{"bad spin policy", nil, []string{"--scenario", "server", "--target-qps", "100", "--spin", "sometimes"}, "--spin"},
 		{"bad profile", nil, []string{"--profile", "forever"}, "--profile"},
 		{"scenario from the environment", []string{"GPUPERF_SCENARIO=batch"}, nil, "--scenario"},
 		{"unknown flag", nil, []string{"--frobnicate"}, "frobnicate"},
