@@ -62,8 +62,8 @@ func TestKServeEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "RETAINED") {
-		t.Errorf("report lacks RETAINED:\n%s", stdout)
+	if !hasComparison(stdout) {
+		t.Errorf("report lacks the retained figures:\n%s", stdout)
 	}
 	m, root := readManifest(t, filepath.Join(dir, "out"))
 	if len(m.Runs) != 4 {

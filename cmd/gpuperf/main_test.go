@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -180,3 +181,15 @@ func TestBenchEnvironmentSetsFlags(t *testing.T) {
 		t.Fatalf("environment ignored:\n%s", b)
 	}
 }
+
+// flat joins a report's wrapped lines: runs of spaces and line breaks
+// become one space, so a phrase matches wherever the width wrapped it.
+func flat(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// retainedRE matches the compact table's header, or a scenario's line in
+// the two-line layout it takes when a row would not fit 100 columns.
+var retainedRE = regexp.MustCompile(`RETAINED \[|: retained [0-9.]+%`)
+
+// hasComparison reports whether stdout holds the comparison's per-scenario
+// figures, in either layout of the compact table.
+func hasComparison(stdout string) bool { return retainedRE.MatchString(stdout) }

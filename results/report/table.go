@@ -232,11 +232,11 @@ func writeCompact(ew *errWriter, c *results.Comparison) error {
 }
 
 // compactGate is a scenario's gate outcome in the compact table's words;
-// the interval beside it says why a row was not shown to regress.
+// "not shown" is not shown to regress: the interval beside it says why.
 func compactGate(outcome string) string {
 	switch outcome {
 	case results.OutcomeNotShown:
-		return "not shown to regress"
+		return "not shown"
 	case results.OutcomeNoData:
 		return "not examined"
 	case results.OutcomeNotMeasurable:
