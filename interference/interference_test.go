@@ -1,0 +1,279 @@
+package interference
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/procfs"
+
+	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/inference/backend/sim"
+)
+
+func TestSpecValidate(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want string // a substring of the error; "" for none
+	}{
+		{Spec{Kind: KindCPU, Cores: 2, DutyCycle: 0.5}, ""},
+		{Spec{Kind: KindCPU}, ""},
+		{Spec{Kind: "fpga"}, "kind: must be one of cpu, memory-bandwidth, network, disk, gpu"},
+		{Spec{Kind: KindCPU, DutyCycle: 1.5}, "duty_cycle: must be in (0, 1]"},
+		{Spec{Kind: KindCPU, DutyCycle: -0.1}, "duty_cycle"},
+		{Spec{Kind: KindCPU, Cores: -1}, "cores: must be between 1 and 1024"},
+		{Spec{Kind: KindCPU, Streams: 2}, "streams: does not apply to a cpu load (it takes cores, duty_cycle)"},
+		{Spec{Kind: KindMemoryBandwidth, BufferMB: 128, RateMBps: 500}, ""},
+		{Spec{Kind: KindMemoryBandwidth, RateMBps: math.Inf(1)}, "rate_mbps"},
+		{Spec{Kind: KindNetwork, Streams: 300}, "streams: must be between 1 and 256"},
+		{Spec{Kind: KindDisk, BlockKB: 4096, FileMB: 1}, "block_kb: 4096 KiB is larger than file_mb (1 MiB)"},
+		{Spec{Kind: KindGPU}, "backend: a gpu load needs the name"},
+		{Spec{Kind: KindGPU, Backend: "sim", QPS: 100, Concurrency: 4}, "concurrency: applies only flat out"},
+		{Spec{Kind: KindGPU, Backend: "sim", QPS: 100, Seed: 3}, ""},
+	} {
+		err := tc.spec.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v; want no error", tc.spec, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: %v; want an error containing %q", tc.spec, err, tc.want)
+		}
+		var fe *FieldError
+		if err != nil && !errors.As(err, &fe) {
+			t.Errorf("%+v: %v is not a *FieldError", tc.spec, err)
+		}
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	for _, tc := range []struct {
+		spec Spec
+		want string
+	}{
+		{Spec{Kind: KindCPU, Cores: 2, DutyCycle: 0.5}, "2 cores busy 50% of the time"},
+		{Spec{Kind: KindMemoryBandwidth, BufferMB: 256}, "streaming copy over 256 MiB on 1 core, flat out"},
+		{Spec{Kind: KindNetwork, Streams: 2, RateMBps: 100}, "2 TCP streams over loopback, capped at 100 MB/s"},
+		{Spec{Kind: KindDisk}, "fsync'd 64 KiB writes over a 256 MiB file, flat out"},
+		{Spec{Kind: KindGPU, Backend: "sim", QPS: 500}, "backend sim at 500 samples/s (Poisson)"},
+		{Spec{Kind: KindGPU, Backend: "sim"}, "backend sim flat out (64 samples in flight)"},
+	} {
+		if got := tc.spec.Describe(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.spec, got, tc.want)
+		}
+	}
+}
+
+// processCPU is this process's CPU time (user plus system), from
+// /proc/self/stat.
+func processCPU(t *testing.T) float64 {
+	t.Helper()
+	p, err := procfs.Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := p.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CPUTime()
+}
+
+// runFor runs spec for d and returns its report and the process CPU time
+// /proc counted meanwhile.
+func runFor(t *testing.T, spec Spec, env Env, d time.Duration) (Report, float64) {
+	t.Helper()
+	cpu0 := processCPU(t)
+	l, err := Start(context.Background(), spec, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	r := l.Stop()
+	if r.Error != "" {
+		t.Fatalf("%s: %s", spec.Kind, r.Error)
+	}
+	return r, processCPU(t) - cpu0
+}
+
+// TestCPUDutyCycle: a cpu load holds its duty cycle, as /proc counts the
+// process's CPU time. The host is shared, so the test first measures what
+// one busy thread gets here (a duty of 1); a duty d is then expected at
+// min(d, that share), within 10 points (the tolerance covers /proc's 10 ms
+// ticks over a 2 s window, 0.5 points, and the scheduler's unevenness on a
+// loaded host), and the load's own report must agree with /proc within 5
+// points.
+func TestCPUDutyCycle(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	full, fullCPU := runFor(t, Spec{Kind: KindCPU, Cores: 1, DutyCycle: 1}, Env{}, time.Second)
+	share := fullCPU / (float64(full.DurationNs) / 1e9)
+	t.Logf("one busy thread gets %.2f of a core here (its report: %.1f%%)", share, full.Achieved)
+	if share < 0.3 {
+		t.Skipf("the host grants a busy thread only %.2f of a core: too loaded to measure a duty cycle", share)
+	}
+	const tol = 0.10
+	got := map[float64]float64{}
+	for _, duty := range []float64{0.25, 0.75} {
+		r, cpu := runFor(t, Spec{Kind: KindCPU, Cores: 1, DutyCycle: duty}, Env{}, 2*time.Second)
+		measured := cpu / (float64(r.DurationNs) / 1e9)
+		got[duty] = measured
+		want := math.Min(duty, share)
+		t.Logf("duty %.2f: /proc counts %.3f of a core, the load reports %.1f%% (cores_used %.3f)", duty, measured, r.Achieved, r.Counters["cores_used"])
+		if measured < want-tol || measured > duty+tol {
+			t.Errorf("duty %.2f: /proc counts %.3f of a core; want %.2f to %.2f", duty, measured, want-tol, duty+tol)
+		}
+		if r.CPUSeconds == nil {
+			t.Fatalf("duty %.2f: the report has no CPU time from /proc", duty)
+		}
+		if d := math.Abs(r.Achieved/100 - measured); d > 0.05 {
+			t.Errorf("duty %.2f: the load reports %.1f%%, /proc %.1f%% for the process", duty, r.Achieved, 100*measured)
+		}
+		if r.Unit != "% duty" || r.Target != 100*duty {
+			t.Errorf("duty %.2f: unit %q target %v", duty, r.Unit, r.Target)
+		}
+	}
+	if got[0.75] < got[0.25]+0.25 && share >= 0.75 {
+		t.Errorf("duty 0.75 took %.3f of a core, duty 0.25 %.3f: the duty cycle does not set the load", got[0.75], got[0.25])
+	}
+}
+
+// TestStopLeavesNoLoad: once Stop returns, the load's threads use no CPU
+// (checked by the process's CPU time over the next half second) and its
+// goroutines are gone.
+func TestStopLeavesNoLoad(t *testing.T) {
+	dir := t.TempDir()
+	g0 := runtime.NumGoroutine()
+	var loads []*Load
+	for _, s := range []Spec{
+		{Kind: KindCPU, Cores: 2},
+		{Kind: KindMemoryBandwidth, BufferMB: 16},
+		{Kind: KindNetwork, Streams: 2},
+		{Kind: KindDisk, FileMB: 4},
+	} {
+		l, err := Start(context.Background(), s, Env{TempDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		loads = append(loads, l)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for _, l := range loads {
+		if r := l.Stop(); r.Error != "" {
+			t.Errorf("%s: %s", r.Load.Kind, r.Error)
+		}
+	}
+	cpu0 := processCPU(t)
+	time.Sleep(500 * time.Millisecond)
+	// Two busy cores would use 1 s here; an idle test process uses a few ms.
+	if used := processCPU(t) - cpu0; used > 0.1 {
+		t.Errorf("the process used %.2f s of CPU in the 0.5 s after every load stopped", used)
+	}
+	if g := runtime.NumGoroutine(); g > g0+2 {
+		t.Errorf("%d goroutines after the loads stopped, %d before", g, g0)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*")); len(left) > 0 {
+		t.Errorf("the disk load left %v", left)
+	}
+}
+
+func TestMemoryBandwidth(t *testing.T) {
+	r, _ := runFor(t, Spec{Kind: KindMemoryBandwidth, BufferMB: 64}, Env{}, time.Second)
+	if r.Unit != "GB/s" || !(r.Achieved > 0.2) {
+		t.Errorf("flat out: %.3f %s; want more than 0.2 GB/s", r.Achieved, r.Unit)
+	}
+	if r.Counters["buffer_bytes"] != 64<<20 {
+		t.Errorf("buffer %v bytes, want %d", r.Counters["buffer_bytes"], 64<<20)
+	}
+	if llc := r.Counters["llc_bytes"]; llc > 0 && r.Counters["buffer_bytes"] < llc {
+		t.Logf("a 64 MiB buffer is smaller than this host's %v-byte last-level cache", llc)
+	}
+	capped, _ := runFor(t, Spec{Kind: KindMemoryBandwidth, BufferMB: 64, RateMBps: 100}, Env{}, time.Second)
+	// The cap is a ceiling; a loaded host may not reach it, but it reaches
+	// half of it (the flat-out rate above is far higher).
+	if got := capped.Achieved * 1e3; got > 105 || got < 50 {
+		t.Errorf("capped at 100 MB/s: %.1f MB/s", got)
+	}
+}
+
+func TestNetwork(t *testing.T) {
+	r, _ := runFor(t, Spec{Kind: KindNetwork, Streams: 2}, Env{}, time.Second)
+	if r.Unit != "MB/s" || !(r.Achieved > 10) {
+		t.Errorf("flat out over loopback: %.1f %s; want more than 10 MB/s", r.Achieved, r.Unit)
+	}
+	capped, _ := runFor(t, Spec{Kind: KindNetwork, RateMBps: 20}, Env{}, time.Second)
+	if capped.Achieved > 21 || capped.Achieved < 10 {
+		t.Errorf("capped at 20 MB/s: %.1f MB/s", capped.Achieved)
+	}
+}
+
+func TestDisk(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := runFor(t, Spec{Kind: KindDisk, BlockKB: 16, FileMB: 1}, Env{TempDir: dir}, 500*time.Millisecond)
+	if r.Counters["fsyncs"] < 1 || r.Counters["bytes"] != 16<<10*r.Counters["fsyncs"] {
+		t.Errorf("counters %v: want one fsync per 16 KiB written", r.Counters)
+	}
+	if left, _ := os.ReadDir(dir); len(left) > 0 {
+		t.Errorf("the disk load left %d file(s)", len(left))
+	}
+	if _, err := Start(context.Background(), Spec{Kind: KindDisk}, Env{TempDir: filepath.Join(dir, "missing")}); err == nil || !strings.Contains(err.Error(), "disk load: create the file it writes") {
+		t.Errorf("a missing folder: %v", err)
+	}
+}
+
+func simEnv(opts map[string]string) Env {
+	return Env{Backend: func(name string) (inference.Backend, error) {
+		if name != "sim" {
+			return nil, errors.New("not offered")
+		}
+		return sim.New(opts)
+	}}
+}
+
+// TestGPU drives the sim device (one server, 2 ms per sample: 500
+// samples/s) at a Poisson rate and flat out. At 150 samples/s over 2 s the
+// count's Poisson spread is ±17 samples (8.7/s); the test allows 30/s. Flat
+// out the device completes 500/s exactly; the test allows 20%: completions
+// still due when the load stops are lost, and on a loaded host under the
+// race detector the device's event loop was seen 140 ms behind.
+func TestGPU(t *testing.T) {
+	env := simEnv(map[string]string{"latency": "2ms"})
+	r, _ := runFor(t, Spec{Kind: KindGPU, Backend: "sim", QPS: 150, Seed: 7}, env, 2*time.Second)
+	if r.Unit != "samples/s" || math.Abs(r.Achieved-150) > 30 {
+		t.Errorf("at 150 samples/s: %.1f %s (counters %v)", r.Achieved, r.Unit, r.Counters)
+	}
+	flat, _ := runFor(t, Spec{Kind: KindGPU, Backend: "sim"}, env, 2*time.Second)
+	t.Logf("Poisson at 150/s: %.1f samples/s; flat out: %.1f samples/s", r.Achieved, flat.Achieved)
+	if math.Abs(flat.Achieved-500)/500 > 0.20 {
+		t.Errorf("flat out on a 500/s device: %.1f samples/s", flat.Achieved)
+	}
+	if _, err := Start(context.Background(), Spec{Kind: KindGPU, Backend: "triton"}, env); err == nil || !strings.Contains(err.Error(), `backend "triton": not offered`) {
+		t.Errorf("an unknown backend: %v", err)
+	}
+}
+
+// TestLoadStopsWithContext: a load whose context ends stops by itself
+// (the agent's deadline), and Done says so.
+func TestLoadStopsWithContext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	l, err := Start(ctx, Spec{Kind: KindCPU}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-l.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the load did not stop at its context's deadline")
+	}
+	r := l.Stop()
+	if d := time.Duration(r.DurationNs); d < 200*time.Millisecond || d > 5*time.Second {
+		t.Errorf("ran %v", d)
+	}
+}
