@@ -10,5 +10,5 @@ func threadClock() (time.Duration, bool) { return 0, false }
 
 type procThread struct{}
 
-func newProcThread() (procThread, bool)            { return procThread{}, false }
-func (procThread) cpuSeconds() (float64, bool)      { return 0, false }
+func newProcThread() (procThread, bool)        { return procThread{}, false }
+func (procThread) cpuSeconds() (float64, bool) { return 0, false }
