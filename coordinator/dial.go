@@ -54,6 +54,11 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 				return agents, err
 			}
 		}
+		if spec.Neighbour != nil && len(r.Plan.Interference) > 0 {
+			if a.neighbour, err = dialNeighbour(ctx, spec, r.Plan.Interference); err != nil {
+				return agents, err
+			}
+		}
 	}
 	return agents, nil
 }

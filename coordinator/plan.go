@@ -44,6 +44,10 @@ type Plan struct {
 	// with the candidate's results.
 	Neighbours string     `mapstructure:"neighbours"`
 	Server     ServerSpec `mapstructure:"server"`
+	// Interference lists neighbour loads: each side is measured quiet and
+	// under each, its agent's neighbour running the load (see
+	// InterferenceSpec).
+	Interference []InterferenceSpec `mapstructure:"interference"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -73,6 +77,9 @@ type AgentSpec struct {
 	// this candidate: during each of the candidate's timed runs it records
 	// every vGPU's share of the physical GPU and the scheduler's state.
 	Hypervisor *HypervisorSpec `mapstructure:"hypervisor"`
+	// Neighbour is the agent on a co-tenant of this one that runs the
+	// plan's interference loads during this agent's timed runs.
+	Neighbour *NeighbourSpec `mapstructure:"neighbour"`
 }
 
 // HypervisorSpec is how to reach the agent on a candidate's hypervisor
@@ -231,6 +238,7 @@ func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
 		return nil, err
 	}
 	p.overridden = overridden
+	p.nameLoads()
 	if p.Order == "" {
 		// ABBA pairs need live baseline runs to alternate with.
 		p.Order = OrderInterleaved
@@ -357,6 +365,14 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 				h.TLS.CA = resolve(h.TLS.CA)
 				h.TLS.Cert = resolve(h.TLS.Cert)
 				h.TLS.Key = resolve(h.TLS.Key)
+			}
+		}
+		if n := a.Neighbour; n != nil {
+			n.TokenFile = resolve(n.TokenFile)
+			if n.TLS != nil {
+				n.TLS.CA = resolve(n.TLS.CA)
+				n.TLS.Cert = resolve(n.TLS.Cert)
+				n.TLS.Key = resolve(n.TLS.Key)
 			}
 		}
 	}
@@ -637,6 +653,7 @@ func (p *Plan) Validate() error {
 	}
 	p.checkAgents(&c)
 	p.checkWorkload(&c)
+	p.checkInterference(&c)
 
 	if len(p.Scenarios) == 0 {
 		c.add("scenarios", "at least one is needed (offline, server, single-stream, multi-stream)")

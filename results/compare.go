@@ -175,6 +175,7 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
 	}
+	c.Isolation = isolate(base, cand, c)
 	c.Fairness = CheckFairness(c)
 	c.Findings = Attribute(c)
 	SummarizeServers(c)

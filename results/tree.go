@@ -11,6 +11,8 @@
 //	  <host>/<model>/<Scenario>/performance/run_<k>/
 //	      mlperf_log_summary.txt  mlperf_log_detail.txt  result.json  telemetry.csv
 //	      vgpu_host.json         (a candidate with a hypervisor agent)
+//	  <host>/<model>/<Scenario>/interference/<load>/run_<k>/
+//	      the same files, and neighbour.json (a run under a neighbour load)
 package results
 
 import (
@@ -62,6 +64,9 @@ type Manifest struct {
 	// this plan but imported from an earlier tree: they are not paired
 	// with the candidate's, and are compared unpaired.
 	StoredBaseline *StoredBaseline `json:"stored_baseline,omitempty"`
+	// Interference lists the neighbour loads each side was also measured
+	// under; their runs name the load (RunRecord.Interference).
+	Interference []InterferenceLoad `json:"interference,omitempty"`
 }
 
 // StoredBaseline names the tree a baseline was imported from.
@@ -99,6 +104,10 @@ type RunRecord struct {
 	// Started and Ended bracket the last attempt, as the coordinator saw it.
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`
+
+	// Interference names the neighbour load the run was measured under;
+	// empty for a quiet run.
+	Interference string `json:"interference,omitempty"`
 }
 
 // Tree is one plan's result folder.
@@ -181,6 +190,9 @@ type RunFiles struct {
 	// VGPUHost is what the candidate's hypervisor host saw during the run
 	// (vgpu_host.json); nil without a hypervisor agent.
 	VGPUHost []byte
+	// Neighbour is the neighbour load's report (neighbour.json); nil for a
+	// quiet run.
+	Neighbour []byte
 }
 
 // WriteRun stores one run's files atomically, file by file.
@@ -195,6 +207,7 @@ func (t *Tree) WriteRun(rel string, f RunFiles) error {
 		{mlperflog.ResultFile, f.Result},
 		{"telemetry.csv", f.Telemetry},
 		{VGPUHostFile, f.VGPUHost},
+		{NeighbourFile, f.Neighbour},
 	} {
 		if file.data == nil {
 			continue
