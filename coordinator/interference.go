@@ -463,4 +463,3 @@ func (l *neighbourLoad) abort(log *slog.Logger, runID string) {
 	}
 	log.Info("neighbour load stopped", "run", runID, "load", l.name, "achieved", rep.AchievedText())
 }
-
