@@ -381,3 +381,4 @@ interference:
 		t.Errorf("Phases() = %q", got)
 	}
 }
+
