@@ -381,4 +381,3 @@ interference:
 		t.Errorf("Phases() = %q", got)
 	}
 }
-
