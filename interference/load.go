@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,11 +60,19 @@ type Report struct {
 // AchievedText is the achieved rate in words, with the target when there
 // is one.
 func (r Report) AchievedText() string {
-	s := fmt.Sprintf("%.3g %s", r.Achieved, r.Unit)
+	s := WithUnit(r.Achieved, r.Unit)
 	if r.Target > 0 {
 		s += fmt.Sprintf(" (target %.3g)", r.Target)
 	}
 	return s
+}
+
+// WithUnit prints a rate in its unit: "49.8% duty", "12.1 GB/s".
+func WithUnit(v float64, unit string) string {
+	if strings.HasPrefix(unit, "%") {
+		return fmt.Sprintf("%.3g%s", v, unit)
+	}
+	return fmt.Sprintf("%.3g %s", v, unit)
 }
 
 // Env is what a load needs from the agent that runs it.

@@ -48,7 +48,7 @@ type LoadIsolation struct {
 	// RetainedPct is the candidate's retained % under this load:
 	// candidate ÷ baseline with both loaded alike, computed as the quiet
 	// retained % is; Interval is its interval.
-	RetainedPct *float64 `json:"retained_pct"`
+	RetainedPct *float64  `json:"retained_pct"`
 	Interval    *Interval `json:"interval,omitempty"`
 	Pairing     string    `json:"pairing,omitempty"`
 	Notes       []string  `json:"notes,omitempty"`
@@ -58,7 +58,7 @@ type LoadIsolation struct {
 type SideIsolation struct {
 	// QuietGeomean is the side's quiet geometric mean (the comparison's);
 	// Loaded its runs under the load.
-	QuietGeomean *float64  `json:"quiet_geomean,omitempty"`
+	QuietGeomean *float64   `json:"quiet_geomean,omitempty"`
 	Loaded       SideValues `json:"loaded_runs"`
 	// RatioPct is the isolation ratio: 100 × loaded ÷ quiet (geometric
 	// means, of the repetitions' ratios when paired), latencies inverted
@@ -111,9 +111,9 @@ type Movement struct {
 	score    float64
 }
 
-const isolationDefinition = "isolation ratio = 100 × a side's metric under a neighbour load ÷ the same side's metric quiet: geometric means, " +
+const isolationDefinition = "the isolation ratio is 100 × a side's metric under a neighbour load ÷ the same side's metric quiet: geometric means, " +
 	"of the repetitions' ratios when quiet and loaded runs were interleaved (paired), latencies inverted so that below 100% the load cost performance; " +
-	"its interval and verdict are computed as retained %'s are. Retained under a load = candidate ÷ baseline, both under that load"
+	"its interval and verdict are computed as retained %'s are; retained under a load is candidate ÷ baseline, both under that load"
 
 // isolate computes the isolation table from the sides' loaded runs; nil
 // when the tree had no neighbour loads.
@@ -467,7 +467,7 @@ func attribution(si SideIsolation, kind string) string {
 	}
 	text := fmt.Sprintf("no recorded telemetry moved beyond noise: the contention was in %s, the resource the load takes", res)
 	if n := si.Neighbour; n != nil {
-		text += fmt.Sprintf(" (it achieved %.3g %s)", n.Achieved, n.Unit)
+		text += fmt.Sprintf(" (it achieved %s)", interference.WithUnit(n.Achieved, n.Unit))
 	}
 	return text
 }

@@ -58,6 +58,9 @@ func WriteTable(w io.Writer, c *results.Comparison) error {
 	if err := writeServerTable(ew, c); err != nil {
 		return err
 	}
+	if err := writeIsolationTable(ew, c); err != nil {
+		return err
+	}
 	notes := noteLines(c)
 	if len(notes) > 0 {
 		ew.printf("\nNotes:\n")
