@@ -381,3 +381,25 @@ interference:
 		t.Errorf("Phases() = %q", got)
 	}
 }
+
+// TestNoisyNeighbourExample: the example plan measures both sides under
+// the two loads its comments describe, each run by the side's neighbour.
+func TestNoisyNeighbourExample(t *testing.T) {
+	p, err := LoadPlan(filepath.Join("..", "configs", "noisy-neighbour.yaml"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(p.Phases(), " "); got != "quiet cpu-hog memory-bandwidth" {
+		t.Errorf("phases %q", got)
+	}
+	for _, a := range p.Agents {
+		if a.Neighbour == nil || a.Neighbour.Address == a.Address {
+			t.Errorf("agent %s: neighbour %+v; want a co-tenant's agent", a.Name, a.Neighbour)
+		}
+	}
+	for _, l := range p.Interference {
+		if err := l.Load().Validate(); err != nil {
+			t.Errorf("load %s: %v", l.Name, err)
+		}
+	}
+}

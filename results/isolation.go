@@ -448,26 +448,39 @@ var loadResource = map[string]string{
 
 // attribution says in one sentence what explains a side's ratio: the
 // resource that moved most, or, when nothing recorded moved beyond its
-// noise, the resource the load itself takes.
+// noise, the resource the load itself takes; and whether the neighbour
+// fell short of its target (the host could not give it what it asked).
 func attribution(si SideIsolation, kind string) string {
-	hurt := si.RatioPct != nil && si.Interval != nil && si.Interval.HighPct < 100
 	if si.RatioPct == nil {
 		return ""
 	}
-	if len(si.Moved) > 0 {
-		top := si.Moved[0]
-		if hurt {
-			return fmt.Sprintf("%s moved: %s", top.Resource, top.Text)
-		}
-		return fmt.Sprintf("%s moved (%s), but the metric held within its interval", top.Resource, top.Text)
-	}
+	hurt := si.Interval != nil && si.Interval.HighPct < 100
 	res := cmpOr(loadResource[kind], "the resource the load takes")
-	if !hurt {
-		return fmt.Sprintf("nothing moved beyond noise: the load (%s) did not reach this side", res)
+	var text string
+	switch {
+	case len(si.Moved) > 0 && hurt:
+		top := si.Moved[0]
+		text = fmt.Sprintf("%s moved: %s", top.Resource, top.Text)
+	case len(si.Moved) > 0:
+		top := si.Moved[0]
+		text = fmt.Sprintf("%s moved (%s), but the metric held within its interval", top.Resource, top.Text)
+	case hurt:
+		text = fmt.Sprintf("no recorded telemetry moved beyond noise: the contention was in %s, the resource the load takes", res)
+		if n := si.Neighbour; n != nil {
+			text += fmt.Sprintf(" (it achieved %s)", interference.WithUnit(n.Achieved, n.Unit))
+		}
+	case si.Verdict == VerdictEquivalent:
+		text = fmt.Sprintf("nothing moved beyond noise: the load (%s) did not reach this side", res)
+	default:
+		text = fmt.Sprintf("nothing moved beyond noise, and the ratio's interval is too wide to say whether the load (%s) reached this side", res)
 	}
-	text := fmt.Sprintf("no recorded telemetry moved beyond noise: the contention was in %s, the resource the load takes", res)
-	if n := si.Neighbour; n != nil {
-		text += fmt.Sprintf(" (it achieved %s)", interference.WithUnit(n.Achieved, n.Unit))
+	if n := si.Neighbour; n != nil && n.Target > 0 && n.Achieved < shortOfTarget*n.Target {
+		text += fmt.Sprintf("; the neighbour reached only %.0f%% of its target (%s of %s): the host did not give it what it asked",
+			100*n.Achieved/n.Target, interference.WithUnit(n.Achieved, n.Unit), interference.WithUnit(n.Target, n.Unit))
 	}
 	return text
 }
+
+// shortOfTarget is the share of its target below which a neighbour is
+// said to have fallen short.
+const shortOfTarget = 0.8

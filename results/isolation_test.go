@@ -212,3 +212,23 @@ func TestIsolationFailedLoadedRuns(t *testing.T) {
 		t.Error("failed loaded runs changed the comparison")
 	}
 }
+
+func TestIsolationAttributionWords(t *testing.T) {
+	v := 84.6
+	wide := &Interval{LowPct: 50.2, HighPct: 142.8}
+	short := &NeighbourAchieved{Achieved: 9.07, Unit: "% duty", Target: 50}
+	for _, tc := range []struct {
+		si   SideIsolation
+		want string
+	}{
+		{SideIsolation{RatioPct: &v, Interval: wide, Verdict: VerdictInconclusive, Neighbour: short},
+			"nothing moved beyond noise, and the ratio's interval is too wide to say whether the load (CPU time) reached this side; the neighbour reached only 18% of its target (9.07% duty of 50% duty): the host did not give it what it asked"},
+		{SideIsolation{RatioPct: &v, Interval: &Interval{LowPct: 80, HighPct: 88}, Verdict: VerdictLower, Neighbour: &NeighbourAchieved{Achieved: 49, Unit: "% duty", Target: 50}},
+			"no recorded telemetry moved beyond noise: the contention was in CPU time, the resource the load takes (it achieved 49% duty)"},
+		{SideIsolation{}, ""},
+	} {
+		if got := attribution(tc.si, interference.KindCPU); got != tc.want {
+			t.Errorf("attribution = %q\nwant %q", got, tc.want)
+		}
+	}
+}

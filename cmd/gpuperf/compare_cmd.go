@@ -156,7 +156,7 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) error {
 		runID = time.Now().Format("20060102-150405")
 	}
 	reps := plan.Repetitions
-	runs := len(plan.ScenarioList()) * reps * len(plan.Agents)
+	runs := len(plan.ScenarioList()) * reps * len(plan.Agents) * len(plan.Phases())
 	disp := newPlanDisplay(stderr, runs, reps)
 	r := &coordinator.Runner{Plan: plan, PlanYAML: planYAML, Version: gpuperfVersion(), RunID: runID, Logger: slogDefault(), Display: disp}
 	tree, m, execErr := r.Execute(ctx)
@@ -249,5 +249,5 @@ func startEmbeddedAgents(ctx context.Context, wg *sync.WaitGroup, p *coordinator
 			return fmt.Errorf("start embedded agent %s: %w", p.Agents[i].Name, err)
 		}
 	}
-	return nil
+	return startEmbeddedNeighbours(ctx, wg, p)
 }
