@@ -383,14 +383,11 @@ func (n *neighbourConn) start(ctx context.Context, runID string, load *Interfere
 }
 
 // next waits for the agent's next answer, for at most the timeout, or
-// until ctx is done when ctx is not nil.
+// until ctx is done.
 func (l *neighbourLoad) next(ctx context.Context) (*gpuperfv1.InterfereEvent, error) {
 	t := time.NewTimer(l.timeout)
 	defer t.Stop()
-	var done <-chan struct{}
-	if ctx != nil {
-		done = ctx.Done()
-	}
+	done := ctx.Done()
 	select {
 	case e := <-l.events:
 		if errors.Is(e.err, io.EOF) {
@@ -422,7 +419,9 @@ func (l *neighbourLoad) stop() (interference.Report, []byte, error) {
 			l.err = fmt.Errorf("stop the load: %w", err)
 			return
 		}
-		ev, err := l.next(nil)
+		// An interrupted run still waits for the report: the neighbour's
+		// confirmation that its load stopped.
+		ev, err := l.next(context.Background())
 		if err != nil {
 			l.err = fmt.Errorf("stop the load: %w", err)
 			return

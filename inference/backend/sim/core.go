@@ -66,12 +66,6 @@ func (q *queue) take(t int64, dst []inference.Sample) (int, *tenant) {
 	return q.popArrived(t, dst), nil
 }
 
-func (q *queue) reset() {
-	q.samples.Reset(1 << 16)
-	q.runs.Reset(1 << 12)
-	q.pushed, q.popped = 0, 0
-}
-
 // source is where the servers take their samples: one queue, or the
 // queues of a shared device's tenants.
 type source interface {
