@@ -138,8 +138,9 @@ func TestInterfereGPU(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := readReport(t, ev)
-	// Flat out on a 500/s device.
-	if r.Unit != "samples/s" || r.Achieved < 350 || r.Achieved > 510 {
+	// Flat out on a 500/s device: at most 500/s; a loaded host may keep the
+	// load from reissuing for a while, so only a floor well below it.
+	if r.Unit != "samples/s" || r.Achieved < 100 || r.Achieved > 510 || r.Counters["completed"] < 1 {
 		t.Errorf("achieved %s", r.AchievedText())
 	}
 }

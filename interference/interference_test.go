@@ -64,7 +64,7 @@ func TestDescribe(t *testing.T) {
 		{Spec{Kind: KindNetwork, Streams: 2, RateMBps: 100}, "2 TCP streams over loopback, capped at 100 MB/s"},
 		{Spec{Kind: KindDisk}, "fsync'd 64 KiB writes over a 256 MiB file, flat out"},
 		{Spec{Kind: KindGPU, Backend: "sim", QPS: 500}, "backend sim at 500 samples/s (Poisson)"},
-		{Spec{Kind: KindGPU, Backend: "sim"}, "backend sim flat out (64 samples in flight)"},
+		{Spec{Kind: KindGPU, Backend: "sim"}, "backend sim flat out (256 samples in flight)"},
 	} {
 		if got := tc.spec.Describe(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.spec, got, tc.want)

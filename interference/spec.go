@@ -24,12 +24,15 @@ func Kinds() []string {
 
 // Defaults of a Spec's zero fields.
 const (
-	DefaultCores       = 1
-	DefaultDutyCycle   = 1.0
-	DefaultStreams     = 1
-	DefaultBlockKB     = 64
-	DefaultFileMB      = 256
-	DefaultConcurrency = 64
+	DefaultCores     = 1
+	DefaultDutyCycle = 1.0
+	DefaultStreams   = 1
+	DefaultBlockKB   = 64
+	DefaultFileMB    = 256
+	// DefaultConcurrency keeps a flat-out gpu load's backend busy through
+	// a host's scheduling stalls: more samples in flight than a fast device
+	// completes while the load waits to be scheduled.
+	DefaultConcurrency = 256
 	// minBufferMB is the smallest default memory-bandwidth buffer; the
 	// default is four times the last-level cache when that is larger.
 	minBufferMB = 64
