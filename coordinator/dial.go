@@ -54,7 +54,7 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 				return agents, err
 			}
 		}
-		if spec.Neighbour != nil && len(r.Plan.Interference) > 0 {
+		if spec.NeighbourAgent != nil && len(r.Plan.Interference) > 0 {
 			if a.neighbour, err = dialNeighbour(ctx, spec, r.Plan.Interference); err != nil {
 				return agents, err
 			}

@@ -133,8 +133,8 @@ func (p *Plan) checkInterference(c *checker) {
 		}
 	}
 	for i, a := range p.Agents {
-		field := fmt.Sprintf("agents[%d].neighbour", i)
-		n := a.Neighbour
+		field := fmt.Sprintf("agents[%d].neighbour_agent", i)
+		n := a.NeighbourAgent
 		if n == nil {
 			if len(p.Interference) > 0 {
 				c.add(field, "interference needs an agent on a co-tenant of %q to run the loads (its address; the agent's own address runs them beside it)", a.Name)
@@ -288,7 +288,7 @@ const probeDeadline = 50 * time.Millisecond
 // it does not offer, a folder it cannot write) fails the plan before any
 // run.
 func dialNeighbour(ctx context.Context, a AgentSpec, loads []InterferenceSpec) (*neighbourConn, error) {
-	spec := a.Neighbour.Spec(a)
+	spec := a.NeighbourAgent.Spec(a)
 	conn, err := dial(spec)
 	if err != nil {
 		return nil, fmt.Errorf("agent %s: neighbour %s: %w", a.Name, spec.Address, err)

@@ -89,8 +89,8 @@ func TestSimNeighbourTakesItsShare(t *testing.T) {
 	candNb, _ := serveAgent(t, simAgent(dev+"-cand", "2500us"))
 	yaml := fmt.Sprintf(`version: v1
 agents:
-  - {name: base, address: %q, role: baseline, host: a, neighbour: {address: %q}}
-  - {name: cand, address: %q, role: candidate, host: b, neighbour: {address: %q}}
+  - {name: base, address: %q, role: baseline, host: a, neighbour_agent: {address: %q}}
+  - {name: cand, address: %q, role: candidate, host: b, neighbour_agent: {address: %q}}
 workload:
   backend: gpu
   model: resnet50
@@ -246,8 +246,8 @@ func waitForLoad(t *testing.T, srv *agent.Server) {
 func busyPlan(out, base, cand, nb string) string {
 	return fmt.Sprintf(`version: v1
 agents:
-  - {name: base, address: %q, role: baseline, neighbour: {address: %q}}
-  - {name: cand, address: %q, role: candidate, neighbour: {address: %q}}
+  - {name: base, address: %q, role: baseline, neighbour_agent: {address: %q}}
+  - {name: cand, address: %q, role: candidate, neighbour_agent: {address: %q}}
 workload:
   backend: sim
   model: resnet50
@@ -342,7 +342,7 @@ func TestFailedRunStopsNeighbour(t *testing.T) {
 func TestInterferencePlanErrors(t *testing.T) {
 	base := `version: v1
 agents:
-  - {name: base, address: "127.0.0.1:1", role: baseline, neighbour: {address: "127.0.0.1:2"}}
+  - {name: base, address: "127.0.0.1:1", role: baseline, neighbour_agent: {address: "127.0.0.1:2"}}
   - {name: cand, address: "127.0.0.1:3", role: candidate}
 workload: {backend: sim}
 scenarios: [offline]
@@ -371,7 +371,7 @@ interference:
 		`interference[3].deadline: want a positive duration such as 10m, got "soon"`,
 		`interference[4].kind: must be one of cpu, memory-bandwidth, network, disk, gpu, got "fpga"`,
 		`interference[5].name: "cpu" is already the name of interference[0]`,
-		`agents[1].neighbour: interference needs an agent on a co-tenant of "cand"`,
+		`agents[1].neighbour_agent: interference needs an agent on a co-tenant of "cand"`,
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v\nwant %q", err, want)
@@ -393,8 +393,8 @@ func TestNoisyNeighbourExample(t *testing.T) {
 		t.Errorf("phases %q", got)
 	}
 	for _, a := range p.Agents {
-		if a.Neighbour == nil || a.Neighbour.Address == a.Address {
-			t.Errorf("agent %s: neighbour %+v; want a co-tenant's agent", a.Name, a.Neighbour)
+		if a.NeighbourAgent == nil || a.NeighbourAgent.Address == a.Address {
+			t.Errorf("agent %s: neighbour %+v; want a co-tenant's agent", a.Name, a.NeighbourAgent)
 		}
 	}
 	for _, l := range p.Interference {

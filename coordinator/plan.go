@@ -77,9 +77,9 @@ type AgentSpec struct {
 	// this candidate: during each of the candidate's timed runs it records
 	// every vGPU's share of the physical GPU and the scheduler's state.
 	Hypervisor *HypervisorSpec `mapstructure:"hypervisor"`
-	// Neighbour is the agent on a co-tenant of this one that runs the
-	// plan's interference loads during this agent's timed runs.
-	Neighbour *NeighbourSpec `mapstructure:"neighbour"`
+	// NeighbourAgent is the agent on a co-tenant of this one that runs
+	// the plan's interference loads during this agent's timed runs.
+	NeighbourAgent *NeighbourSpec `mapstructure:"neighbour_agent"`
 }
 
 // HypervisorSpec is how to reach the agent on a candidate's hypervisor
@@ -367,7 +367,7 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 				h.TLS.Key = resolve(h.TLS.Key)
 			}
 		}
-		if n := a.Neighbour; n != nil {
+		if n := a.NeighbourAgent; n != nil {
 			n.TokenFile = resolve(n.TokenFile)
 			if n.TLS != nil {
 				n.TLS.CA = resolve(n.TLS.CA)

@@ -15,7 +15,7 @@ import (
 // process, on this machine, beside embedded agents.
 func startEmbeddedNeighbours(ctx context.Context, wg *sync.WaitGroup, p *coordinator.Plan) error {
 	for i := range p.Agents {
-		n := p.Agents[i].Neighbour
+		n := p.Agents[i].NeighbourAgent
 		if n == nil || n.Address != coordinator.AddressEmbedded {
 			continue
 		}
