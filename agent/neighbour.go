@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/gpuperf/gpuperf/inference"
@@ -43,6 +45,9 @@ func (n NeighbourConfig) validate(where string) error {
 }
 
 func (n NeighbourConfig) allows(kind string) bool {
+	if kind == interference.KindNetworkSink {
+		kind = interference.KindNetwork // a sink is a network load's other end
+	}
 	return len(n.Allow) == 0 || slices.Contains(n.Allow, kind)
 }
 
@@ -115,11 +120,13 @@ func (s *Server) Interfere(stream grpc.BidiStreamingServer[gpuperfv1.InterfereRe
 	// stream (the coordinator interrupted, or gone) stops the load too.
 	ctx, cancel := context.WithTimeoutCause(stream.Context(), deadline, errNeighbourDeadline)
 	defer cancel()
-	load, err := interference.Start(ctx, spec, interference.Env{
-		TempDir: s.cfg.Neighbours.TempDir,
-		Backend: s.neighbourBackend,
-		Logger:  log,
-	})
+	env := interference.Env{TempDir: s.cfg.Neighbours.TempDir, Backend: s.neighbourBackend, Logger: log}
+	if p, ok := peer.FromContext(stream.Context()); ok && p.LocalAddr != nil {
+		// A sink listens where the coordinator reached this agent, so a
+		// peer that the coordinator can reach reaches it too.
+		env.SinkHost, _, _ = net.SplitHostPort(p.LocalAddr.String())
+	}
+	load, err := interference.Start(ctx, spec, env)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "neighbour load: %v", err)
 	}
@@ -130,7 +137,15 @@ func (s *Server) Interfere(stream grpc.BidiStreamingServer[gpuperfv1.InterfereRe
 	defer s.nb.remove(load)
 	defer load.Stop()
 	log.Info("neighbour load started", "what", load.Spec().Describe(), "deadline", deadline)
-	if err := stream.Send(&gpuperfv1.InterfereEvent{Event: &gpuperfv1.InterfereEvent_Started{Started: true}}); err != nil {
+	started := &gpuperfv1.InterfereEvent{Event: &gpuperfv1.InterfereEvent_Started{Started: true}}
+	if sink, ok := load.Sink(); ok {
+		b, err := json.Marshal(sink)
+		if err != nil {
+			return status.Errorf(codes.Internal, "encode the sink's address: %v", err)
+		}
+		started = &gpuperfv1.InterfereEvent{Event: &gpuperfv1.InterfereEvent_SinkJson{SinkJson: b}}
+	}
+	if err := stream.Send(started); err != nil {
 		return err
 	}
 

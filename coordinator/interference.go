@@ -47,6 +47,10 @@ type InterferenceSpec struct {
 	Backend     string  `mapstructure:"backend"`
 	QPS         float64 `mapstructure:"qps"`
 	Concurrency int     `mapstructure:"concurrency"`
+	// Peer is the agent a network load streams to (another machine, so
+	// the streams cross the host's network interface); without it they
+	// stay on loopback. The coordinator starts a sink there for each run.
+	Peer *NeighbourSpec `mapstructure:"peer"`
 	// Deadline is how long the neighbour agent lets the load run before it
 	// stops it on its own ("10m"), should the coordinator not stop it;
 	// empty derives one from the scenario's settings.
@@ -69,6 +73,16 @@ type NeighbourSpec struct {
 // dialling.
 func (n *NeighbourSpec) Spec(a AgentSpec) AgentSpec {
 	return AgentSpec{Name: a.Name + "-neighbour", Address: n.Address, Role: "neighbour", TokenFile: n.TokenFile, TLS: n.TLS, Insecure: n.Insecure}
+}
+
+// resolve makes the endpoint's paths relative to the plan's folder.
+func (n *NeighbourSpec) resolve(resolve func(string) string) {
+	n.TokenFile = resolve(n.TokenFile)
+	if n.TLS != nil {
+		n.TLS.CA = resolve(n.TLS.CA)
+		n.TLS.Cert = resolve(n.TLS.Cert)
+		n.TLS.Key = resolve(n.TLS.Key)
+	}
 }
 
 // Load is the load as the neighbour's agent takes it.
@@ -126,6 +140,15 @@ func (p *Plan) checkInterference(c *checker) {
 				}
 			}
 		}
+		if l.Kind == interference.KindNetworkSink {
+			c.add(field+".kind", "%s is started by gpuperf on a network load's peer; give the network load a peer instead", l.Kind)
+		}
+		if l.Peer != nil {
+			if l.Kind != interference.KindNetwork {
+				c.add(field+".peer", "applies to a network load only")
+			}
+			c.endpoint(field+".peer", l.Peer)
+		}
 		if l.Deadline != "" {
 			if d, err := time.ParseDuration(l.Deadline); err != nil || d <= 0 {
 				c.add(field+".deadline", "want a positive duration such as 10m, got %q", l.Deadline)
@@ -141,19 +164,61 @@ func (p *Plan) checkInterference(c *checker) {
 			}
 			continue
 		}
-		if n.Address != AddressEmbedded {
-			host, port, err := net.SplitHostPort(n.Address)
-			num, perr := strconv.Atoi(port)
-			if err != nil || host == "" || perr != nil || num < 1 || num > 65535 {
-				c.add(field+".address", "must be host:port or %q, got %q", AddressEmbedded, n.Address)
-			} else if n.TLS == nil && !n.Insecure && !isLoopback(host) {
-				c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", n.Address)
-			}
-		}
-		c.credentials(field, n.TokenFile, n.TLS, n.Insecure)
+		c.endpoint(field, n)
 	}
 	if len(p.Interference) > 0 && p.Baseline != "" {
 		c.add("interference", "needs live agents on both sides: a stored baseline has no neighbours to start")
+	}
+}
+
+// endpoint checks a neighbour's or a peer's address, token and TLS as an
+// agent's are checked.
+func (c *checker) endpoint(field string, n *NeighbourSpec) {
+	if n.Address != AddressEmbedded {
+		host, port, err := net.SplitHostPort(n.Address)
+		num, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || num < 1 || num > 65535 {
+			c.add(field+".address", "must be host:port or %q, got %q", AddressEmbedded, n.Address)
+		} else if n.TLS == nil && !n.Insecure && !isLoopback(host) {
+			c.add(field+".address", "%s is not a loopback address: plaintext there needs insecure: true, or tls", n.Address)
+		}
+	}
+	c.credentials(field, n.TokenFile, n.TLS, n.Insecure)
+}
+
+// dialPeers connects to the agents network loads stream to, one per load
+// with a peer, and starts and stops a sink on each once: a peer that
+// cannot sink fails the plan before any run.
+func dialPeers(ctx context.Context, loads []InterferenceSpec) (map[string]*neighbourConn, error) {
+	peers := map[string]*neighbourConn{}
+	for _, l := range loads {
+		if l.Peer == nil {
+			continue
+		}
+		spec := l.Peer.Spec(AgentSpec{Name: l.Name})
+		spec.Name, spec.Role = l.Name+"-peer", "peer"
+		conn, err := dial(spec)
+		if err != nil {
+			closePeers(peers)
+			return nil, fmt.Errorf("load %s: peer %s: %w", l.Name, spec.Address, err)
+		}
+		n := &neighbourConn{spec: spec, conn: conn, client: gpuperfv1.NewAgentClient(conn), timeout: neighbourTimeout}
+		peers[l.Name] = n
+		sink, _, err := n.open(ctx, "probe", interference.Spec{Kind: interference.KindNetworkSink}, l.Name+" sink", probeDeadline)
+		if err == nil {
+			_, _, err = sink.stop()
+		}
+		if err != nil {
+			closePeers(peers)
+			return nil, fmt.Errorf("load %s: peer %s: %w", l.Name, spec.Address, describeStatus(err))
+		}
+	}
+	return peers, nil
+}
+
+func closePeers(peers map[string]*neighbourConn) {
+	for _, p := range peers {
+		p.conn.Close()
 	}
 }
 
@@ -287,7 +352,7 @@ const probeDeadline = 50 * time.Millisecond
 // once, briefly: a load it cannot run (a kind it does not allow, a backend
 // it does not offer, a folder it cannot write) fails the plan before any
 // run.
-func dialNeighbour(ctx context.Context, a AgentSpec, loads []InterferenceSpec) (*neighbourConn, error) {
+func dialNeighbour(ctx context.Context, a AgentSpec, loads []InterferenceSpec, peers map[string]*neighbourConn) (*neighbourConn, error) {
 	spec := a.NeighbourAgent.Spec(a)
 	conn, err := dial(spec)
 	if err != nil {
@@ -302,7 +367,7 @@ func dialNeighbour(ctx context.Context, a AgentSpec, loads []InterferenceSpec) (
 		return nil, fmt.Errorf("agent %s: neighbour %s: describe: %w", a.Name, spec.Address, describeStatus(err))
 	}
 	for i := range loads {
-		l, err := n.start(ctx, "probe", &loads[i], probeDeadline, 0)
+		l, err := n.start(ctx, "probe", &loads[i], probeDeadline, 0, peers[loads[i].Name])
 		if err == nil {
 			_, _, err = l.stop()
 		}
@@ -316,7 +381,9 @@ func dialNeighbour(ctx context.Context, a AgentSpec, loads []InterferenceSpec) (
 
 // neighbourLoad is one load running on a neighbour agent.
 type neighbourLoad struct {
-	name    string
+	name string
+	// sink is the peer's network-sink a network load streams to.
+	sink    *neighbourLoad
 	stream  grpc.BidiStreamingClient[gpuperfv1.InterfereRequest, gpuperfv1.InterfereEvent]
 	cancel  context.CancelFunc
 	timeout time.Duration
@@ -342,24 +409,61 @@ type neighbourEvent struct {
 // gpu load's arrivals: the coordinator gives repetition k the same seed on
 // both sides (a paired design) and a different one from repetition to
 // repetition, so the interval includes how the neighbour's arrivals vary.
-func (n *neighbourConn) start(ctx context.Context, runID string, load *InterferenceSpec, deadline time.Duration, seed uint64) (*neighbourLoad, error) {
+// A network load with a peer first starts a sink on the peer's agent,
+// and streams to it.
+func (n *neighbourConn) start(ctx context.Context, runID string, load *InterferenceSpec, deadline time.Duration, seed uint64, peer *neighbourConn) (*neighbourLoad, error) {
 	spec := load.Load()
 	if spec.Kind == interference.KindGPU {
 		spec.Seed = seed
 	}
-	b, err := json.Marshal(spec)
+	var sink *neighbourLoad
+	if load.Peer != nil {
+		if peer == nil {
+			return nil, fmt.Errorf("load %s: its peer agent is not connected", load.Name)
+		}
+		var first *gpuperfv1.InterfereEvent
+		var err error
+		sink, first, err = peer.open(ctx, runID, interference.Spec{Kind: interference.KindNetworkSink}, load.Name+" sink", deadline)
+		if err != nil {
+			return nil, fmt.Errorf("the peer %s: %w", peer.spec.Address, err)
+		}
+		var info interference.SinkInfo
+		if err := json.Unmarshal(first.GetSinkJson(), &info); err != nil || info.Address == "" {
+			sink.stop()
+			return nil, fmt.Errorf("the peer %s started no sink", peer.spec.Address)
+		}
+		spec.Peer, spec.PeerToken = info.Address, info.Token
+	}
+	l, first, err := n.open(ctx, runID, spec, load.Name, deadline)
+	if err == nil && !first.GetStarted() {
+		l.stop()
+		err = errors.New("the neighbour agent did not start the load")
+	}
 	if err != nil {
+		if sink != nil {
+			sink.stop()
+		}
 		return nil, err
 	}
+	l.sink = sink
+	return l, nil
+}
+
+// open sends spec to the agent and waits for its first answer.
+func (n *neighbourConn) open(ctx context.Context, runID string, spec interference.Spec, name string, deadline time.Duration) (*neighbourLoad, *gpuperfv1.InterfereEvent, error) {
+	b, err := json.Marshal(spec)
+	if err != nil {
+		return nil, nil, err
+	}
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	l := &neighbourLoad{name: load.Name, cancel: cancel, timeout: n.timeout, events: make(chan neighbourEvent, 2)}
+	l := &neighbourLoad{name: name, cancel: cancel, timeout: n.timeout, events: make(chan neighbourEvent, 2)}
 	l.stream, err = n.client.Interfere(sctx)
 	if err == nil {
 		err = l.stream.Send(&gpuperfv1.InterfereRequest{RunId: runID, LoadJson: b, DeadlineNs: int64(deadline)})
 	}
 	if err != nil {
 		cancel()
-		return nil, err
+		return nil, nil, err
 	}
 	l.wg.Go(func() {
 		for {
@@ -371,15 +475,12 @@ func (n *neighbourConn) start(ctx context.Context, runID string, load *Interfere
 		}
 	})
 	first, err := l.next(ctx)
-	if err == nil && !first.GetStarted() {
-		err = errors.New("the neighbour agent did not start the load")
-	}
 	if err != nil {
 		l.cancel()
 		l.wg.Wait()
-		return nil, err
+		return nil, nil, err
 	}
-	return l, nil
+	return l, first, nil
 }
 
 // next waits for the agent's next answer, for at most the timeout, or
@@ -404,7 +505,9 @@ func (l *neighbourLoad) next(ctx context.Context) (*gpuperfv1.InterfereEvent, er
 // stoppedEarly reports, without waiting, whether the agent has already
 // sent its report: the load stopped by itself (its deadline, or a
 // failure) while the run went on.
-func (l *neighbourLoad) stoppedEarly() bool { return len(l.events) > 0 }
+func (l *neighbourLoad) stoppedEarly() bool {
+	return len(l.events) > 0 || (l.sink != nil && l.sink.stoppedEarly())
+}
 
 // stop asks the agent to stop the load and waits for its report: what the
 // load achieved, as JSON (neighbour.json) and decoded. It may be called
@@ -431,7 +534,35 @@ func (l *neighbourLoad) stop() (interference.Report, []byte, error) {
 			l.err = fmt.Errorf("the neighbour's report: %w", err)
 		}
 	})
+	if l.sink != nil {
+		l.mergeSink()
+	}
 	return l.rep, l.raw, l.err
+}
+
+// mergeSink stops the peer's sink after the load and adds what it
+// received to the load's report: a stream's far end confirms the bytes
+// crossed the network.
+func (l *neighbourLoad) mergeSink() {
+	srep, _, err := l.sink.stop()
+	l.sink = nil
+	switch {
+	case l.err != nil:
+		return
+	case err != nil:
+		l.err = fmt.Errorf("the peer's sink: %w", err)
+		return
+	case srep.StoppedBy != interference.StoppedByCoordinator:
+		l.rep.StoppedBy = "peer " + srep.StoppedBy
+	}
+	if l.rep.Counters == nil {
+		l.rep.Counters = map[string]float64{}
+	}
+	l.rep.Counters["peer_received_bytes"] = srep.Counters["bytes"]
+	l.rep.Counters["peer_received_mbps"] = srep.Achieved
+	if b, err := json.Marshal(l.rep); err == nil {
+		l.raw = b
+	}
 }
 
 // finish stops the load at the end of a run and checks that it ran

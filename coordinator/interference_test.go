@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gpuperf/gpuperf/agent"
+	"github.com/gpuperf/gpuperf/interference"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 	"github.com/gpuperf/gpuperf/results"
 )
@@ -353,6 +355,8 @@ interference:
   - {kind: gpu, deadline: soon}
   - {kind: fpga}
   - {name: cpu, kind: memory-bandwidth}
+  - {kind: disk, peer: {address: "127.0.0.1:9"}}
+  - {kind: network-sink}
 `
 	path := filepath.Join(t.TempDir(), "plan.yaml")
 	if err := os.WriteFile(path, []byte(base), 0o644); err != nil {
@@ -372,12 +376,14 @@ interference:
 		`interference[4].kind: must be one of cpu, memory-bandwidth, network, disk, gpu, got "fpga"`,
 		`interference[5].name: "cpu" is already the name of interference[0]`,
 		`agents[1].neighbour_agent: interference needs an agent on a co-tenant of "cand"`,
+		"interference[6].peer: applies to a network load only",
+		"interference[7].kind: network-sink is started by gpuperf on a network load's peer; give the network load a peer instead",
 	} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v\nwant %q", err, want)
 		}
 	}
-	if got := p.Phases(); strings.Join(got, " ") != "quiet cpu cpu-2 quiet gpu fpga cpu" {
+	if got := p.Phases(); strings.Join(got, " ") != "quiet cpu cpu-2 quiet gpu fpga cpu disk network-sink" {
 		t.Errorf("Phases() = %q", got)
 	}
 }
@@ -401,5 +407,62 @@ func TestNoisyNeighbourExample(t *testing.T) {
 		if err := l.Load().Validate(); err != nil {
 			t.Errorf("load %s: %v", l.Name, err)
 		}
+	}
+}
+
+// TestNetworkLoadToPeer: a network load streams from each side's
+// neighbour to a peer agent, where the coordinator starts a sink for
+// every run; the neighbour's report carries what the sink received.
+func TestNetworkLoadToPeer(t *testing.T) {
+	addr, _ := serveAgent(t, agent.DefaultConfig())
+	nbAddr, nb := serveAgent(t, agent.DefaultConfig())
+	peerAddr, peer := serveAgent(t, agent.DefaultConfig())
+	yaml := fmt.Sprintf(`version: v1
+agents:
+  - {name: base, address: %q, role: baseline, neighbour_agent: {address: %q}}
+  - {name: cand, address: %q, role: candidate, neighbour_agent: {address: %q}}
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 300, warmup_ms: 100}
+scenarios: [offline]
+profile: quick
+repetitions: 2
+output: %s
+interference:
+  - {kind: network, streams: 2, rate_mbps: 20, peer: {address: %q}}
+`, addr, nbAddr, addr, nbAddr, t.TempDir(), peerAddr)
+	p := loadPlan(t, yaml)
+	r := &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+	tree, m, err := r.Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := 0
+	for _, run := range m.Runs {
+		if run.Interference == "" {
+			continue
+		}
+		loaded++
+		b, err := os.ReadFile(filepath.Join(tree.Root, run.Dir, results.NeighbourFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rep interference.Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Counters["peer_received_bytes"] <= 0 || rep.Achieved <= 0 || !strings.Contains(rep.Description, "to a peer agent at 127.0.0.1:") {
+			t.Errorf("%s: report %+v", run.Dir, rep)
+		}
+	}
+	if loaded != 4 {
+		t.Errorf("%d runs under the load; want 4", loaded)
+	}
+	if got := append(nb.Neighbours(), peer.Neighbours()...); len(got) > 0 {
+		t.Errorf("loads still running: %q", got)
+	}
+	if got := strings.Join(p.Phases(), " "); got != "quiet network" {
+		t.Errorf("phases %q", got)
 	}
 }

@@ -368,12 +368,12 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 			}
 		}
 		if n := a.NeighbourAgent; n != nil {
-			n.TokenFile = resolve(n.TokenFile)
-			if n.TLS != nil {
-				n.TLS.CA = resolve(n.TLS.CA)
-				n.TLS.Cert = resolve(n.TLS.Cert)
-				n.TLS.Key = resolve(n.TLS.Key)
-			}
+			n.resolve(resolve)
+		}
+	}
+	for _, l := range p.Interference {
+		if l.Peer != nil {
+			l.Peer.resolve(resolve)
 		}
 	}
 }

@@ -41,6 +41,8 @@ type Runner struct {
 	Display  Display
 
 	mu sync.Mutex // serializes manifest updates from parallel runs
+	// peers are the agents network loads stream to, by load name.
+	peers map[string]*neighbourConn
 }
 
 // agentConn is one agent of the plan, dialled and described.
@@ -76,6 +78,7 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	}
 	agents, err := r.connect(ctx)
 	defer func() {
+		closePeers(r.peers)
 		for _, a := range agents {
 			a.conn.Close()
 			if a.hyper != nil {
@@ -361,7 +364,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 				watch = j.agent.hyper.start(ctx, req.RunId, r.Logger)
 			}
 			if j.load != nil && !autoHint && nb == nil && p.Phase != "warm-up" {
-				if nb, err = j.agent.neighbour.start(ctx, req.RunId, j.load, neighbourDeadline(j.load, s, req.FindPeak), uint64(j.rep+1)); err != nil {
+				if nb, err = j.agent.neighbour.start(ctx, req.RunId, j.load, neighbourDeadline(j.load, s, req.FindPeak), uint64(j.rep+1), r.peers[j.load.Name]); err != nil {
 					return nil, results.RunFiles{}, fmt.Errorf("%s: neighbour load %s: %w", j.agent.spec.Name, j.load.Name, describeStatus(err))
 				}
 			} else if nb != nil && nb.stoppedEarly() {

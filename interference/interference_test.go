@@ -400,3 +400,45 @@ func TestCPUBackendFallsUnderCPULoad(t *testing.T) {
 		t.Errorf("under the load the throughput is %.1f%% of quiet; the CPU time the backend kept predicts %.1f%%", 100*ratio, 100*pm)
 	}
 }
+
+// TestNetworkToPeer: a network load streams to a sink (on a peer agent in
+// a plan), which counts only streams that give its token.
+func TestNetworkToPeer(t *testing.T) {
+	sink, err := Start(context.Background(), Spec{Kind: KindNetworkSink}, Env{SinkHost: "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, ok := sink.Sink()
+	if !ok || !strings.HasPrefix(info.Address, "127.0.0.1:") || len(info.Token) != tokenLen {
+		t.Fatalf("sink %+v %v", info, ok)
+	}
+	// A stranger without the token is dropped.
+	if _, err := runFor2(Spec{Kind: KindNetwork, Peer: info.Address, PeerToken: strings.Repeat("0", tokenLen)}, 200*time.Millisecond); err != nil {
+		t.Logf("a stranger's load: %v", err)
+	}
+	r, _ := runFor(t, Spec{Kind: KindNetwork, Streams: 2, Peer: info.Address, PeerToken: info.Token, RateMBps: 50}, Env{}, time.Second)
+	got := sink.Stop()
+	t.Logf("sent %s, the sink received %s over %d streams", r.AchievedText(), got.AchievedText(), int(got.Counters["streams"]))
+	if got.Counters["streams"] != 2 {
+		t.Errorf("the sink accepted %v streams; want the 2 with its token", got.Counters["streams"])
+	}
+	if r.Achieved > 52 || r.Achieved < 25 || got.Counters["bytes"] > r.Counters["bytes"] || got.Counters["bytes"] < r.Counters["bytes"]/2 {
+		t.Errorf("sent %v bytes (%s), received %v", r.Counters["bytes"], r.AchievedText(), got.Counters["bytes"])
+	}
+	if d := (Spec{Kind: KindNetwork, Streams: 2, Peer: "10.0.0.9:4000", PeerToken: "x"}).Describe(); d != "2 TCP streams to a peer agent at 10.0.0.9:4000, flat out" {
+		t.Errorf("Describe() = %q", d)
+	}
+	if err := (Spec{Kind: KindNetwork, Peer: "nowhere"}).Validate(); err == nil || !strings.Contains(err.Error(), "peer: must be host:port") || !strings.Contains(err.Error(), "peer_token: a peer's sink asks for its token") {
+		t.Errorf("a bad peer: %v", err)
+	}
+}
+
+// runFor2 runs spec for d and returns its report, or the error starting it.
+func runFor2(spec Spec, d time.Duration) (Report, error) {
+	l, err := Start(context.Background(), spec, Env{})
+	if err != nil {
+		return Report{}, err
+	}
+	time.Sleep(d)
+	return l.Stop(), nil
+}

@@ -83,7 +83,10 @@ type Env struct {
 	// Backend builds the backend a gpu load drives, by the name the agent
 	// offers it under.
 	Backend func(name string) (inference.Backend, error)
-	Logger  *slog.Logger
+	// SinkHost is the address a network-sink listens on: the one the
+	// coordinator reached the agent on, so the peer can too.
+	SinkHost string
+	Logger   *slog.Logger
 }
 
 // Load is a running neighbour load. Stop it with Stop.
@@ -98,6 +101,10 @@ type Load struct {
 	err      error   // the first error a worker hit
 	cpuSecs  float64 // from /proc, summed over the load's threads
 	cpuKnown bool
+
+	// sinkAddr and sinkToken are where a network-sink listens and what it
+	// asks a stream for.
+	sinkAddr, sinkToken string
 
 	// finish fills the kind's figures once the workers have ended.
 	finish   func(r *Report, d time.Duration)
@@ -129,6 +136,8 @@ func Start(ctx context.Context, s Spec, env Env) (*Load, error) {
 		l.finish, err = startDisk(l, env.TempDir)
 	case KindGPU:
 		l.finish, err = startGPU(l, env)
+	case KindNetworkSink:
+		l.finish, err = startSink(l, env.SinkHost)
 	default:
 		err = fmt.Errorf("kind %q: not runnable", s.Kind)
 	}
@@ -145,6 +154,18 @@ func Start(ctx context.Context, s Spec, env Env) (*Load, error) {
 
 // Spec returns the load as it runs, defaults applied.
 func (l *Load) Spec() Spec { return l.spec }
+
+// SinkInfo is where a network-sink listens (host:port) and the token it
+// asks each stream for.
+type SinkInfo struct {
+	Address string `json:"address"`
+	Token   string `json:"token"`
+}
+
+// Sink returns a network-sink's SinkInfo; ok is false for other kinds.
+func (l *Load) Sink() (SinkInfo, bool) {
+	return SinkInfo{Address: l.sinkAddr, Token: l.sinkToken}, l.sinkAddr != ""
+}
 
 // Done is closed when the load stops by itself: its context ended, or a
 // worker failed.

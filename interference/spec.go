@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strings"
 )
@@ -15,6 +16,9 @@ const (
 	KindNetwork         = "network"
 	KindDisk            = "disk"
 	KindGPU             = "gpu"
+	// KindNetworkSink receives a network load's streams on a peer agent.
+	// The coordinator starts it there itself; a plan does not name it.
+	KindNetworkSink = "network-sink"
 )
 
 // Kinds lists the kinds, in the order the documentation gives them.
@@ -80,6 +84,11 @@ type Spec struct {
 	Concurrency int     `json:"concurrency,omitempty"`
 	// Seed seeds a gpu load's arrivals.
 	Seed uint64 `json:"seed,omitempty"`
+	// Peer is where a network load sends its streams, host:port of a
+	// network-sink on a peer agent, with the token the sink asks for;
+	// empty streams over loopback.
+	Peer      string `json:"peer,omitempty"`
+	PeerToken string `json:"peer_token,omitempty"`
 }
 
 // WithDefaults returns s with its zero fields given their defaults for its
@@ -136,7 +145,8 @@ func (s Spec) Validate() error {
 	uses := map[string][]string{
 		KindCPU:             {"cores", "duty_cycle"},
 		KindMemoryBandwidth: {"cores", "buffer_mb", "rate_mbps"},
-		KindNetwork:         {"streams", "block_kb", "rate_mbps"},
+		KindNetwork:         {"streams", "block_kb", "rate_mbps", "peer", "peer_token"},
+		KindNetworkSink:     {},
 		KindDisk:            {"block_kb", "file_mb", "rate_mbps"},
 		KindGPU:             {"backend", "qps", "concurrency", "seed"},
 	}
@@ -149,9 +159,9 @@ func (s Spec) Validate() error {
 		"cores": s.Cores != 0, "duty_cycle": s.DutyCycle != 0, "buffer_mb": s.BufferMB != 0,
 		"rate_mbps": s.RateMBps != 0, "streams": s.Streams != 0, "block_kb": s.BlockKB != 0,
 		"file_mb": s.FileMB != 0, "backend": s.Backend != "", "qps": s.QPS != 0,
-		"concurrency": s.Concurrency != 0, "seed": s.Seed != 0,
+		"concurrency": s.Concurrency != 0, "seed": s.Seed != 0, "peer": s.Peer != "", "peer_token": s.PeerToken != "",
 	}
-	for _, f := range []string{"cores", "duty_cycle", "buffer_mb", "rate_mbps", "streams", "block_kb", "file_mb", "backend", "qps", "concurrency", "seed"} {
+	for _, f := range []string{"cores", "duty_cycle", "buffer_mb", "rate_mbps", "streams", "block_kb", "file_mb", "backend", "qps", "concurrency", "seed", "peer", "peer_token"} {
 		if set[f] && !slices.Contains(used, f) {
 			bad(f, "does not apply to a %s load (it takes %s)", s.Kind, strings.Join(used, ", "))
 		}
@@ -184,6 +194,14 @@ func (s Spec) Validate() error {
 			bad("concurrency", "applies only flat out (qps 0); at a set qps arrivals are open-loop")
 		}
 	}
+	if s.Peer != "" {
+		if host, port, err := net.SplitHostPort(s.Peer); err != nil || host == "" || port == "" {
+			bad("peer", "must be host:port, got %q", s.Peer)
+		}
+		if s.PeerToken == "" {
+			bad("peer_token", "a peer's sink asks for its token")
+		}
+	}
 	if s.Kind == KindDisk && s.BlockKB > 0 && s.FileMB > 0 && s.BlockKB > s.FileMB<<10 {
 		bad("block_kb", "%d KiB is larger than file_mb (%d MiB)", s.BlockKB, s.FileMB)
 	}
@@ -205,7 +223,13 @@ func (s Spec) Describe() string {
 	case KindMemoryBandwidth:
 		return fmt.Sprintf("streaming copy over %d MiB on %s, %s", s.BufferMB, plural(s.Cores, "core", "cores"), rate())
 	case KindNetwork:
-		return fmt.Sprintf("%s over loopback, %s", plural(s.Streams, "TCP stream", "TCP streams"), rate())
+		to := "over loopback"
+		if s.Peer != "" {
+			to = "to a peer agent at " + s.Peer
+		}
+		return fmt.Sprintf("%s %s, %s", plural(s.Streams, "TCP stream", "TCP streams"), to, rate())
+	case KindNetworkSink:
+		return "a sink for a network load's TCP streams"
 	case KindDisk:
 		return fmt.Sprintf("fsync'd %d KiB writes over a %d MiB file, %s", s.BlockKB, s.FileMB, rate())
 	case KindGPU:

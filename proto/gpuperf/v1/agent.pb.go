@@ -95,6 +95,7 @@ type InterfereEvent struct {
 	//
 	//	*InterfereEvent_Started
 	//	*InterfereEvent_ReportJson
+	//	*InterfereEvent_SinkJson
 	Event         isInterfereEvent_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -155,6 +156,15 @@ func (x *InterfereEvent) GetReportJson() []byte {
 	return nil
 }
 
+func (x *InterfereEvent) GetSinkJson() []byte {
+	if x != nil {
+		if x, ok := x.Event.(*InterfereEvent_SinkJson); ok {
+			return x.SinkJson
+		}
+	}
+	return nil
+}
+
 type isInterfereEvent_Event interface {
 	isInterfereEvent_Event()
 }
@@ -170,9 +180,18 @@ type InterfereEvent_ReportJson struct {
 	ReportJson []byte `protobuf:"bytes,2,opt,name=report_json,json=reportJson,proto3,oneof"`
 }
 
+type InterfereEvent_SinkJson struct {
+	// A network-sink load is listening, in place of started: where and
+	// for what token (interference.SinkInfo as JSON), for the coordinator
+	// to hand to the network load it sinks.
+	SinkJson []byte `protobuf:"bytes,3,opt,name=sink_json,json=sinkJson,proto3,oneof"`
+}
+
 func (*InterfereEvent_Started) isInterfereEvent_Event() {}
 
 func (*InterfereEvent_ReportJson) isInterfereEvent_Event() {}
+
+func (*InterfereEvent_SinkJson) isInterfereEvent_Event() {}
 
 type WatchVgpuRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -869,11 +888,12 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n" +
 	"\tload_json\x18\x02 \x01(\fR\bloadJson\x12\x1f\n" +
 	"\vdeadline_ns\x18\x03 \x01(\x03R\n" +
-	"deadlineNs\"X\n" +
+	"deadlineNs\"w\n" +
 	"\x0eInterfereEvent\x12\x1a\n" +
 	"\astarted\x18\x01 \x01(\bH\x00R\astarted\x12!\n" +
 	"\vreport_json\x18\x02 \x01(\fH\x00R\n" +
-	"reportJsonB\a\n" +
+	"reportJson\x12\x1d\n" +
+	"\tsink_json\x18\x03 \x01(\fH\x00R\bsinkJsonB\a\n" +
 	"\x05event\")\n" +
 	"\x10WatchVgpuRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"Z\n" +
@@ -990,6 +1010,7 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 	file_proto_gpuperf_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
 		(*InterfereEvent_Started)(nil),
 		(*InterfereEvent_ReportJson)(nil),
+		(*InterfereEvent_SinkJson)(nil),
 	}
 	file_proto_gpuperf_v1_agent_proto_msgTypes[3].OneofWrappers = []any{
 		(*WatchVgpuEvent_Started)(nil),

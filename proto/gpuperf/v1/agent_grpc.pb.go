@@ -57,7 +57,9 @@ type AgentClient interface {
 	// stops it and reports, unasked), or the stream is cancelled (the load
 	// stops; there is no one to report to). It does not take the run slot:
 	// the neighbour of a measured agent is usually another agent, and a load
-	// on the measured agent itself runs beside its run. INVALID_ARGUMENT
+	// on the measured agent itself runs beside its run. A network load may
+	// stream to a peer agent: the coordinator first starts a network-sink
+	// there, which answers sink_json in place of started. INVALID_ARGUMENT
 	// names a field of the load that is wrong.
 	Interfere(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[InterfereRequest, InterfereEvent], error)
 }
@@ -154,7 +156,9 @@ type AgentServer interface {
 	// stops it and reports, unasked), or the stream is cancelled (the load
 	// stops; there is no one to report to). It does not take the run slot:
 	// the neighbour of a measured agent is usually another agent, and a load
-	// on the measured agent itself runs beside its run. INVALID_ARGUMENT
+	// on the measured agent itself runs beside its run. A network load may
+	// stream to a peer agent: the coordinator first starts a network-sink
+	// there, which answers sink_json in place of started. INVALID_ARGUMENT
 	// names a field of the load that is wrong.
 	Interfere(grpc.BidiStreamingServer[InterfereRequest, InterfereEvent]) error
 	mustEmbedUnimplementedAgentServer()
