@@ -45,6 +45,10 @@ func startGPU(l *Load, env Env) (func(*Report, time.Duration), error) {
 		b.IssueQuery([]inference.Sample{{ID: id, Index: uint32(id % gpuIndexes)}})
 		issued.Add(1)
 	}
+	// The arrivals count from here, not from when the issuing goroutine
+	// first runs: on a busy host that may be much later, and the arrivals
+	// due meanwhile are then issued at once.
+	start := time.Now()
 	l.wg.Go(func() {
 		defer func() {
 			if err := b.Stop(); err != nil {
@@ -52,7 +56,7 @@ func startGPU(l *Load, env Env) (func(*Report, time.Duration), error) {
 			}
 		}()
 		if l.spec.QPS > 0 {
-			poisson(l.ctx, l.spec.QPS, l.spec.Seed, issue)
+			poisson(l.ctx, start, l.spec.QPS, l.spec.Seed, issue)
 			return
 		}
 		for id := range uint64(l.spec.Concurrency) {
@@ -78,11 +82,10 @@ func startGPU(l *Load, env Env) (func(*Report, time.Duration), error) {
 }
 
 // poisson issues samples at exponentially distributed intervals of mean
-// 1/qps until ctx is done. Arrivals are planned from the start, so a late
-// wake-up issues every arrival that fell due meanwhile.
-func poisson(ctx context.Context, qps float64, seed uint64, issue func(id uint64)) {
+// 1/qps from start until ctx is done. Arrivals are planned from start, so
+// a late wake-up issues every arrival that fell due meanwhile.
+func poisson(ctx context.Context, start time.Time, qps float64, seed uint64, issue func(id uint64)) {
 	rng := rand.New(rand.NewPCG(seed, 0x6e6569676862)) // "neighb"
-	start := time.Now()
 	var at time.Duration
 	for id := uint64(0); ; id++ {
 		at += time.Duration(rng.ExpFloat64() / qps * float64(time.Second))
