@@ -57,7 +57,9 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 	for _, sc := range p.ScenarioList() {
 		found := false
 		for _, run := range m.Runs {
-			if run.Role != results.RoleBaseline || run.Scenario != sc.String() || run.Status != results.StatusOK {
+			// Runs under a neighbour load stay out: the baseline stands in
+			// with its quiet runs.
+			if run.Role != results.RoleBaseline || run.Scenario != sc.String() || run.Status != results.StatusOK || run.Interference != "" {
 				continue
 			}
 			res, err := tree.ReadResult(run.Dir)

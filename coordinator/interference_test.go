@@ -499,4 +499,33 @@ interference:
 	if got := strings.Join(p.Phases(), " "); got != "quiet network" {
 		t.Errorf("phases %q", got)
 	}
+
+	// The tree as a stored baseline: its quiet runs stand in, never the
+	// runs under the load.
+	yaml2 := fmt.Sprintf(`version: v1
+agents:
+  - {name: vm, address: %q, role: candidate}
+workload:
+  backend: sim
+  model: resnet50
+  settings: {min_duration_ms: 300, warmup_ms: 100}
+scenarios: [offline]
+profile: quick
+repetitions: 2
+output: %s
+baseline: %s
+`, addr, t.TempDir(), tree.Root)
+	p2 := loadPlan(t, yaml2)
+	_, m2, err := (&Runner{Plan: p2, PlanYAML: []byte(yaml2), Version: "test", RunID: "r2"}).Execute(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range m2.Runs {
+		if run.Role == results.RoleBaseline && (run.Interference != "" || strings.Contains(run.Dir, "interference")) {
+			t.Errorf("a run under the load was imported as a baseline run: %+v", run)
+		}
+	}
+	if n := len(m2.Runs); n != 4 {
+		t.Errorf("%d runs; want the 2 quiet baseline runs imported and 2 of the candidate", n)
+	}
 }
