@@ -160,10 +160,11 @@ func (s *Server) Interfere(stream grpc.BidiStreamingServer[gpuperfv1.InterfereRe
 			r.StoppedBy = by
 		}
 		log.Info("neighbour load stopped", "by", r.StoppedBy, "achieved", r.AchievedText(), "err", r.Error)
-		b, err := json.Marshal(r)
+		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
 			return status.Errorf(codes.Internal, "encode the neighbour's report: %v", err)
 		}
+		b = append(b, '\n') // stored as neighbour.json
 		return stream.Send(&gpuperfv1.InterfereEvent{Event: &gpuperfv1.InterfereEvent_ReportJson{ReportJson: b}})
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)

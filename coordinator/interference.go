@@ -560,8 +560,8 @@ func (l *neighbourLoad) mergeSink() {
 	}
 	l.rep.Counters["peer_received_bytes"] = srep.Counters["bytes"]
 	l.rep.Counters["peer_received_mbps"] = srep.Achieved
-	if b, err := json.Marshal(l.rep); err == nil {
-		l.raw = b
+	if b, err := json.MarshalIndent(l.rep, "", "  "); err == nil {
+		l.raw = append(b, '\n')
 	}
 }
 
