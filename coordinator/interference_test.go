@@ -529,3 +529,41 @@ baseline: %s
 		t.Errorf("%d runs; want the 2 quiet baseline runs imported and 2 of the candidate", n)
 	}
 }
+
+// TestWithPhases: each block of the schedule (one scenario and
+// repetition) runs once per phase, quiet first on even repetitions and
+// last on odd ones, whatever the order of the sides.
+func TestWithPhases(t *testing.T) {
+	base := &agentConn{spec: AgentSpec{Name: "b", Role: RoleBaseline}}
+	cand := &agentConn{spec: AgentSpec{Name: "c", Role: RoleCandidate}}
+	plan := func(order string) *Plan {
+		return &Plan{Order: order, Repetitions: 2, Scenarios: []string{"offline"},
+			Interference: []InterferenceSpec{{Name: "cpu", Kind: "cpu"}, {Name: "disk", Kind: "disk"}}}
+	}
+	text := func(steps [][]job) string {
+		var out []string
+		for _, step := range steps {
+			var s []string
+			for _, j := range step {
+				s = append(s, fmt.Sprintf("%s%d:%s", j.agent.spec.Name, j.rep, cmpOr(j.phaseName(), "q")))
+			}
+			out = append(out, strings.Join(s, "+"))
+		}
+		return strings.Join(out, " ")
+	}
+	for _, tc := range []struct{ order, want string }{
+		{OrderInterleaved, "b0:q c0:q b0:cpu c0:cpu b0:disk c0:disk c1:disk b1:disk c1:cpu b1:cpu c1:q b1:q"},
+		{OrderSequential, "b0:q b0:cpu b0:disk b1:disk b1:cpu b1:q c0:q c0:cpu c0:disk c1:disk c1:cpu c1:q"},
+		{OrderParallel, "b0:q+c0:q b0:cpu+c0:cpu b0:disk+c0:disk b1:disk+c1:disk b1:cpu+c1:cpu b1:q+c1:q"},
+	} {
+		p := plan(tc.order)
+		if got := text(withPhases(schedule(p, []*agentConn{base, cand}), p)); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.order, got, tc.want)
+		}
+	}
+	p := plan(OrderInterleaved)
+	p.Interference = nil
+	if got := text(withPhases(schedule(p, []*agentConn{base, cand}), p)); got != "b0:q c0:q c1:q b1:q" {
+		t.Errorf("without loads: %s", got)
+	}
+}
