@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -176,5 +178,25 @@ func TestInterfereRefusals(t *testing.T) {
 	}
 	if err := (Config{Backends: []BackendConfig{{Name: "sim", Kind: "sim"}}, Neighbours: NeighbourConfig{Allow: []string{"fpga"}}}).Validate(); err == nil || !strings.Contains(err.Error(), `neighbours.allow[0]: unknown kind "fpga"`) {
 		t.Errorf("an unknown kind in neighbours.allow: %v", err)
+	}
+}
+
+func TestNeighbourConfigFromYAML(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte("backends: [{name: cpu, kind: cpu}]\nneighbours:\n  allow: [cpu, disk]\n  temp_dir: /var/tmp\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Neighbours; strings.Join(got.Allow, ",") != "cpu,disk" || got.TempDir != "/var/tmp" || !got.allows("cpu") || got.allows("gpu") {
+		t.Errorf("neighbours = %+v", got)
+	}
+	if err := os.WriteFile(path, []byte("backends: [{name: cpu, kind: cpu}]\nneighbours: {allow: [fpga]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(path); err == nil || !strings.Contains(err.Error(), path+`: neighbours.allow[0]: unknown kind "fpga"`) {
+		t.Errorf("an unknown kind: %v", err)
 	}
 }
