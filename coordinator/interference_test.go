@@ -320,7 +320,6 @@ func TestInterruptStopsNeighbours(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		cancel()
 	}()
-	defer cancel()
 	r := &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
 	_, m, err := r.Execute(ctx)
 	if !errors.Is(err, context.Canceled) || m == nil {
