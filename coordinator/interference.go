@@ -305,6 +305,9 @@ func (p *Plan) interferenceRecords() []results.InterferenceLoad {
 	var out []results.InterferenceLoad
 	for _, l := range p.Interference {
 		spec := l.Load().WithDefaults()
+		if l.Peer != nil {
+			spec.Peer = l.Peer.Address // the peer agent's; its sink's differs per run
+		}
 		b, _ := json.Marshal(spec)
 		out = append(out, results.InterferenceLoad{Name: l.Name, Kind: l.Kind, Description: spec.Describe(), Load: b})
 	}

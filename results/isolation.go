@@ -441,7 +441,7 @@ func addShares(side Side, o *sideObs, runs []runFile) {
 var loadResource = map[string]string{
 	interference.KindCPU:             "CPU time",
 	interference.KindMemoryBandwidth: "memory bandwidth",
-	interference.KindNetwork:         "the network stack (CPU time and memory bandwidth)",
+	interference.KindNetwork:         "the network stack's CPU time and memory bandwidth",
 	interference.KindDisk:            "storage I/O",
 	interference.KindGPU:             "GPU time",
 }

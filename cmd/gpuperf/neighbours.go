@@ -11,12 +11,32 @@ import (
 )
 
 // startEmbeddedNeighbours serves an in-process agent for every agent's
-// neighbour whose address is "embedded": its loads then run in this
-// process, on this machine, beside embedded agents.
+// neighbour, and every network load's peer, whose address is "embedded":
+// their loads then run in this process, on this machine, beside embedded
+// agents.
 func startEmbeddedNeighbours(ctx context.Context, wg *sync.WaitGroup, p *coordinator.Plan) error {
+	var ends []struct {
+		what string
+		spec *coordinator.NeighbourSpec
+	}
 	for i := range p.Agents {
-		n := p.Agents[i].NeighbourAgent
-		if n == nil || n.Address != coordinator.AddressEmbedded {
+		if n := p.Agents[i].NeighbourAgent; n != nil {
+			ends = append(ends, struct {
+				what string
+				spec *coordinator.NeighbourSpec
+			}{"the neighbour of " + p.Agents[i].Name, n})
+		}
+	}
+	for i := range p.Interference {
+		if n := p.Interference[i].Peer; n != nil {
+			ends = append(ends, struct {
+				what string
+				spec *coordinator.NeighbourSpec
+			}{"the peer of load " + p.Interference[i].Name, n})
+		}
+	}
+	for _, e := range ends {
+		if e.spec.Address != coordinator.AddressEmbedded {
 			continue
 		}
 		srv, err := agent.NewServer(agent.DefaultConfig(), gpuperfVersion(), slogDefault())
@@ -30,9 +50,9 @@ func startEmbeddedNeighbours(ctx context.Context, wg *sync.WaitGroup, p *coordin
 		})
 		select {
 		case a := <-ready:
-			n.Address = a.String()
+			e.spec.Address = a.String()
 		case err := <-errc:
-			return fmt.Errorf("start embedded neighbour of %s: %w", p.Agents[i].Name, err)
+			return fmt.Errorf("start %s, embedded: %w", e.what, err)
 		}
 	}
 	return nil
