@@ -323,8 +323,11 @@ type movementRule struct {
 	metric, resource, unit string
 	floor                  func(q, l agg) float64
 	score                  func(q, l agg) float64
-	prec                   int
 	text                   func(q, l agg) string
+	// fallOnly: only a fall is contention (more CPU for the measured
+	// process under a load means the load ran inside it, or the generator
+	// worked harder).
+	fallOnly bool
 }
 
 func relFloor(rel float64) func(q, l agg) float64 {
@@ -343,31 +346,31 @@ func relScore(q, l agg) float64 {
 func ptsScore(q, l agg) float64 { return math.Abs(l.mean-q.mean) / 100 }
 
 var movementRules = []movementRule{
-	{metric: mSteal, resource: "CPU steal", unit: "%", prec: 1, floor: ptsFloor(floorStealPts), score: ptsScore,
+	{metric: mSteal, resource: "CPU steal", unit: "%", floor: ptsFloor(floorStealPts), score: ptsScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("CPU steal %s quiet, %s under the load (share of all CPU time): the hypervisor gave this side's vCPUs to the neighbour", num(q.mean, "%", 1), num(l.mean, "%", 1))
 		}},
-	{metric: mGenCPU, resource: "CPU time", unit: "%", prec: 0, floor: ptsFloor(5), score: ptsScore,
+	{metric: mGenCPU, resource: "CPU time", unit: "%", floor: ptsFloor(5), score: ptsScore, fallOnly: true,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("the measured agent's process got %s CPU quiet, %s under the load: the neighbour took CPU time from it", num(q.mean, "%", 0), num(l.mean, "%", 0))
 		}},
-	{metric: mIssueP99, resource: "load generator timing", unit: "ms", prec: 3, floor: ptsFloor(floorIssueMs), score: relScore,
+	{metric: mIssueP99, resource: "load generator timing", unit: "ms", floor: ptsFloor(floorIssueMs), score: relScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("the load generator's issue delay p99 was %s quiet, %s under the load: the neighbour delayed the generator", num(q.mean, "ms", 3), num(l.mean, "ms", 3))
 		}},
-	{metric: mSMClock, resource: "SM clock", unit: "MHz", prec: 0, floor: relFloor(floorClockRel), score: relScore,
+	{metric: mSMClock, resource: "SM clock", unit: "MHz", floor: relFloor(floorClockRel), score: relScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("SM clock %s quiet, %s under the load", num(q.mean, "MHz", 0), num(l.mean, "MHz", 0))
 		}},
-	{metric: mSMActive, resource: "SM occupancy", unit: "%", prec: 0, floor: ptsFloor(floorUtilPts), score: ptsScore,
+	{metric: mSMActive, resource: "SM occupancy", unit: "%", floor: ptsFloor(floorUtilPts), score: ptsScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("SM active (GPM) %s quiet, %s under the load", num(q.mean, "%", 0), num(l.mean, "%", 0))
 		}},
-	{metric: mUtil, resource: "GPU utilization", unit: "%", prec: 0, floor: ptsFloor(floorUtilPts), score: ptsScore,
+	{metric: mUtil, resource: "GPU utilization", unit: "%", floor: ptsFloor(floorUtilPts), score: ptsScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("GPU utilization %s quiet, %s under the load", num(q.mean, "%", 0), num(l.mean, "%", 0))
 		}},
-	{metric: mPCIeGBps, resource: "PCIe bandwidth", unit: "GB/s", prec: 2, floor: relFloor(0.10), score: relScore,
+	{metric: mPCIeGBps, resource: "PCIe bandwidth", unit: "GB/s", floor: relFloor(0.10), score: relScore,
 		text: func(q, l agg) string {
 			return fmt.Sprintf("PCIe traffic %s quiet, %s under the load", num(q.mean, "GB/s", 2), num(l.mean, "GB/s", 2))
 		}},
@@ -393,7 +396,7 @@ func movements(side Side, sc ScenarioComparison, quiet, loaded []runFile) []Move
 			continue // Offline issues everything at once
 		}
 		p := both(q, l, rule.metric)
-		if !p.ok() || !beyondNoise(p.b, p.c, rule.floor(p.b, p.c)) {
+		if !p.ok() || !beyondNoise(p.b, p.c, rule.floor(p.b, p.c)) || (rule.fallOnly && p.c.mean > p.b.mean) {
 			continue
 		}
 		m := p.finding("", "", rule.metric, rule.unit, "")

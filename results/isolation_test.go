@@ -17,6 +17,7 @@ type loadedRun struct {
 	value            float64 // samples/s
 	steal            float64 // host CPU steal %
 	achieved         float64 // the neighbour's achieved duty, %
+	genCPU           float64 // the measured process's CPU %
 }
 
 // buildIsolationTree writes a tree whose runs are quiet (load "") or under
@@ -56,6 +57,7 @@ func buildIsolationTree(t *testing.T, runs []loadedRun) (*Tree, *Manifest) {
 			SamplesPerSecond: r.value, Metric: inference.Metric{Name: "result_samples_per_second", Value: r.value, Unit: "samples/s", HigherIsBetter: true}}
 		res.Validity.Valid = true
 		res.Health.HostStealPct = r.steal
+		res.Health.GeneratorCPUPct = r.genCPU
 		var err error
 		if files.Result, err = json.Marshal(res); err != nil {
 			t.Fatal(err)
@@ -229,6 +231,37 @@ func TestIsolationAttributionWords(t *testing.T) {
 	} {
 		if got := attribution(tc.si, interference.KindCPU); got != tc.want {
 			t.Errorf("attribution = %q\nwant %q", got, tc.want)
+		}
+	}
+}
+
+// TestIsolationCPUTime: the measured process getting less CPU under a
+// load is the resource that moved; getting more (the load ran inside it,
+// as an embedded neighbour does) is not.
+func TestIsolationCPUTime(t *testing.T) {
+	for _, tc := range []struct {
+		quiet, loaded float64
+		want          string
+	}{
+		{190, 120, "CPU time moved: the measured agent's process got 190% CPU quiet, 120% under the load: the neighbour took CPU time from it"},
+		{120, 190, "no recorded telemetry moved beyond noise: the contention was in CPU time"},
+	} {
+		runs := isolationRuns([]float64{1000, 1010, 990, 1005}, []float64{750, 770, 735, 760}, []float64{1000, 1010, 990, 1005}, []float64{750, 770, 735, 760}, 0.2)
+		for i := range runs {
+			runs[i].steal = 0.1
+			runs[i].genCPU = tc.quiet
+			if runs[i].load != "" {
+				runs[i].genCPU = tc.loaded
+			}
+		}
+		tree, m := buildIsolationTree(t, runs)
+		c, err := Compare(tree, m, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.Isolation.Scenarios[0].Loads[0].Baseline.Attribution
+		if !strings.HasPrefix(got, tc.want) {
+			t.Errorf("CPU %v%% quiet, %v%% loaded: attribution %q\nwant %q", tc.quiet, tc.loaded, got, tc.want)
 		}
 	}
 }
