@@ -464,9 +464,12 @@ func attribution(si SideIsolation, kind string) string {
 	case len(si.Moved) > 0 && hurt:
 		top := si.Moved[0]
 		text = fmt.Sprintf("%s moved: %s", top.Resource, top.Text)
+	case len(si.Moved) > 0 && si.Verdict == VerdictEquivalent:
+		top := si.Moved[0]
+		text = fmt.Sprintf("%s moved (%s), but the metric held within the margin", top.Resource, top.Text)
 	case len(si.Moved) > 0:
 		top := si.Moved[0]
-		text = fmt.Sprintf("%s moved (%s), but the metric held within its interval", top.Resource, top.Text)
+		text = fmt.Sprintf("%s moved (%s), but the ratio's interval is too wide to say what it cost", top.Resource, top.Text)
 	case hurt:
 		text = fmt.Sprintf("no recorded telemetry moved beyond noise: the contention was in %s, the resource the load takes", res)
 		if n := si.Neighbour; n != nil {
