@@ -25,6 +25,8 @@ type Config struct {
 	// MetricsListen serves Prometheus metrics on HOST:PORT (the
 	// --metrics-listen flag wins); empty serves none.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// Neighbours configures the loads the agent runs as a noisy neighbour.
+	Neighbours NeighbourConfig `mapstructure:"neighbours"`
 }
 
 // BackendConfig is one offered backend: a name the coordinator asks for, the
@@ -130,6 +132,9 @@ func (c Config) validate(where string) error {
 	var errs []error
 	if _, err := c.GPU.interval(); err != nil {
 		errs = append(errs, fmt.Errorf("%s%w", where, err))
+	}
+	if err := c.Neighbours.validate(where); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {

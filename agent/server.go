@@ -55,6 +55,9 @@ type Server struct {
 
 	mu   sync.Mutex
 	busy *activeRun // nil when idle
+
+	// nb are the neighbour loads running for coordinators (Interfere).
+	nb neighbours
 }
 
 // activeRun is the run in progress.

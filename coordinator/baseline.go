@@ -83,7 +83,9 @@ func (r *Runner) openBaseline() (*storedBaseline, error) {
 		found := false
 		var first string
 		for _, run := range m.Runs {
-			if !sb.standsIn(run.Host, run.Role) || run.Scenario != sc.String() || run.Status != results.StatusOK {
+			// Runs under a neighbour load stay out: the baseline stands in
+			// with its quiet runs.
+			if !sb.standsIn(run.Host, run.Role) || run.Scenario != sc.String() || run.Status != results.StatusOK || run.Interference != "" {
 				continue
 			}
 			res, err := tree.ReadResult(run.Dir)

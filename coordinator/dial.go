@@ -27,6 +27,10 @@ const describeTimeout = 10 * time.Second
 // offers the plan's backend.
 func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 	var agents []*agentConn
+	var err error
+	if r.peers, err = dialPeers(ctx, r.Plan.Interference); err != nil {
+		return nil, err
+	}
 	for _, spec := range r.Plan.Agents {
 		conn, err := dial(spec)
 		if err != nil {
@@ -51,6 +55,11 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 		}
 		if spec.Hypervisor != nil {
 			if a.hyper, err = dialHypervisor(ctx, spec); err != nil {
+				return agents, err
+			}
+		}
+		if spec.NeighbourAgent != nil && len(r.Plan.Interference) > 0 {
+			if a.neighbour, err = dialNeighbour(ctx, spec, r.Plan.Interference, r.peers); err != nil {
 				return agents, err
 			}
 		}

@@ -62,6 +62,10 @@ type Plan struct {
 	// results.SequentialRecord); Repetitions is then the first look's.
 	RepetitionsAuto bool `mapstructure:"-"`
 	MaxRepetitions  int  `mapstructure:"max_repetitions"`
+	// Interference lists neighbour loads: each side is measured quiet and
+	// under each, its agent's neighbour running the load (see
+	// InterferenceSpec).
+	Interference []InterferenceSpec `mapstructure:"interference"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -91,6 +95,9 @@ type AgentSpec struct {
 	// this candidate: during each of the candidate's timed runs it records
 	// every vGPU's share of the physical GPU and the scheduler's state.
 	Hypervisor *HypervisorSpec `mapstructure:"hypervisor"`
+	// NeighbourAgent is the agent on a co-tenant of this one that runs
+	// the plan's interference loads during this agent's timed runs.
+	NeighbourAgent *NeighbourSpec `mapstructure:"neighbour_agent"`
 }
 
 // HypervisorSpec is how to reach the agent on a candidate's hypervisor
@@ -263,6 +270,7 @@ func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
 	}
 	p.RepetitionsAuto = auto
 	p.overridden = overridden
+	p.nameLoads()
 	if p.Order == "" {
 		// ABBA pairs need live baseline runs to alternate with.
 		p.Order = OrderInterleaved
@@ -398,6 +406,14 @@ func (p *Plan) resolvePaths(dir string, fromFile func(key string) bool) {
 				h.TLS.Cert = resolve(h.TLS.Cert)
 				h.TLS.Key = resolve(h.TLS.Key)
 			}
+		}
+		if n := a.NeighbourAgent; n != nil {
+			n.resolve(resolve)
+		}
+	}
+	for _, l := range p.Interference {
+		if l.Peer != nil {
+			l.Peer.resolve(resolve)
 		}
 	}
 }
@@ -698,6 +714,7 @@ func (p *Plan) Validate() error {
 	}
 	p.checkAgentsOrDiscovery(&c)
 	p.checkWorkload(&c)
+	p.checkInterference(&c)
 
 	if len(p.Scenarios) == 0 {
 		c.add("scenarios", "at least one is needed (offline, server, single-stream, multi-stream)")

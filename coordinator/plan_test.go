@@ -146,7 +146,7 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions, interference)"},
 		{name: "seeds: vary under the mlperf profile", over: map[string]string{"seeds": "vary", "profile": "mlperf"},
 			want: "seeds: the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile"},
 		{name: "unknown seeds mode", over: map[string]string{"seeds": "random"},
@@ -154,7 +154,7 @@ func TestBrokenPlans(t *testing.T) {
 		{name: "unknown agent field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, colour: red}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
-			want: "agents[0].colour: unknown field (known: name, address, role, host, token_file, tls, insecure, neighbours, hypervisor)"},
+			want: "agents[0].colour: unknown field (known: name, address, role, host, token_file, tls, insecure, neighbours, hypervisor, neighbour_agent)"},
 		{name: "unknown tls field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, tls: {ca: ca.pem, pin: abc}}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},

@@ -46,6 +46,8 @@ type Runner struct {
 	seeds string
 
 	mu sync.Mutex // serializes manifest updates from parallel runs
+	// peers are the agents network loads stream to, by load name.
+	peers map[string]*neighbourConn
 }
 
 // agentConn is one agent of the plan, dialled and described.
@@ -56,6 +58,8 @@ type agentConn struct {
 	desc   *gpuperfv1.DescribeResponse
 	// hyper is the agent on a candidate's vGPU hypervisor host, if any.
 	hyper *hypervisorConn
+	// neighbour runs the plan's interference loads beside this agent.
+	neighbour *neighbourConn
 }
 
 // ErrRunsFailed reports that some runs failed after their retries; the rest
@@ -79,10 +83,14 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	}
 	agents, err := r.connect(ctx)
 	defer func() {
+		closePeers(r.peers)
 		for _, a := range agents {
 			a.conn.Close()
 			if a.hyper != nil {
 				a.hyper.conn.Close()
+			}
+			if a.neighbour != nil {
+				a.neighbour.conn.Close()
 			}
 		}
 	}()
@@ -100,6 +108,7 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	m := &results.Manifest{
 		Schema: results.ManifestSchema, RunID: r.RunID, Version: r.Version, StartedAt: time.Now().UTC(),
 		Model: p.Workload.Model, Backend: p.Workload.Backend, Profile: p.Profile, Order: p.Order, Seeds: r.seeds,
+		Interference: p.interferenceRecords(),
 	}
 	if err := tree.WriteFile("plan.yaml", r.PlanYAML); err != nil {
 		return tree, m, err
@@ -147,14 +156,14 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 	if p.RepetitionsAuto {
 		return r.executeAuto(ctx, tree, m, agents, settings)
 	}
-	steps := schedule(p, agents)
+	steps := withPhases(schedule(p, agents), p)
 	// Imported baseline runs come first in the manifest.
 	first := len(m.Runs)
 	for i := range steps {
 		for _, j := range steps[i] {
 			m.Runs = append(m.Runs, results.RunRecord{
 				Host: j.agent.spec.Name, Role: j.agent.spec.Role, Scenario: j.scenario.String(),
-				Repetition: j.rep, Sequence: len(m.Runs), Status: results.StatusPending,
+				Interference: j.phaseName(), Repetition: j.rep, Sequence: len(m.Runs), Status: results.StatusPending,
 			})
 		}
 	}
@@ -219,6 +228,9 @@ type job struct {
 	agent    *agentConn
 	scenario inference.Scenario
 	rep      int
+	// load is the neighbour load the run is measured under; nil when
+	// quiet.
+	load *InterferenceSpec
 }
 
 // schedule orders the runs: per scenario and repetition, interleaved ABBA
@@ -238,7 +250,7 @@ func schedule(p *Plan, agents []*agentConn) [][]job {
 	var steps [][]job
 	one := func(as []*agentConn, sc inference.Scenario, k int) {
 		for _, a := range as {
-			steps = append(steps, []job{{a, sc, k}})
+			steps = append(steps, []job{{agent: a, scenario: sc, rep: k}})
 		}
 	}
 	for _, sc := range p.ScenarioList() {
@@ -254,7 +266,7 @@ func schedule(p *Plan, agents []*agentConn) [][]job {
 			for k := 0; k < p.Repetitions; k++ {
 				var step []job
 				for _, a := range append(append([]*agentConn{}, base...), cand...) {
-					step = append(step, job{a, sc, k})
+					step = append(step, job{agent: a, scenario: sc, rep: k})
 				}
 				steps = append(steps, step)
 			}
@@ -275,7 +287,7 @@ func schedule(p *Plan, agents []*agentConn) [][]job {
 
 // runOne runs a job with the plan's retries and records how it ended.
 func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s inference.TestSettings, rec *results.RunRecord) {
-	rec.Dir = results.RunDir(j.agent.spec.Name, r.Plan.Workload.Model, j.scenario, j.rep)
+	rec.Dir = r.runDir(j)
 	r.display().RunStarted(*rec)
 	defer func() { r.display().RunFinished(*rec) }()
 	for attempt := 0; attempt <= r.Plan.Retries; attempt++ {
@@ -347,6 +359,14 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 	if j.agent.hyper != nil && !autoHint {
 		defer func() { watch.cancel() }()
 	}
+	// A neighbour load runs over the timed run's window, and stops on every
+	// way out: finished, failed or interrupted.
+	var nb *neighbourLoad
+	defer func() {
+		if nb != nil {
+			nb.abort(r.Logger, req.RunId)
+		}
+	}()
 	for {
 		ev, err := stream.Recv()
 		if err == io.EOF {
@@ -360,6 +380,14 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			// first progress event, which the agent sends as it starts.
 			if j.agent.hyper != nil && !autoHint && watch == nil && p.Phase != "warm-up" {
 				watch = j.agent.hyper.start(ctx, req.RunId, r.Logger)
+			}
+			if j.load != nil && !autoHint && nb == nil && p.Phase != "warm-up" {
+				if nb, err = j.agent.neighbour.start(ctx, req.RunId, j.load, neighbourDeadline(j.load, s, req.FindPeak), uint64(j.rep+1), r.peers[j.load.Name]); err != nil {
+					return nil, results.RunFiles{}, fmt.Errorf("%s: neighbour load %s: %w", j.agent.spec.Name, j.load.Name, describeStatus(err))
+				}
+			} else if nb != nil && nb.stoppedEarly() {
+				_, err := nb.finish()
+				return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, err)
 			}
 			r.display().RunProgress(rec, p)
 			continue
@@ -375,6 +403,16 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		files := results.RunFiles{Result: out.ResultJson, Summary: out.SummaryLog, Detail: out.DetailLog, Telemetry: out.TelemetryCsv}
 		if watch != nil {
 			files.VGPUHost = watch.finish()
+		}
+		if j.load != nil && !autoHint {
+			if nb == nil {
+				awaitEnd(stream)
+				return nil, results.RunFiles{}, fmt.Errorf("%s: the run ended before its neighbour load %s could start", j.agent.spec.Name, j.load.Name)
+			}
+			if files.Neighbour, err = nb.finish(); err != nil {
+				awaitEnd(stream)
+				return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, err)
+			}
 		}
 		awaitEnd(stream)
 		return &res, files, nil

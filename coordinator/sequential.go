@@ -46,7 +46,7 @@ func (r *Runner) executeAuto(ctx context.Context, tree *results.Tree, m *results
 					first, second = cand, base
 				}
 				for _, a := range append(append([]*agentConn{}, first...), second...) {
-					steps = append(steps, []job{{a, sc, k}})
+					steps = append(steps, []job{{agent: a, scenario: sc, rep: k}})
 				}
 			}
 			if r.runAutoSteps(ctx, tree, m, steps, settings) {

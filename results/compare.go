@@ -183,6 +183,7 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 	if t := intervalKindText(c.Scenarios); t != "" {
 		c.Definitions.Interval += "; " + t
 	}
+	c.Isolation = isolate(base, cand, c)
 	c.Fairness = CheckFairness(c)
 	c.Findings = Attribute(c)
 	SummarizeServers(c)

@@ -54,6 +54,10 @@ type Comparison struct {
 
 	// Gate is the overall outcome and the exit code it maps to.
 	Gate GateOutcome `json:"gate"`
+
+	// Isolation is how each side kept its performance under the plan's
+	// neighbour loads; nil when the plan had none.
+	Isolation *Isolation `json:"isolation,omitempty"`
 }
 
 // Side describes one side of a comparison and where its numbers came from.

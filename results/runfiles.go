@@ -47,33 +47,41 @@ func loadRuns(side Side, scenarios []ScenarioComparison, role string) []runFile 
 			sv = sc.Candidate
 		}
 		for _, rep := range sv.Runs {
-			if rep.Status != StatusOK || rep.Dir == "" {
-				continue
+			if rf, ok := readRunFile(side, sc.Benchmark+" "+sc.Scenario, rep); ok {
+				out = append(out, rf)
 			}
-			dir := filepath.Join(side.Path, rep.Dir)
-			res, err := readResultFile(filepath.Join(dir, mlperflog.ResultFile))
-			if err != nil {
-				continue
-			}
-			rf := runFile{Scenario: sc.Benchmark + " " + sc.Scenario, Rep: rep, Dir: dir, Res: res}
-			if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
-				var s gpu.Summary
-				if err := json.Unmarshal(res.Telemetry, &s); err != nil {
-					rf.TelErr = fmt.Sprintf("telemetry in %s is not a telemetry summary: %v", filepath.Join(rep.Dir, mlperflog.ResultFile), err)
-				} else {
-					rf.Tel = &s
-				}
-			}
-			if len(res.GPUState) > 0 && string(res.GPUState) != "null" {
-				var p gpu.Preflight
-				if json.Unmarshal(res.GPUState, &p) == nil {
-					rf.State = &p
-				}
-			}
-			out = append(out, rf)
 		}
 	}
 	return out
+}
+
+// readRunFile reads one finished run of side; ok is false for a run that
+// did not finish or whose result.json cannot be read.
+func readRunFile(side Side, scenario string, rep Repetition) (runFile, bool) {
+	if rep.Status != StatusOK || rep.Dir == "" {
+		return runFile{}, false
+	}
+	dir := filepath.Join(side.Path, rep.Dir)
+	res, err := readResultFile(filepath.Join(dir, mlperflog.ResultFile))
+	if err != nil {
+		return runFile{}, false
+	}
+	rf := runFile{Scenario: scenario, Rep: rep, Dir: dir, Res: res}
+	if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
+		var s gpu.Summary
+		if err := json.Unmarshal(res.Telemetry, &s); err != nil {
+			rf.TelErr = fmt.Sprintf("telemetry in %s is not a telemetry summary: %v", filepath.Join(rep.Dir, mlperflog.ResultFile), err)
+		} else {
+			rf.Tel = &s
+		}
+	}
+	if len(res.GPUState) > 0 && string(res.GPUState) != "null" {
+		var p gpu.Preflight
+		if json.Unmarshal(res.GPUState, &p) == nil {
+			rf.State = &p
+		}
+	}
+	return rf, true
 }
 
 func readResultFile(path string) (*inference.Result, error) {

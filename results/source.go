@@ -48,6 +48,10 @@ type Source struct {
 	interleaved bool
 	// sequential are the tree's sequential designs by scenario.
 	sequential map[string]*SequentialRecord
+	// loaded are the runs under a neighbour load (their Phase names it),
+	// and loads the tree's list of loads; see isolate.
+	loaded []runData
+	loads  []InterferenceLoad
 }
 
 // runData is one run as read, before it is compared.
@@ -72,6 +76,9 @@ type runData struct {
 	// TokenSource is where an LLM backend's token counts came from
 	// (backend_facts token_count_source).
 	TokenSource string
+	// Phase is the neighbour load the run was measured under; empty when
+	// quiet.
+	Phase string
 }
 
 type altValue struct {
@@ -162,6 +169,7 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 		s.Side.StoredBaseline = m.StoredBaseline.Dir
 	}
 	s.sequential = m.Sequential
+	s.loads = m.Interference
 	var names []string
 	gpus := map[string]int{}
 	for _, h := range hosts {
@@ -180,6 +188,11 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 			return nil, err
 		}
 		rd.Rep.GPUs = gpus[r.Host]
+		if r.Interference != "" {
+			rd.Phase = r.Interference
+			s.loaded = append(s.loaded, rd)
+			continue
+		}
 		s.runs = append(s.runs, rd)
 	}
 	return s, nil

@@ -11,6 +11,8 @@
 //	  <host>/<model>/<Scenario>/performance/run_<k>/
 //	      mlperf_log_summary.txt  mlperf_log_detail.txt  result.json  telemetry.csv
 //	      vgpu_host.json         (a candidate with a hypervisor agent)
+//	  <host>/<model>/<Scenario>/interference/<load>/run_<k>/
+//	      the same files, and neighbour.json (a run under a neighbour load)
 package results
 
 import (
@@ -69,6 +71,9 @@ type Manifest struct {
 	// Sequential holds, by scenario, the sequential design of a plan with
 	// repetitions: auto and the looks it took.
 	Sequential map[string]*SequentialRecord `json:"sequential,omitempty"`
+	// Interference lists the neighbour loads each side was also measured
+	// under; their runs name the load (RunRecord.Interference).
+	Interference []InterferenceLoad `json:"interference,omitempty"`
 }
 
 // Seed modes of a plan (Manifest.Seeds).
@@ -117,6 +122,10 @@ type RunRecord struct {
 	// Started and Ended bracket the last attempt, as the coordinator saw it.
 	Started *time.Time `json:"started,omitempty"`
 	Ended   *time.Time `json:"ended,omitempty"`
+
+	// Interference names the neighbour load the run was measured under;
+	// empty for a quiet run.
+	Interference string `json:"interference,omitempty"`
 }
 
 // Tree is one plan's result folder.
@@ -199,6 +208,9 @@ type RunFiles struct {
 	// VGPUHost is what the candidate's hypervisor host saw during the run
 	// (vgpu_host.json); nil without a hypervisor agent.
 	VGPUHost []byte
+	// Neighbour is the neighbour load's report (neighbour.json); nil for a
+	// quiet run.
+	Neighbour []byte
 }
 
 // WriteRun stores one run's files atomically, file by file.
@@ -213,6 +225,7 @@ func (t *Tree) WriteRun(rel string, f RunFiles) error {
 		{mlperflog.ResultFile, f.Result},
 		{"telemetry.csv", f.Telemetry},
 		{VGPUHostFile, f.VGPUHost},
+		{NeighbourFile, f.Neighbour},
 	} {
 		if file.data == nil {
 			continue

@@ -171,7 +171,7 @@ func runPlan(cmd *cobra.Command, v *viper.Viper, compare bool) (err error) {
 		// At most the cap; the display's total is an upper bound.
 		reps = plan.MaxRepetitions
 	}
-	runs := len(plan.ScenarioList()) * reps * len(plan.Agents)
+	runs := len(plan.ScenarioList()) * reps * len(plan.Agents) * len(plan.Phases())
 	var hosts []string
 	for _, a := range plan.Agents {
 		hosts = append(hosts, a.Name)
@@ -304,5 +304,5 @@ func startEmbeddedAgents(ctx context.Context, wg *sync.WaitGroup, p *coordinator
 			return fmt.Errorf("start embedded agent %s: %w", p.Agents[i].Name, err)
 		}
 	}
-	return nil
+	return startEmbeddedNeighbours(ctx, wg, p)
 }

@@ -124,7 +124,16 @@ func barKey(r results.RunRecord) string {
 	if r.Role == "calibration" {
 		return "calibrate " + r.Scenario
 	}
-	return r.Host + " " + r.Scenario
+	return r.Host + " " + scenarioUnder(r)
+}
+
+// scenarioUnder names a run's scenario, and the neighbour load it ran
+// under.
+func scenarioUnder(r results.RunRecord) string {
+	if r.Interference != "" {
+		return r.Scenario + " under " + r.Interference
+	}
+	return r.Scenario
 }
 
 func (d *planDisplay) bar(r results.RunRecord) *mpb.Bar {
@@ -203,7 +212,7 @@ func (d *planDisplay) RunFinished(r results.RunRecord) {
 		if r.Role == "calibration" {
 			fmt.Fprintf(d.w, "calibration %d/%d on %s, %s: %s\n", r.Repetition+1, coordinator.CalibrationRuns, r.Host, r.Scenario, line)
 		} else {
-			fmt.Fprintf(d.w, "[%d/%d] %s %s run %d: %s\n", d.done, d.total, r.Host, r.Scenario, r.Repetition+1, line)
+			fmt.Fprintf(d.w, "[%d/%d] %s %s run %d: %s\n", d.done, d.total, r.Host, scenarioUnder(r), r.Repetition+1, line)
 		}
 		return
 	}

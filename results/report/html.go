@@ -32,11 +32,12 @@ type page struct {
 	Retained        chartView
 	RetainedCaption string
 
-	Findings []findingView
-	Servers  []serverRow
-	Notes    []string
-	Sections []sectionView
-	Defs     [][2]string
+	Findings  []findingView
+	Servers   []serverRow
+	Isolation *isolationView
+	Notes     []string
+	Sections  []sectionView
+	Defs      [][2]string
 }
 
 type sideView struct {
@@ -160,6 +161,7 @@ func buildPage(c *results.Comparison, runs RunReader) *page {
 		pg.RetainedCaption += " Intervals much wider than the rest run off the chart: their whiskers are cut at its edge, and their labels give them whole."
 	}
 	pg.Servers = serverRows(c, "–")
+	pg.Isolation = isolationRows(c, "–")
 	for i, f := range rankedFindings(c) {
 		rank := f.Rank
 		if rank <= 0 {

@@ -112,6 +112,7 @@ func WriteJUnit(w io.Writer, c *results.Comparison) error {
 	for _, s := range c.Scenarios {
 		suite.Cases = append(suite.Cases, junitScenario(c, s))
 	}
+	suite.Cases = append(suite.Cases, junitIsolation(c)...)
 	for _, u := range c.Unmatched {
 		msg := fmt.Sprintf("only the %s has %s %s; not compared", u.Side, u.Benchmark, u.Scenario)
 		suite.Cases = append(suite.Cases, junitCase{Name: u.Scenario, Classname: "gpuperf." + u.Benchmark, Time: "0",

@@ -67,6 +67,8 @@ func WriteMarkdown(w io.Writer, c *results.Comparison, o Options) error {
 		p("\n")
 	}
 
+	writeIsolationMarkdown(p, c)
+
 	if fs := rankedFindings(c); len(fs) > 0 {
 		top := min(len(fs), o.topFindings())
 		if top < len(fs) {

@@ -91,6 +91,9 @@ func writeTail(ew *errWriter, c *results.Comparison, line, item func(string), co
 	if err := writeServerTable(ew, c, serverItem); err != nil {
 		return err
 	}
+	if err := writeIsolationTable(ew, c); err != nil {
+		return err
+	}
 	notes := noteLines(c)
 	if len(notes) > 0 {
 		ew.printf("\nNotes:\n")

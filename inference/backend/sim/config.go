@@ -31,6 +31,7 @@ const (
 	OptSeed       = "seed"
 	OptStall      = "stall"
 	OptStallEvery = "stall_every"
+	OptDevice     = "device"
 )
 
 // Config describes a simulated device; see the package documentation for
@@ -46,6 +47,10 @@ type Config struct {
 	// samples. Both are zero, or neither.
 	Stall      time.Duration
 	StallEvery int
+	// Device names a device shared by every backend of the process that
+	// names it (two agents in one process, say: a measured one and its
+	// noisy neighbour); empty is a device of the backend's own.
+	Device string
 }
 
 // DefaultConfig returns the defaults: one server, fixed 1 ms service, no
@@ -57,7 +62,7 @@ func DefaultConfig() Config {
 // ParseConfig reads a Config from options, starting from DefaultConfig, and
 // validates it.
 func ParseConfig(opts map[string]string) (Config, error) {
-	if err := backend.CheckKnown(opts, OptServers, OptLatency, OptDist, OptSigma, OptBatch, OptSeed, OptStall, OptStallEvery); err != nil {
+	if err := backend.CheckKnown(opts, OptServers, OptLatency, OptDist, OptSigma, OptBatch, OptSeed, OptStall, OptStallEvery, OptDevice); err != nil {
 		return Config{}, fmt.Errorf("sim: %w", err)
 	}
 	c := DefaultConfig()
@@ -75,6 +80,7 @@ func ParseConfig(opts map[string]string) (Config, error) {
 	r.Seed(OptSeed, &c.Seed)
 	r.Duration(OptStall, &c.Stall)
 	r.Int(OptStallEvery, &c.StallEvery)
+	r.String(OptDevice, &c.Device)
 	if err := r.Err(); err != nil {
 		return Config{}, fmt.Errorf("sim: %w", err)
 	}
@@ -133,12 +139,28 @@ func (c Config) Options() map[string]string {
 	if c.StallEvery > 0 {
 		m[OptStall], m[OptStallEvery] = c.Stall.String(), strconv.Itoa(c.StallEvery)
 	}
+	if c.Device != "" {
+		m[OptDevice] = c.Device
+	}
 	return m
+}
+
+// options renders c as the options that give it, for messages.
+func (c Config) options() string {
+	s := fmt.Sprintf("%s=%d %s=%v %s=%s %s=%d %s=%d", OptServers, c.Servers, OptLatency, c.Latency, OptDist, c.Dist, OptBatch, c.Batch, OptSeed, c.Seed)
+	if c.Dist == Lognormal {
+		s += fmt.Sprintf(" %s=%v", OptSigma, c.Sigma)
+	}
+	if c.StallEvery > 0 {
+		s += fmt.Sprintf(" %s=%v %s=%d", OptStall, c.Stall, OptStallEvery, c.StallEvery)
+	}
+	return s
 }
 
 // Capacity returns the saturation throughput in samples per second:
 // Servers·Batch/Latency, less the time lost to stalls. It is the Offline
-// throughput the simulated device delivers.
+// throughput the simulated device delivers; a shared device divides it
+// among its users.
 func (c Config) Capacity() float64 {
 	perSample := c.Latency.Seconds() / float64(c.Servers*c.Batch)
 	if c.StallEvery > 0 {

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"slices"
+
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/inference/backend/internal/ring"
 )
@@ -59,10 +61,91 @@ func (q *queue) popArrived(t int64, dst []inference.Sample) int {
 	return n
 }
 
-func (q *queue) reset() {
-	q.samples.Reset(1 << 16)
-	q.runs.Reset(1 << 12)
-	q.pushed, q.popped = 0, 0
+// take is popArrived for the device's source: one queue has no owner.
+func (q *queue) take(t int64, dst []inference.Sample) (int, *tenant) {
+	return q.popArrived(t, dst), nil
+}
+
+// source is where the servers take their samples: one queue, or the
+// queues of a shared device's tenants.
+type source interface {
+	len() int
+	// head is the earliest arrival of a waiting sample; the source must
+	// not be empty.
+	head() int64
+	// take moves into dst up to len(dst) samples that arrived at or before
+	// t from one queue, and returns how many and whose they are.
+	take(t int64, dst []inference.Sample) (int, *tenant)
+}
+
+var (
+	_ source = (*queue)(nil)
+	_ source = (*tenants)(nil)
+)
+
+// tenant is one backend on a shared device: its own FIFO queue, its
+// samples served in turn with the other tenants'.
+type tenant struct {
+	q    queue
+	user *Backend // nil once the backend has left
+}
+
+// tenants are a device's queues, one per backend using it. A free server
+// takes its batch from the next tenant, in turn, whose head sample has
+// arrived: a tenant that always has work waiting gets every other start
+// against another such tenant (a time slice), and one with less work gets
+// all it asks for while the other takes the rest.
+type tenants struct {
+	list []*tenant
+	next int // the tenant whose turn comes first
+}
+
+func (ts *tenants) add(t *tenant) { ts.list = append(ts.list, t) }
+
+func (ts *tenants) remove(t *tenant) {
+	i := slices.Index(ts.list, t)
+	if i < 0 {
+		return
+	}
+	ts.list = slices.Delete(ts.list, i, i+1)
+	if ts.next > i {
+		ts.next--
+	}
+	if ts.next >= len(ts.list) {
+		ts.next = 0
+	}
+}
+
+func (ts *tenants) len() int {
+	n := 0
+	for _, t := range ts.list {
+		n += t.q.len()
+	}
+	return n
+}
+
+func (ts *tenants) head() int64 {
+	first, ok := int64(0), false
+	for _, t := range ts.list {
+		if t.q.len() > 0 && (!ok || t.q.head() < first) {
+			first, ok = t.q.head(), true
+		}
+	}
+	return first
+}
+
+func (ts *tenants) take(at int64, dst []inference.Sample) (int, *tenant) {
+	n := len(ts.list)
+	for i := range n {
+		j := (ts.next + i) % n
+		t := ts.list[j]
+		if t.q.len() == 0 || t.q.head() > at {
+			continue
+		}
+		ts.next = (j + 1) % n
+		return t.q.popArrived(at, dst), t
+	}
+	return 0, nil
 }
 
 // core is the device model on a virtual clock: a discrete-event simulation
@@ -82,16 +165,19 @@ type core struct {
 	completed  uint64
 
 	// Completions due, in order: the responses of the i-th are
-	// out[outEnd[i-1]:outEnd[i]], its instant outAt[i].
-	out    []inference.Response
-	outEnd []int
-	outAt  []int64
+	// out[outEnd[i-1]:outEnd[i]], its instant outAt[i], its tenant
+	// outOwner[i] (nil for a device with one queue).
+	out      []inference.Response
+	outEnd   []int
+	outAt    []int64
+	outOwner []*tenant
 }
 
 type server struct {
 	freeAt int64 // when it last became idle
 	batch  []inference.Sample
-	n      int // samples in service
+	n      int     // samples in service
+	owner  *tenant // whose they are
 }
 
 func newCore(c Config) *core {
@@ -112,7 +198,7 @@ func newCore(c Config) *core {
 // nextStart returns when the next batch would start, if no other sample
 // arrived: when the longest-idle server, the head of the queue and the end
 // of any stall allow.
-func (k *core) nextStart(q *queue) (int64, bool) {
+func (k *core) nextStart(q source) (int64, bool) {
 	if k.idle.Len() == 0 || q.len() == 0 {
 		return 0, false
 	}
@@ -123,7 +209,7 @@ func (k *core) nextStart(q *queue) (int64, bool) {
 // and batch starts due by now, in virtual-time order, completions first on
 // a tie. Every sample that arrived by now must be in q. The completions
 // are appended to out.
-func (k *core) advance(now int64, q *queue) {
+func (k *core) advance(now int64, q source) {
 	for {
 		s, okS := k.nextStart(q)
 		if len(k.events) > 0 {
@@ -141,7 +227,7 @@ func (k *core) advance(now int64, q *queue) {
 
 // next returns the instant of the next completion or batch start, if no
 // other sample arrived.
-func (k *core) next(q *queue) (int64, bool) {
+func (k *core) next(q source) (int64, bool) {
 	t, ok := k.nextStart(q)
 	if len(k.events) > 0 && (!ok || k.events[0].at < t) {
 		t, ok = k.events[0].at, true
@@ -153,15 +239,15 @@ func (k *core) next(q *queue) (int64, bool) {
 // a server is idle and nothing waits. The loop is woken for an arrival
 // only then; otherwise the arrival waits for a completion the loop already
 // waits for.
-func (k *core) hungry(q *queue) bool {
+func (k *core) hungry(q source) bool {
 	return k.idle.Len() > 0 && q.len() == 0
 }
 
-func (k *core) start(s int64, q *queue) {
+func (k *core) start(s int64, q source) {
 	id := *k.idle.Front()
 	k.idle.Discard(1)
 	srv := &k.servers[id]
-	srv.n = q.popArrived(s, srv.batch)
+	srv.n, srv.owner = q.take(s, srv.batch)
 	k.events.push(event{at: s + k.service.next(), seq: k.seq, server: id})
 	k.seq++
 }
@@ -174,10 +260,11 @@ func (k *core) complete() {
 	}
 	k.outEnd = append(k.outEnd, len(k.out))
 	k.outAt = append(k.outAt, ev.at)
+	k.outOwner = append(k.outOwner, srv.owner)
 
 	before := k.completed
 	k.completed += uint64(srv.n)
-	srv.freeAt, srv.n = ev.at, 0
+	srv.freeAt, srv.n, srv.owner = ev.at, 0, nil
 	k.idle.Push(ev.server)
 
 	if k.stallEvery == 0 {
@@ -198,7 +285,8 @@ func (k *core) complete() {
 
 // clearOut forgets the completions reported so far.
 func (k *core) clearOut() {
-	k.out, k.outEnd, k.outAt = k.out[:0], k.outEnd[:0], k.outAt[:0]
+	clear(k.outOwner) // let departed tenants go
+	k.out, k.outEnd, k.outAt, k.outOwner = k.out[:0], k.outEnd[:0], k.outAt[:0], k.outOwner[:0]
 }
 
 // event is a batch's completion.

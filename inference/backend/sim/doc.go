@@ -39,6 +39,21 @@
 //     The latency of a sample is its wait plus its service time.
 //   - SingleStream (one sample at a time): latency is the service time.
 //
+// # A shared device
+//
+// Backends of one process that give the same device name (option device)
+// share one device: its servers, its service-time draws and its event
+// loop, as two tenants share a GPU (two agents in one process, say: the
+// one measured and a noisy neighbour). Each keeps its own FIFO queue; a
+// free server takes its batch from the next tenant in turn whose head
+// sample has arrived. So with capacity C = c·b/D, a tenant with a backlog
+// (an Offline query) beside a neighbour offering λ < C/2 samples/s gets
+// C − λ (the device is work-conserving and the neighbour is served at
+// once), and two tenants with backlogs get C/2 each, as a time-sliced
+// GPU gives two busy contexts equal shares. All must give the same
+// options. The device starts idle, freshly seeded, when its first user
+// starts, and keeps running until its last user stops.
+//
 // # How it keeps time
 //
 // Sleeping a goroutine per sample would add the timer's overshoot (about a

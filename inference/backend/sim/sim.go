@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"time"
@@ -23,23 +24,31 @@ const spinWindow = 2 * time.Millisecond
 // on this processor run.
 const yieldEvery = 10 * time.Microsecond
 
-// Backend is the simulated device. Create it with New or NewWithConfig.
+// Backend is one user of a simulated device: a device of its own, or one
+// it shares by name (option device) with every Backend of the process
+// that names it. Create it with New or NewWithConfig.
 type Backend struct {
 	cfg Config
-	// set is the run's seed set (see Reseed).
+	dev *device
+	// set is the run's seed set (see Reseed), under dev.mu.
 	set int
 
-	// mu protects the fields below; the event loop holds it while it
-	// advances the model.
-	mu      sync.Mutex
-	q       queue
-	core    *core
-	hungry  bool // the loop wants to hear of the next arrival
-	running bool
-	ended   bool          // the loop returned: its context is done
-	wake    chan struct{} // cap 1: an arrival for a hungry loop
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// Under dev.mu: the tenant and session it is attached to while started.
+	t    *tenant
+	sess *session
+	// last is the session it was last attached to, so that Stop after a
+	// cancelled context still waits for that session's loop.
+	last *session
+	// stopCtx ends the watch on StartWith's context.
+	stopCtx func() bool
+
+	// report serializes completions to c with Stop: the loop holds it
+	// while it reports, and once Stop has set stopped under it no
+	// completion follows.
+	report  sync.Mutex
+	stopped bool
+	c       backend.Completer
+	at      atCompleter
 }
 
 var (
@@ -50,22 +59,31 @@ var (
 )
 
 // New returns a simulated device configured by options: servers, latency,
-// dist, sigma, batch, seed, stall and stall_every (see Config and the
-// package documentation).
+// dist, sigma, batch, seed, stall, stall_every and device (see Config and
+// the package documentation).
 func New(opts map[string]string) (*Backend, error) {
 	c, err := ParseConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: c, wake: make(chan struct{}, 1)}, nil
+	return NewWithConfig(c)
 }
 
-// NewWithConfig returns a simulated device configured by c.
+// NewWithConfig returns a simulated device configured by c. With c.Device
+// set, the device is shared: every Backend of the process naming the same
+// device uses the same servers, and they must agree on the rest of c.
 func NewWithConfig(c Config) (*Backend, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &Backend{cfg: c, wake: make(chan struct{}, 1)}, nil
+	if c.Device == "" {
+		return &Backend{cfg: c, dev: &device{cfg: c}}, nil
+	}
+	d, err := sharedDevice(c)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{cfg: c, dev: d}, nil
 }
 
 // Config returns the device's configuration.
@@ -75,8 +93,8 @@ func (b *Backend) Config() Config { return b.cfg }
 // set: the configured seed for set 0, inference.DeriveSeed of it
 // otherwise. It returns that seed.
 func (b *Backend) Reseed(set int) uint64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.dev.mu.Lock()
+	defer b.dev.mu.Unlock()
 	b.set = set
 	return inference.DeriveSeed(b.cfg.Seed, set)
 }
@@ -96,70 +114,176 @@ func (b *Backend) Start(ctx context.Context, rec *inference.Recorder) error {
 	return b.StartWith(ctx, rec)
 }
 
-// StartWith starts the device, reporting to c. Every run starts idle, with
-// the service-time RNG freshly seeded.
+// StartWith starts using the device, reporting to c, until Stop or until
+// ctx is done. A device that no one was using starts idle, with its
+// service-time RNG freshly seeded; a shared device in use goes on as it
+// is, its servers taking this Backend's samples in turn with the others'.
 func (b *Backend) StartWith(ctx context.Context, c backend.Completer) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.running {
+	d := b.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if b.t != nil {
 		return errors.New("sim: start: already started")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	b.running, b.ended, b.cancel = true, false, cancel
-	drawn := b.cfg
-	drawn.Seed = inference.DeriveSeed(drawn.Seed, b.set)
-	b.core = newCore(drawn)
-	b.hungry = false
-	select {
-	case <-b.wake:
-	default:
+	r := d.cur
+	if r == nil {
+		// A device no one uses starts fresh, its service times drawn
+		// from the starting user's seed set.
+		drawn := d.cfg
+		drawn.Seed = inference.DeriveSeed(drawn.Seed, b.set)
+		r = newSession(drawn)
+		d.cur = r
+		go d.loop(r)
 	}
-	b.wg.Add(1)
-	go b.loop(ctx, b.core, c)
+	b.t = &tenant{user: b}
+	b.sess, b.last = r, r
+	r.q.add(b.t)
+	r.users++
+	b.report.Lock()
+	b.c, b.stopped = c, false
+	b.at, _ = c.(atCompleter)
+	b.report.Unlock()
+	// A cancelled context leaves the device at once: from then on
+	// arrivals are dropped, and nothing more is reported.
+	b.stopCtx = context.AfterFunc(ctx, func() { b.leave() })
 	return nil
 }
 
 // IssueQuery stamps the samples' arrival and queues them; it never waits
 // for the device. Before Start and after Stop it drops them.
 func (b *Backend) IssueQuery(samples []inference.Sample) {
-	b.mu.Lock()
-	if b.running && !b.ended {
+	d := b.dev
+	d.mu.Lock()
+	if t := b.t; t != nil {
 		// The stamp is read under the lock, so the loop, which reads
 		// the clock under it too, never misses an arrival it has passed.
-		b.q.push(clock.Now(), samples)
-		if b.hungry {
-			b.hungry = false
+		t.q.push(clock.Now(), samples)
+		if r := b.sess; r.hungry {
+			r.hungry = false
 			select {
-			case b.wake <- struct{}{}:
+			case r.wake <- struct{}{}:
 			default:
 			}
 		}
 	}
-	b.mu.Unlock()
+	d.mu.Unlock()
 }
 
 // FlushQueries does nothing: servers never wait for a batch to fill.
 func (b *Backend) FlushQueries() {}
 
-// Stop stops the device and waits for its event loop. Samples still queued
-// or in service are dropped, never reported.
+// Stop stops using the device. Samples still queued or in service are
+// dropped, never reported; once it returns nothing more is reported. The
+// last user of a device also waits for its event loop to end.
 func (b *Backend) Stop() error {
-	b.mu.Lock()
-	if !b.running {
-		b.mu.Unlock()
-		return nil
+	last := b.leave()
+	if b.stopCtx != nil {
+		b.stopCtx()
 	}
-	b.running = false
-	b.cancel()
-	b.mu.Unlock()
-
-	b.wg.Wait()
-
-	b.mu.Lock()
-	b.q.reset()
-	b.core = nil
-	b.mu.Unlock()
+	b.report.Lock()
+	b.stopped = true
+	b.report.Unlock()
+	if last != nil {
+		<-last.done
+	}
 	return nil
+}
+
+// leave detaches b from the device and returns the session b was last part
+// of when that session has ended (or ends now) for want of users, so the
+// caller may wait for its loop.
+func (b *Backend) leave() *session {
+	d := b.dev
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := b.t; t != nil {
+		r := b.sess
+		t.user = nil
+		r.q.remove(t)
+		r.users--
+		if r.users == 0 {
+			r.stop()
+			if d.cur == r {
+				d.cur = nil
+			}
+		}
+		b.t, b.sess = nil, nil
+	}
+	if b.last != nil && b.last.users == 0 {
+		return b.last
+	}
+	return nil
+}
+
+// deliver reports one completion of b's samples, unless b has stopped.
+func (b *Backend) deliver(at int64, resps []inference.Response) {
+	b.report.Lock()
+	defer b.report.Unlock()
+	switch {
+	case b.stopped:
+	case b.at != nil:
+		// Stamp the virtual instant: a late wake-up of the loop (a busy
+		// host, a GC pause) must not show as device latency.
+		b.at.CompleteAt(at, resps)
+	case len(resps) == 1:
+		b.c.Complete(resps[0])
+	default:
+		b.c.CompleteBatch(resps)
+	}
+}
+
+// device is the simulated hardware: its configuration and, while anyone
+// uses it, the session of its model.
+type device struct {
+	cfg Config
+
+	// mu protects the runs' queues and users, and the Backends' links to
+	// them; the event loop holds it while it advances the model.
+	mu  sync.Mutex
+	cur *session // nil when no one uses the device
+}
+
+// session is one continuous use of a device, from its first user's start to
+// its last user's stop: the model, the users' queues, and the event loop.
+type session struct {
+	core   *core
+	q      tenants
+	users  int
+	hungry bool          // the loop wants to hear of the next arrival
+	wake   chan struct{} // cap 1: an arrival for a hungry loop
+	ctx    context.Context
+	stop   context.CancelFunc
+	done   chan struct{} // closed when the loop has returned
+}
+
+func newSession(c Config) *session {
+	ctx, stop := context.WithCancel(context.Background())
+	return &session{core: newCore(c), wake: make(chan struct{}, 1), ctx: ctx, stop: stop, done: make(chan struct{})}
+}
+
+// sharedDevices are the process's named devices (option device). A name
+// stays bound to its configuration for the life of the process.
+var sharedDevices = struct {
+	sync.Mutex
+	m map[string]*device
+}{m: map[string]*device{}}
+
+// sharedDevice returns the device c names, creating it on first use; a
+// different configuration under a name in use is an error.
+func sharedDevice(c Config) (*device, error) {
+	sharedDevices.Lock()
+	defer sharedDevices.Unlock()
+	d, ok := sharedDevices.m[c.Device]
+	if !ok {
+		d = &device{cfg: c}
+		sharedDevices.m[c.Device] = d
+		return d, nil
+	}
+	if d.cfg != c {
+		return nil, fmt.Errorf("sim: %s=%q is already a device with %s; every backend sharing it must give the same options (this one gives %s)",
+			OptDevice, c.Device, d.cfg.options(), c.options())
+	}
+	return d, nil
 }
 
 // atCompleter is the part of *inference.Recorder that takes a completion's
@@ -171,48 +295,43 @@ type atCompleter interface {
 
 var _ atCompleter = (*inference.Recorder)(nil)
 
-// loop runs the model in real time until ctx is done.
-func (b *Backend) loop(ctx context.Context, k *core, c backend.Completer) {
-	defer b.wg.Done()
-	defer func() {
-		// A cancelled parent context ends the loop before Stop does;
-		// from then on arrivals are dropped, not queued.
-		b.mu.Lock()
-		b.ended = true
-		b.mu.Unlock()
-	}()
-	at, _ := c.(atCompleter)
+// loop runs r's model in real time until the session ends (its last user
+// left), reporting each completion to the user whose sample it was.
+func (d *device) loop(r *session) {
+	defer close(r.done)
+	k := r.core
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var users []*Backend
 	for {
-		b.mu.Lock()
-		k.advance(clock.Now(), &b.q)
-		deadline, ok := k.next(&b.q)
-		b.hungry = k.hungry(&b.q)
-		b.mu.Unlock()
+		d.mu.Lock()
+		k.advance(clock.Now(), &r.q)
+		deadline, ok := k.next(&r.q)
+		r.hungry = k.hungry(&r.q)
+		// Whose each completion is, read under the lock: a user that
+		// left gets nothing.
+		users = users[:0]
+		for _, t := range k.outOwner {
+			users = append(users, t.user)
+		}
+		d.mu.Unlock()
 
-		// The completions are due: report them, outside the lock, unless
-		// Stop has been called (a slow Completer must not hold Stop up).
+		// The completions are due: report them, outside the lock (a slow
+		// Completer must not hold up the device or Stop).
 		start := 0
 		for i, end := range k.outEnd {
-			if ctx.Err() != nil {
+			if r.ctx.Err() != nil {
 				return
 			}
-			switch {
-			case at != nil:
-				// Stamp the virtual instant: a late wake-up of this loop
-				// (a busy host, a GC pause) must not show as device latency.
-				at.CompleteAt(k.outAt[i], k.out[start:end])
-			case end-start == 1:
-				c.Complete(k.out[start])
-			default:
-				c.CompleteBatch(k.out[start:end])
+			if u := users[i]; u != nil {
+				u.deliver(k.outAt[i], k.out[start:end])
 			}
 			start = end
 		}
 		k.clearOut()
+		clear(users)
 
-		if !b.wait(ctx, timer, deadline, ok) {
+		if !r.wait(timer, deadline, ok) {
 			return
 		}
 	}
@@ -221,10 +340,11 @@ func (b *Backend) loop(ctx context.Context, k *core, c backend.Completer) {
 // wait returns true at the deadline (if any) or on an arrival for a hungry
 // loop, false when ctx is done. It sleeps until spinWindow before the
 // deadline and spins, yielding the processor every yieldEvery, for the rest.
-func (b *Backend) wait(ctx context.Context, timer *time.Timer, deadline int64, ok bool) bool {
+func (r *session) wait(timer *time.Timer, deadline int64, ok bool) bool {
+	ctx := r.ctx
 	if !ok {
 		select {
-		case <-b.wake:
+		case <-r.wake:
 			return true
 		case <-ctx.Done():
 			return false
@@ -241,7 +361,7 @@ func (b *Backend) wait(ctx context.Context, timer *time.Timer, deadline int64, o
 			select {
 			case <-timer.C:
 				continue
-			case <-b.wake:
+			case <-r.wake:
 			case <-ctx.Done():
 				timer.Stop()
 				return false
@@ -250,7 +370,7 @@ func (b *Backend) wait(ctx context.Context, timer *time.Timer, deadline int64, o
 			return true
 		}
 		select {
-		case <-b.wake:
+		case <-r.wake:
 			return true
 		case <-ctx.Done():
 			return false

@@ -180,7 +180,7 @@ func TestStopWhilePending(t *testing.T) {
 	if d := time.Since(start); d > 200*time.Millisecond {
 		t.Errorf("Stop() took %v", d)
 	}
-	backendtest.WaitGone(t, "sim.(*Backend).loop")
+	backendtest.WaitGone(t, "sim.(*device).loop")
 	time.Sleep(10 * time.Millisecond)
 	if n := f.Len(); n != 0 {
 		t.Errorf("%d completions; want 0", n)
@@ -278,7 +278,7 @@ func TestParentCancelEndsLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	backendtest.WaitGone(t, "sim.(*Backend).loop")
+	backendtest.WaitGone(t, "sim.(*device).loop")
 	b.IssueQuery(burst(5)) // dropped: the loop is gone
 	if err := b.Stop(); err != nil {
 		t.Fatalf("Stop() = %v", err)

@@ -35,7 +35,6 @@ func NewVirtual(c Config, set int) (*Virtual, error) {
 	}
 	c.Seed = inference.DeriveSeed(c.Seed, set)
 	v := &Virtual{k: newCore(c)}
-	v.q.reset()
 	return v, nil
 }
 

@@ -24,6 +24,175 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type InterfereRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The measured run this load interferes with, for logs.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// interference.Spec as JSON (first request only): the kind, its
+	// intensity, and the cores or share it takes.
+	LoadJson []byte `protobuf:"bytes,2,opt,name=load_json,json=loadJson,proto3" json:"load_json,omitempty"`
+	// The load stops by itself this long after it started, whatever the
+	// coordinator does; zero or less is refused.
+	DeadlineNs    int64 `protobuf:"varint,3,opt,name=deadline_ns,json=deadlineNs,proto3" json:"deadline_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterfereRequest) Reset() {
+	*x = InterfereRequest{}
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterfereRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterfereRequest) ProtoMessage() {}
+
+func (x *InterfereRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterfereRequest.ProtoReflect.Descriptor instead.
+func (*InterfereRequest) Descriptor() ([]byte, []int) {
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *InterfereRequest) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *InterfereRequest) GetLoadJson() []byte {
+	if x != nil {
+		return x.LoadJson
+	}
+	return nil
+}
+
+func (x *InterfereRequest) GetDeadlineNs() int64 {
+	if x != nil {
+		return x.DeadlineNs
+	}
+	return 0
+}
+
+type InterfereEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Event:
+	//
+	//	*InterfereEvent_Started
+	//	*InterfereEvent_ReportJson
+	//	*InterfereEvent_SinkJson
+	Event         isInterfereEvent_Event `protobuf_oneof:"event"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InterfereEvent) Reset() {
+	*x = InterfereEvent{}
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InterfereEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InterfereEvent) ProtoMessage() {}
+
+func (x *InterfereEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InterfereEvent.ProtoReflect.Descriptor instead.
+func (*InterfereEvent) Descriptor() ([]byte, []int) {
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *InterfereEvent) GetEvent() isInterfereEvent_Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *InterfereEvent) GetStarted() bool {
+	if x != nil {
+		if x, ok := x.Event.(*InterfereEvent_Started); ok {
+			return x.Started
+		}
+	}
+	return false
+}
+
+func (x *InterfereEvent) GetReportJson() []byte {
+	if x != nil {
+		if x, ok := x.Event.(*InterfereEvent_ReportJson); ok {
+			return x.ReportJson
+		}
+	}
+	return nil
+}
+
+func (x *InterfereEvent) GetSinkJson() []byte {
+	if x != nil {
+		if x, ok := x.Event.(*InterfereEvent_SinkJson); ok {
+			return x.SinkJson
+		}
+	}
+	return nil
+}
+
+type isInterfereEvent_Event interface {
+	isInterfereEvent_Event()
+}
+
+type InterfereEvent_Started struct {
+	// The load is running.
+	Started bool `protobuf:"varint,1,opt,name=started,proto3,oneof"`
+}
+
+type InterfereEvent_ReportJson struct {
+	// interference.Report as JSON: what the load achieved (its own rate,
+	// measured), and why it stopped.
+	ReportJson []byte `protobuf:"bytes,2,opt,name=report_json,json=reportJson,proto3,oneof"`
+}
+
+type InterfereEvent_SinkJson struct {
+	// A network-sink load is listening, in place of started: where and
+	// for what token (interference.SinkInfo as JSON), for the coordinator
+	// to hand to the network load it sinks.
+	SinkJson []byte `protobuf:"bytes,3,opt,name=sink_json,json=sinkJson,proto3,oneof"`
+}
+
+func (*InterfereEvent_Started) isInterfereEvent_Event() {}
+
+func (*InterfereEvent_ReportJson) isInterfereEvent_Event() {}
+
+func (*InterfereEvent_SinkJson) isInterfereEvent_Event() {}
+
 type WatchVgpuRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The candidate's run being watched, for logs.
@@ -34,7 +203,7 @@ type WatchVgpuRequest struct {
 
 func (x *WatchVgpuRequest) Reset() {
 	*x = WatchVgpuRequest{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +215,7 @@ func (x *WatchVgpuRequest) String() string {
 func (*WatchVgpuRequest) ProtoMessage() {}
 
 func (x *WatchVgpuRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[0]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +228,7 @@ func (x *WatchVgpuRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVgpuRequest.ProtoReflect.Descriptor instead.
 func (*WatchVgpuRequest) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WatchVgpuRequest) GetRunId() string {
@@ -82,7 +251,7 @@ type WatchVgpuEvent struct {
 
 func (x *WatchVgpuEvent) Reset() {
 	*x = WatchVgpuEvent{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -94,7 +263,7 @@ func (x *WatchVgpuEvent) String() string {
 func (*WatchVgpuEvent) ProtoMessage() {}
 
 func (x *WatchVgpuEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[1]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -107,7 +276,7 @@ func (x *WatchVgpuEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVgpuEvent.ProtoReflect.Descriptor instead.
 func (*WatchVgpuEvent) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WatchVgpuEvent) GetEvent() isWatchVgpuEvent_Event {
@@ -161,7 +330,7 @@ type DescribeRequest struct {
 
 func (x *DescribeRequest) Reset() {
 	*x = DescribeRequest{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +342,7 @@ func (x *DescribeRequest) String() string {
 func (*DescribeRequest) ProtoMessage() {}
 
 func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[2]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +355,7 @@ func (x *DescribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeRequest.ProtoReflect.Descriptor instead.
 func (*DescribeRequest) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{2}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 type DescribeResponse struct {
@@ -213,7 +382,7 @@ type DescribeResponse struct {
 
 func (x *DescribeResponse) Reset() {
 	*x = DescribeResponse{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +394,7 @@ func (x *DescribeResponse) String() string {
 func (*DescribeResponse) ProtoMessage() {}
 
 func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[3]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +407,7 @@ func (x *DescribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeResponse.ProtoReflect.Descriptor instead.
 func (*DescribeResponse) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DescribeResponse) GetAgentVersion() string {
@@ -317,7 +486,7 @@ type BackendInfo struct {
 
 func (x *BackendInfo) Reset() {
 	*x = BackendInfo{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -329,7 +498,7 @@ func (x *BackendInfo) String() string {
 func (*BackendInfo) ProtoMessage() {}
 
 func (x *BackendInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[4]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -342,7 +511,7 @@ func (x *BackendInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendInfo.ProtoReflect.Descriptor instead.
 func (*BackendInfo) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *BackendInfo) GetName() string {
@@ -399,7 +568,7 @@ type RunRequest struct {
 
 func (x *RunRequest) Reset() {
 	*x = RunRequest{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +580,7 @@ func (x *RunRequest) String() string {
 func (*RunRequest) ProtoMessage() {}
 
 func (x *RunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[5]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +593,7 @@ func (x *RunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunRequest.ProtoReflect.Descriptor instead.
 func (*RunRequest) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RunRequest) GetRunId() string {
@@ -510,7 +679,7 @@ type RunEvent struct {
 
 func (x *RunEvent) Reset() {
 	*x = RunEvent{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +691,7 @@ func (x *RunEvent) String() string {
 func (*RunEvent) ProtoMessage() {}
 
 func (x *RunEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[6]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +704,7 @@ func (x *RunEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunEvent.ProtoReflect.Descriptor instead.
 func (*RunEvent) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RunEvent) GetEvent() isRunEvent_Event {
@@ -593,7 +762,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -605,7 +774,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[7]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -618,7 +787,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Progress) GetPhase() string {
@@ -678,7 +847,7 @@ type RunResult struct {
 
 func (x *RunResult) Reset() {
 	*x = RunResult{}
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -690,7 +859,7 @@ func (x *RunResult) String() string {
 func (*RunResult) ProtoMessage() {}
 
 func (x *RunResult) ProtoReflect() protoreflect.Message {
-	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[8]
+	mi := &file_proto_gpuperf_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -703,7 +872,7 @@ func (x *RunResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunResult.ProtoReflect.Descriptor instead.
 func (*RunResult) Descriptor() ([]byte, []int) {
-	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_proto_gpuperf_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RunResult) GetResultJson() []byte {
@@ -739,7 +908,18 @@ var File_proto_gpuperf_v1_agent_proto protoreflect.FileDescriptor
 const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"\n" +
 	"\x1cproto/gpuperf/v1/agent.proto\x12\n" +
-	"gpuperf.v1\")\n" +
+	"gpuperf.v1\"g\n" +
+	"\x10InterfereRequest\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1b\n" +
+	"\tload_json\x18\x02 \x01(\fR\bloadJson\x12\x1f\n" +
+	"\vdeadline_ns\x18\x03 \x01(\x03R\n" +
+	"deadlineNs\"w\n" +
+	"\x0eInterfereEvent\x12\x1a\n" +
+	"\astarted\x18\x01 \x01(\bH\x00R\astarted\x12!\n" +
+	"\vreport_json\x18\x02 \x01(\fH\x00R\n" +
+	"reportJson\x12\x1d\n" +
+	"\tsink_json\x18\x03 \x01(\fH\x00R\bsinkJsonB\a\n" +
+	"\x05event\")\n" +
 	"\x10WatchVgpuRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"Z\n" +
 	"\x0eWatchVgpuEvent\x12\x1a\n" +
@@ -799,11 +979,12 @@ const file_proto_gpuperf_v1_agent_proto_rawDesc = "" +
 	"summaryLog\x12\x1d\n" +
 	"\n" +
 	"detail_log\x18\x03 \x01(\fR\tdetailLog\x12#\n" +
-	"\rtelemetry_csv\x18\x04 \x01(\fR\ftelemetryCsv2\xd0\x01\n" +
+	"\rtelemetry_csv\x18\x04 \x01(\fR\ftelemetryCsv2\x9b\x02\n" +
 	"\x05Agent\x12E\n" +
 	"\bDescribe\x12\x1b.gpuperf.v1.DescribeRequest\x1a\x1c.gpuperf.v1.DescribeResponse\x125\n" +
 	"\x03Run\x12\x16.gpuperf.v1.RunRequest\x1a\x14.gpuperf.v1.RunEvent0\x01\x12I\n" +
-	"\tWatchVgpu\x12\x1c.gpuperf.v1.WatchVgpuRequest\x1a\x1a.gpuperf.v1.WatchVgpuEvent(\x010\x01B7Z5github.com/gpuperf/gpuperf/proto/gpuperf/v1;gpuperfv1b\x06proto3"
+	"\tWatchVgpu\x12\x1c.gpuperf.v1.WatchVgpuRequest\x1a\x1a.gpuperf.v1.WatchVgpuEvent(\x010\x01\x12I\n" +
+	"\tInterfere\x12\x1c.gpuperf.v1.InterfereRequest\x1a\x1a.gpuperf.v1.InterfereEvent(\x010\x01B7Z5github.com/gpuperf/gpuperf/proto/gpuperf/v1;gpuperfv1b\x06proto3"
 
 var (
 	file_proto_gpuperf_v1_agent_proto_rawDescOnce sync.Once
@@ -817,34 +998,38 @@ func file_proto_gpuperf_v1_agent_proto_rawDescGZIP() []byte {
 	return file_proto_gpuperf_v1_agent_proto_rawDescData
 }
 
-var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_proto_gpuperf_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_proto_gpuperf_v1_agent_proto_goTypes = []any{
-	(*WatchVgpuRequest)(nil), // 0: gpuperf.v1.WatchVgpuRequest
-	(*WatchVgpuEvent)(nil),   // 1: gpuperf.v1.WatchVgpuEvent
-	(*DescribeRequest)(nil),  // 2: gpuperf.v1.DescribeRequest
-	(*DescribeResponse)(nil), // 3: gpuperf.v1.DescribeResponse
-	(*BackendInfo)(nil),      // 4: gpuperf.v1.BackendInfo
-	(*RunRequest)(nil),       // 5: gpuperf.v1.RunRequest
-	(*RunEvent)(nil),         // 6: gpuperf.v1.RunEvent
-	(*Progress)(nil),         // 7: gpuperf.v1.Progress
-	(*RunResult)(nil),        // 8: gpuperf.v1.RunResult
-	nil,                      // 9: gpuperf.v1.DescribeResponse.LabelsEntry
-	nil,                      // 10: gpuperf.v1.BackendInfo.OptionsEntry
+	(*InterfereRequest)(nil), // 0: gpuperf.v1.InterfereRequest
+	(*InterfereEvent)(nil),   // 1: gpuperf.v1.InterfereEvent
+	(*WatchVgpuRequest)(nil), // 2: gpuperf.v1.WatchVgpuRequest
+	(*WatchVgpuEvent)(nil),   // 3: gpuperf.v1.WatchVgpuEvent
+	(*DescribeRequest)(nil),  // 4: gpuperf.v1.DescribeRequest
+	(*DescribeResponse)(nil), // 5: gpuperf.v1.DescribeResponse
+	(*BackendInfo)(nil),      // 6: gpuperf.v1.BackendInfo
+	(*RunRequest)(nil),       // 7: gpuperf.v1.RunRequest
+	(*RunEvent)(nil),         // 8: gpuperf.v1.RunEvent
+	(*Progress)(nil),         // 9: gpuperf.v1.Progress
+	(*RunResult)(nil),        // 10: gpuperf.v1.RunResult
+	nil,                      // 11: gpuperf.v1.DescribeResponse.LabelsEntry
+	nil,                      // 12: gpuperf.v1.BackendInfo.OptionsEntry
 }
 var file_proto_gpuperf_v1_agent_proto_depIdxs = []int32{
-	4,  // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
-	9,  // 1: gpuperf.v1.DescribeResponse.labels:type_name -> gpuperf.v1.DescribeResponse.LabelsEntry
-	10, // 2: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
-	7,  // 3: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
-	8,  // 4: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
-	2,  // 5: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
-	5,  // 6: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
-	0,  // 7: gpuperf.v1.Agent.WatchVgpu:input_type -> gpuperf.v1.WatchVgpuRequest
-	3,  // 8: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
-	6,  // 9: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
-	1,  // 10: gpuperf.v1.Agent.WatchVgpu:output_type -> gpuperf.v1.WatchVgpuEvent
-	8,  // [8:11] is the sub-list for method output_type
-	5,  // [5:8] is the sub-list for method input_type
+	6,  // 0: gpuperf.v1.DescribeResponse.backends:type_name -> gpuperf.v1.BackendInfo
+	11, // 1: gpuperf.v1.DescribeResponse.labels:type_name -> gpuperf.v1.DescribeResponse.LabelsEntry
+	12, // 2: gpuperf.v1.BackendInfo.options:type_name -> gpuperf.v1.BackendInfo.OptionsEntry
+	9,  // 3: gpuperf.v1.RunEvent.progress:type_name -> gpuperf.v1.Progress
+	10, // 4: gpuperf.v1.RunEvent.result:type_name -> gpuperf.v1.RunResult
+	4,  // 5: gpuperf.v1.Agent.Describe:input_type -> gpuperf.v1.DescribeRequest
+	7,  // 6: gpuperf.v1.Agent.Run:input_type -> gpuperf.v1.RunRequest
+	2,  // 7: gpuperf.v1.Agent.WatchVgpu:input_type -> gpuperf.v1.WatchVgpuRequest
+	0,  // 8: gpuperf.v1.Agent.Interfere:input_type -> gpuperf.v1.InterfereRequest
+	5,  // 9: gpuperf.v1.Agent.Describe:output_type -> gpuperf.v1.DescribeResponse
+	8,  // 10: gpuperf.v1.Agent.Run:output_type -> gpuperf.v1.RunEvent
+	3,  // 11: gpuperf.v1.Agent.WatchVgpu:output_type -> gpuperf.v1.WatchVgpuEvent
+	1,  // 12: gpuperf.v1.Agent.Interfere:output_type -> gpuperf.v1.InterfereEvent
+	9,  // [9:13] is the sub-list for method output_type
+	5,  // [5:9] is the sub-list for method input_type
 	5,  // [5:5] is the sub-list for extension type_name
 	5,  // [5:5] is the sub-list for extension extendee
 	0,  // [0:5] is the sub-list for field type_name
@@ -856,10 +1041,15 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 		return
 	}
 	file_proto_gpuperf_v1_agent_proto_msgTypes[1].OneofWrappers = []any{
+		(*InterfereEvent_Started)(nil),
+		(*InterfereEvent_ReportJson)(nil),
+		(*InterfereEvent_SinkJson)(nil),
+	}
+	file_proto_gpuperf_v1_agent_proto_msgTypes[3].OneofWrappers = []any{
 		(*WatchVgpuEvent_Started)(nil),
 		(*WatchVgpuEvent_SummaryJson)(nil),
 	}
-	file_proto_gpuperf_v1_agent_proto_msgTypes[6].OneofWrappers = []any{
+	file_proto_gpuperf_v1_agent_proto_msgTypes[8].OneofWrappers = []any{
 		(*RunEvent_Progress)(nil),
 		(*RunEvent_Result)(nil),
 	}
@@ -869,7 +1059,7 @@ func file_proto_gpuperf_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_proto_gpuperf_v1_agent_proto_rawDesc), len(file_proto_gpuperf_v1_agent_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

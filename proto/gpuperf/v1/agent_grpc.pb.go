@@ -25,6 +25,7 @@ const (
 	Agent_Describe_FullMethodName  = "/gpuperf.v1.Agent/Describe"
 	Agent_Run_FullMethodName       = "/gpuperf.v1.Agent/Run"
 	Agent_WatchVgpu_FullMethodName = "/gpuperf.v1.Agent/WatchVgpu"
+	Agent_Interfere_FullMethodName = "/gpuperf.v1.Agent/Interfere"
 )
 
 // AgentClient is the client API for Agent service.
@@ -47,6 +48,20 @@ type AgentClient interface {
 	// the physical GPU and the scheduler's state. FAILED_PRECONDITION when
 	// no GPU of the host runs in vGPU host mode.
 	WatchVgpu(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchVgpuRequest, WatchVgpuEvent], error)
+	// Interfere runs a neighbour load on this agent's host: a built-in
+	// stressor (cpu, memory-bandwidth, network, disk) or one of the backends
+	// Describe lists driven at a set load (gpu). The first request carries
+	// the load and its deadline; the agent starts it and answers started.
+	// The load runs until the coordinator closes its send side (the agent
+	// then answers with the load's report), the deadline passes (the agent
+	// stops it and reports, unasked), or the stream is cancelled (the load
+	// stops; there is no one to report to). It does not take the run slot:
+	// the neighbour of a measured agent is usually another agent, and a load
+	// on the measured agent itself runs beside its run. A network load may
+	// stream to a peer agent: the coordinator first starts a network-sink
+	// there, which answers sink_json in place of started. INVALID_ARGUMENT
+	// names a field of the load that is wrong.
+	Interfere(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[InterfereRequest, InterfereEvent], error)
 }
 
 type agentClient struct {
@@ -99,6 +114,19 @@ func (c *agentClient) WatchVgpu(ctx context.Context, opts ...grpc.CallOption) (g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WatchVgpuClient = grpc.BidiStreamingClient[WatchVgpuRequest, WatchVgpuEvent]
 
+func (c *agentClient) Interfere(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[InterfereRequest, InterfereEvent], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Agent_ServiceDesc.Streams[2], Agent_Interfere_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[InterfereRequest, InterfereEvent]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_InterfereClient = grpc.BidiStreamingClient[InterfereRequest, InterfereEvent]
+
 // AgentServer is the server API for Agent service.
 // All implementations must embed UnimplementedAgentServer
 // for forward compatibility.
@@ -119,6 +147,20 @@ type AgentServer interface {
 	// the physical GPU and the scheduler's state. FAILED_PRECONDITION when
 	// no GPU of the host runs in vGPU host mode.
 	WatchVgpu(grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]) error
+	// Interfere runs a neighbour load on this agent's host: a built-in
+	// stressor (cpu, memory-bandwidth, network, disk) or one of the backends
+	// Describe lists driven at a set load (gpu). The first request carries
+	// the load and its deadline; the agent starts it and answers started.
+	// The load runs until the coordinator closes its send side (the agent
+	// then answers with the load's report), the deadline passes (the agent
+	// stops it and reports, unasked), or the stream is cancelled (the load
+	// stops; there is no one to report to). It does not take the run slot:
+	// the neighbour of a measured agent is usually another agent, and a load
+	// on the measured agent itself runs beside its run. A network load may
+	// stream to a peer agent: the coordinator first starts a network-sink
+	// there, which answers sink_json in place of started. INVALID_ARGUMENT
+	// names a field of the load that is wrong.
+	Interfere(grpc.BidiStreamingServer[InterfereRequest, InterfereEvent]) error
 	mustEmbedUnimplementedAgentServer()
 }
 
@@ -137,6 +179,9 @@ func (UnimplementedAgentServer) Run(*RunRequest, grpc.ServerStreamingServer[RunE
 }
 func (UnimplementedAgentServer) WatchVgpu(grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchVgpu not implemented")
+}
+func (UnimplementedAgentServer) Interfere(grpc.BidiStreamingServer[InterfereRequest, InterfereEvent]) error {
+	return status.Error(codes.Unimplemented, "method Interfere not implemented")
 }
 func (UnimplementedAgentServer) mustEmbedUnimplementedAgentServer() {}
 func (UnimplementedAgentServer) testEmbeddedByValue()               {}
@@ -195,6 +240,13 @@ func _Agent_WatchVgpu_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Agent_WatchVgpuServer = grpc.BidiStreamingServer[WatchVgpuRequest, WatchVgpuEvent]
 
+func _Agent_Interfere_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AgentServer).Interfere(&grpc.GenericServerStream[InterfereRequest, InterfereEvent]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Agent_InterfereServer = grpc.BidiStreamingServer[InterfereRequest, InterfereEvent]
+
 // Agent_ServiceDesc is the grpc.ServiceDesc for Agent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -216,6 +268,12 @@ var Agent_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchVgpu",
 			Handler:       _Agent_WatchVgpu_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Interfere",
+			Handler:       _Agent_Interfere_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
