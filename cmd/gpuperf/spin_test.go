@@ -18,8 +18,9 @@ func TestBenchSpin(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
-	if !strings.Contains(stdout, "gpuperf: generator wait: spin never, margin 0s") || !strings.Contains(stdout, "issuing thread CPU") {
-		t.Errorf("no wait line in the output:\n%s", stdout)
+	// gpuperf's own lines go to stderr; stdout is the summary alone.
+	if !strings.Contains(stderr, "gpuperf: generator wait: spin never, margin 0s") || !strings.Contains(stderr, "issuing thread CPU") {
+		t.Errorf("no wait line on stderr:\n%s", stderr)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "result.json"))
 	if err != nil {
