@@ -84,7 +84,18 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	step := s.ServerFindPeakQPSBoundaryStepSize
 	hi := lo * (1 + step)
 	for i := 0; ; i++ {
+		if hi > MaxRate {
+			search.Note = fmt.Sprintf("upper bound capped at %g QPS, the most a run may ask for", float64(MaxRate))
+			hi = MaxRate
+			break
+		}
 		r, err := probe(hi, false, false)
+		if errors.Is(err, ErrRunTooLarge) {
+			// A rate whose schedule does not fit in memory bounds the
+			// search from above, as a probe that failed would.
+			search.Note = fmt.Sprintf("upper bound at %.4g QPS, the most whose run fits the memory limit", hi)
+			break
+		}
 		if err != nil {
 			return r, err
 		}
@@ -101,6 +112,10 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	for !closeEnough(lo, hi, precision, s.ServerFindPeakQPSDecimalsOfPrecision) {
 		mid := (lo + hi) / 2
 		r, err := probe(mid, false, false)
+		if errors.Is(err, ErrRunTooLarge) {
+			hi = mid
+			continue
+		}
 		if err != nil {
 			return r, err
 		}
