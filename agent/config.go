@@ -23,6 +23,8 @@ type Config struct {
 	// MetricsListen serves Prometheus metrics on HOST:PORT (the
 	// --metrics-listen flag wins); empty serves none.
 	MetricsListen string `mapstructure:"metrics_listen"`
+	// Limits bound what one run may use (the --max-run-* flags win).
+	Limits Limits `mapstructure:"limits"`
 }
 
 // BackendConfig is one offered backend: a name the coordinator asks for, the
@@ -107,6 +109,10 @@ func (c Config) validate(where string) error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Errorf("%smetrics_listen: %w", where, err))
 		}
+	}
+	_, lerrs := c.Limits.problems(hostMemory)
+	for _, err := range lerrs {
+		errs = append(errs, fmt.Errorf("%slimits.%w", where, err))
 	}
 	seen := make(map[string]int, len(c.Backends))
 	for i, b := range c.Backends {
