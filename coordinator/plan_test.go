@@ -145,7 +145,7 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, watchdog)"},
 		{name: "unknown agent field", over: map[string]string{"agents": `
   - {name: bm, address: "127.0.0.1:7070", role: baseline, colour: red}
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
@@ -647,6 +647,7 @@ func TestDefaultPlan(t *testing.T) {
 		Output:      "./gpuperf-results",
 		Neighbours:  NeighboursUnknown,
 		Server:      ServerSpec{OfflineFraction: 0.5},
+		Watchdog:    "30s",
 		source:      "default.yaml",
 		overridden:  map[string]bool{},
 	}

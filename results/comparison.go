@@ -54,6 +54,9 @@ type Comparison struct {
 
 	// Gate is the overall outcome and the exit code it maps to.
 	Gate GateOutcome `json:"gate"`
+
+	// cache holds the runs as the sides read them.
+	cache runCache
 }
 
 // Side describes one side of a comparison and where its numbers came from.

@@ -65,8 +65,8 @@ const (
 // docs/comparison-schema.md); perGPU makes a GPU count difference
 // immaterial, since the numbers are divided by it.
 func CheckFairness(c *Comparison) *Fairness {
-	b := collectFacts(c.Baseline, c.Scenarios, RoleBaseline)
-	k := collectFacts(c.Candidate, c.Scenarios, RoleCandidate)
+	b := collectFacts(c.cache, c.Baseline, c.Scenarios, RoleBaseline)
+	k := collectFacts(c.cache, c.Candidate, c.Scenarios, RoleCandidate)
 	x := &fairCtx{perGPU: c.Settings.PerGPU, base: b, cand: k}
 	f := &Fairness{Items: []FairnessItem{}, SamePhysicalGPU: samePhysicalGPU(b, k)}
 	seen := map[string]bool{}
@@ -329,7 +329,7 @@ func (s *sideFacts) setExtra(key, label, v string, rule fairRule) {
 	s.set(key, v)
 }
 
-func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideFacts {
+func collectFacts(cache runCache, side Side, scenarios []ScenarioComparison, role string) *sideFacts {
 	fs := newSideFacts()
 	switch side.Format {
 	case FormatMLPerf:
@@ -351,7 +351,7 @@ func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideF
 			per = append(per, hf)
 		}
 		mergeHosts(fs, per)
-		runs := loadRuns(side, scenarios, role)
+		runs := loadRuns(cache, side, scenarios, role)
 		runFacts(fs, runs)
 		fs.set("vgpu.scheduler", vgpuSchedulers(runs))
 	}

@@ -3,7 +3,6 @@ package results
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/gpuperf/gpuperf/gpu"
@@ -31,12 +30,45 @@ type runFile struct {
 	State *gpu.Preflight
 }
 
-// loadRuns reads the result.json of every finished run of one side of
-// the comparison's scenarios, in scenario order. Published MLPerf sides
-// have no result.json and give none. A run whose files cannot be read is
-// skipped: the comparison already read it once, so this only happens when
-// the tree changed underneath.
-func loadRuns(side Side, scenarios []ScenarioComparison, role string) []runFile {
+// runCache holds each finished run's result as read once, with its
+// telemetry and GPU state decoded, by side path and run folder: the
+// fairness check, the attribution and the server statistics all read
+// the runs, and a tree of 200,000 runs must not be read four times.
+type runCache map[string]*runFile
+
+func cacheKey(sidePath, dir string) string { return sidePath + "\x00" + dir }
+
+// newRunFile decodes what the later stages read from a result, and drops
+// the raw JSON and text they do not, so a large tree stays small in memory.
+func newRunFile(dir, relDir string, res *inference.Result) *runFile {
+	rf := &runFile{Dir: dir, Res: res}
+	if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
+		var s gpu.Summary
+		if err := json.Unmarshal(res.Telemetry, &s); err != nil {
+			rf.TelErr = fmt.Sprintf("telemetry in %s is not a telemetry summary: %v", filepath.Join(relDir, mlperflog.ResultFile), err)
+		} else {
+			rf.Tel = &s
+		}
+	}
+	if len(res.GPUState) > 0 && string(res.GPUState) != "null" {
+		var p gpu.Preflight
+		if json.Unmarshal(res.GPUState, &p) == nil {
+			rf.State = &p
+		}
+	}
+	res.Telemetry, res.GPUState = nil, nil
+	res.Warnings, res.Series = nil, nil
+	res.EarlyStopping.Lines, res.EarlyStopping.TTFTLines, res.EarlyStopping.TPOTLines = nil, nil, nil
+	return rf
+}
+
+// loadRuns returns every finished run of one side of the comparison's
+// scenarios, in scenario order, from cache when the comparison read them
+// (reading them otherwise). Published MLPerf sides have no result.json
+// and give none. A run whose files cannot be read is skipped: the
+// comparison already read it once, so this only happens when the tree
+// changed underneath.
+func loadRuns(cache runCache, side Side, scenarios []ScenarioComparison, role string) []runFile {
 	if side.Format != FormatGpuperf {
 		return nil
 	}
@@ -50,42 +82,21 @@ func loadRuns(side Side, scenarios []ScenarioComparison, role string) []runFile 
 			if rep.Status != StatusOK || rep.Dir == "" {
 				continue
 			}
-			dir := filepath.Join(side.Path, rep.Dir)
-			res, err := readResultFile(filepath.Join(dir, mlperflog.ResultFile))
-			if err != nil {
-				continue
-			}
-			rf := runFile{Scenario: sc.Benchmark + " " + sc.Scenario, Rep: rep, Dir: dir, Res: res}
-			if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
-				var s gpu.Summary
-				if err := json.Unmarshal(res.Telemetry, &s); err != nil {
-					rf.TelErr = fmt.Sprintf("telemetry in %s is not a telemetry summary: %v", filepath.Join(rep.Dir, mlperflog.ResultFile), err)
-				} else {
-					rf.Tel = &s
+			rf, ok := cache[cacheKey(side.Path, rep.Dir)]
+			if !ok {
+				t := &Tree{Root: side.Path}
+				res, err := t.ReadResult(rep.Dir)
+				if err != nil {
+					continue
 				}
+				rf = newRunFile(filepath.Join(side.Path, rep.Dir), rep.Dir, res)
 			}
-			if len(res.GPUState) > 0 && string(res.GPUState) != "null" {
-				var p gpu.Preflight
-				if json.Unmarshal(res.GPUState, &p) == nil {
-					rf.State = &p
-				}
-			}
-			out = append(out, rf)
+			r := *rf
+			r.Scenario, r.Rep = sc.Benchmark+" "+sc.Scenario, rep
+			out = append(out, r)
 		}
 	}
 	return out
-}
-
-func readResultFile(path string) (*inference.Result, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var r inference.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &r, nil
 }
 
 // hostFingerprint decodes a gpuperf host's fingerprint; ok is false when

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -103,11 +104,16 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	if err != nil {
 		return err
 	}
+	// SIGINT and SIGTERM cancel the context: reading a large tree stops.
+	ctx := cmd.Context()
 	var c *results.Comparison
 	if len(paths) == 0 {
-		c, err = compareOneTree(args[0], opts)
+		c, err = compareOneTree(ctx, args[0], opts)
 	} else {
-		c, err = compareTwo(paths[0], paths[1], opts)
+		c, err = compareTwo(ctx, paths[0], paths[1], opts)
+	}
+	if ctx.Err() != nil {
+		return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted: %w", ctx.Err())}
 	}
 	if err != nil {
 		var ie *results.InputError
@@ -125,7 +131,7 @@ func runStoredCompare(cmd *cobra.Command, v *viper.Viper, args []string) error {
 	return gateError(c)
 }
 
-func compareOneTree(dir string, opts results.Options) (*results.Comparison, error) {
+func compareOneTree(ctx context.Context, dir string, opts results.Options) (*results.Comparison, error) {
 	if _, err := os.Stat(filepath.Join(dir, "run.json")); err != nil {
 		return nil, &results.InputError{File: dir, Err: fmt.Errorf("not a gpuperf result tree (no run.json); to compare published MLPerf results name two folders: gpuperf compare BASELINE CANDIDATE")}
 	}
@@ -137,15 +143,15 @@ func compareOneTree(dir string, opts results.Options) (*results.Comparison, erro
 	if err != nil {
 		return nil, &results.InputError{File: filepath.Join(dir, "run.json"), Err: err}
 	}
-	return results.Compare(t, m, opts)
+	return results.CompareContext(ctx, t, m, opts)
 }
 
-func compareTwo(basePath, candPath string, opts results.Options) (*results.Comparison, error) {
-	base, err := results.ReadSource(basePath, results.RoleBaseline)
+func compareTwo(ctx context.Context, basePath, candPath string, opts results.Options) (*results.Comparison, error) {
+	base, err := results.ReadSourceContext(ctx, basePath, results.RoleBaseline)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
 	}
-	cand, err := results.ReadSource(candPath, results.RoleCandidate)
+	cand, err := results.ReadSourceContext(ctx, candPath, results.RoleCandidate)
 	if err != nil {
 		return nil, fmt.Errorf("candidate: %w", err)
 	}
