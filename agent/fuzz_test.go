@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gpuperf/gpuperf/internal/testpaths"
 	"github.com/gpuperf/gpuperf/inference"
+	"github.com/gpuperf/gpuperf/internal/testpaths"
 	gpuperfv1 "github.com/gpuperf/gpuperf/proto/gpuperf/v1"
 )
 
