@@ -93,7 +93,7 @@ func readPlanFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read plan: %w", err)
 	}
 	if len(data) > yamlcap.MaxBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes: not a plan", path, yamlcap.MaxBytes)
+		return nil, fmt.Errorf("%s: more than the %d bytes a plan may have", path, yamlcap.MaxBytes)
 	}
 	return data, nil
 }

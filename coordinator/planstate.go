@@ -88,16 +88,17 @@ func (r *Runner) skipReason(j job, runs []results.RunRecord) string {
 	if j.agent.spec.Role == results.RoleCandidate {
 		other = results.RoleBaseline
 	}
-	if side := sideOf(runs, other, j.scenario); side.total > 0 && side.ok == 0 && side.open == 0 {
+	if side := sideOf(runs, other, j.scenario, r.state.gone); side.total > 0 && side.ok == 0 && side.open == 0 {
 		return fmt.Sprintf("not run: the %s comparison is impossible: no %s run of it finished", j.scenario, other)
 	}
 	return ""
 }
 
-// sideCount counts one role's runs of a scenario.
+// sideCount counts one role's runs of a scenario: finished, and still to
+// come (pending, on an agent that is not gone).
 type sideCount struct{ total, ok, open int }
 
-func sideOf(runs []results.RunRecord, role string, sc inference.Scenario) sideCount {
+func sideOf(runs []results.RunRecord, role string, sc inference.Scenario, gone map[string]error) sideCount {
 	var c sideCount
 	for _, run := range runs {
 		if run.Role != role || run.Scenario != sc.String() {
@@ -108,7 +109,9 @@ func sideOf(runs []results.RunRecord, role string, sc inference.Scenario) sideCo
 		case results.StatusOK:
 			c.ok++
 		case results.StatusPending:
-			c.open++
+			if _, g := gone[run.Host]; !g {
+				c.open++
+			}
 		}
 	}
 	return c

@@ -42,6 +42,12 @@ const (
 // readCapped reads name from root, refusing a file larger than limit
 // without reading it. path names the file in errors.
 func readCapped(root *os.Root, name, path string, limit int64) ([]byte, error) {
+	// Stat first: opening a FIFO or a device would block or never end.
+	if st, err := root.Stat(name); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
 	f, err := root.Open(name)
 	if err != nil {
 		return nil, err

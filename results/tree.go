@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
@@ -117,6 +118,9 @@ type Tree struct {
 	rootOnce sync.Once
 	root     *os.Root
 	rootErr  error
+	// resultReads counts result.json reads, so a test can see that a
+	// comparison reads each once.
+	resultReads atomic.Int64
 }
 
 // fs is the tree's folder as an os.Root, opened on first use and kept for
@@ -262,6 +266,7 @@ func (t *Tree) ReadResult(rel string) (*inference.Result, error) {
 		return nil, err
 	}
 	name := filepath.Join(rel, mlperflog.ResultFile)
+	t.resultReads.Add(1)
 	b, err := t.read(name, MaxResultBytes)
 	if err != nil {
 		return nil, err

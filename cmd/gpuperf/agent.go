@@ -145,7 +145,7 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 // limitFlags names the flags behind a limits error from NewServer.
 func limitFlags(err error) error {
 	msg := err.Error()
-	msg = strings.ReplaceAll(msg, "limits: max_run_memory", "--max-run-memory (limits.max_run_memory)")
-	msg = strings.ReplaceAll(msg, "limits: max_run_duration", "--max-run-duration (limits.max_run_duration)")
+	msg = strings.ReplaceAll(msg, "limits.max_run_memory", "--max-run-memory (limits.max_run_memory)")
+	msg = strings.ReplaceAll(msg, "limits.max_run_duration", "--max-run-duration (limits.max_run_duration)")
 	return errors.New(msg)
 }
