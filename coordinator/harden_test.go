@@ -92,10 +92,10 @@ func TestPlanSizeAndNestingCheckedBeforeParsing(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	for attempt, want := range map[int][2]time.Duration{
-		1: {500 * time.Millisecond, time.Second},
-		2: {time.Second, 2 * time.Second},
-		3: {2 * time.Second, 4 * time.Second},
-		6: {15 * time.Second, 30 * time.Second},
+		1:  {500 * time.Millisecond, time.Second},
+		2:  {time.Second, 2 * time.Second},
+		3:  {2 * time.Second, 4 * time.Second},
+		6:  {15 * time.Second, 30 * time.Second},
 		40: {15 * time.Second, 30 * time.Second},
 	} {
 		seen := map[time.Duration]bool{}
@@ -400,7 +400,9 @@ func TestAGoneCandidateStopsTheBaselineRuns(t *testing.T) {
 	}
 	ready := make(chan net.Addr, 1)
 	served := make(chan error, 1)
-	go func() { served <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a }) }()
+	go func() {
+		served <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
+	}()
 	cand := (<-ready).String()
 	defer func() { stopCand(); <-served }()
 
