@@ -20,10 +20,16 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	gpuperfBin = filepath.Join(dir, "gpuperf")
-	build := exec.Command("go", "build", "-race", "-o", gpuperfBin, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		panic("build gpuperf: " + err.Error())
+	// GPUPERF_TEST_BIN runs the tests against a binary built elsewhere,
+	// such as a plain build for memory figures (BENCHMARKS.md).
+	if bin := os.Getenv("GPUPERF_TEST_BIN"); bin != "" {
+		gpuperfBin = bin
+	} else {
+		build := exec.Command("go", "build", "-race", "-o", gpuperfBin, ".")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			panic("build gpuperf: " + err.Error())
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
