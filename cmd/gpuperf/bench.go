@@ -234,6 +234,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	tel := startBenchTelemetry(&bs.cfg, v.GetBool("telemetry"), iv)
 
+	setBenchMemoryLimit(&bs.cfg)
 	var res *inference.Result
 	if bs.findPeak {
 		res, err = inference.FindPeak(ctx, b, bs.cfg, bs.precise)
@@ -256,6 +257,9 @@ func runBench(cmd *cobra.Command, v *viper.Viper) error {
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; what finished is in %s", bs.out)}
+		}
+		if errors.Is(err, inference.ErrRunTooLarge) {
+			return usageErrorf("%v", err)
 		}
 		return err
 	}

@@ -87,6 +87,8 @@ func TestBenchBadInput(t *testing.T) {
 		{"bad profile", nil, []string{"--profile", "forever"}, "--profile"},
 		{"scenario from the environment", []string{"GPUPERF_SCENARIO=batch"}, nil, "--scenario"},
 		{"unknown flag", nil, []string{"--frobnicate"}, "frobnicate"},
+		// Refused before anything is allocated, not "fatal error: out of memory".
+		{"a run past half the host's memory", nil, []string{"--backend", "null", "--expected-qps", "1e9", "--min-duration", "600s", "--warmup", "0"}, "offline_expected_qps 1e+09 × min_duration_ms 600000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := run(t, tc.env, append([]string{"bench"}, tc.args...)...)
