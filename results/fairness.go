@@ -630,7 +630,7 @@ func runFacts(fs *sideFacts, runs []runFile) {
 			s = &scenSettings{}
 			fs.settings[r.Scenario] = s
 		}
-		s.add(string(res.Profile), res.Requested, res.Effective)
+		s.add(string(res.Profile), *res.Requested, *res.Effective)
 		if r.State != nil {
 			for _, d := range r.State.Devices {
 				if d.PersistenceMode != nil {

@@ -3,7 +3,10 @@ package results
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/gpuperf/gpuperf/gpu"
 	"github.com/gpuperf/gpuperf/inference"
@@ -21,7 +24,7 @@ type runFile struct {
 	Scenario string
 	Rep      Repetition
 	Dir      string // absolute run folder
-	Res      *inference.Result
+	Res      *runResult
 	// Tel is the telemetry summary (nil when the run has none); TelErr why
 	// it could not be decoded.
 	Tel    *gpu.Summary
@@ -38,10 +41,11 @@ type runCache map[string]*runFile
 
 func cacheKey(sidePath, dir string) string { return sidePath + "\x00" + dir }
 
-// newRunFile decodes what the later stages read from a result, and drops
-// the raw JSON and text they do not, so a large tree stays small in memory.
-func newRunFile(dir, relDir string, res *inference.Result) *runFile {
-	rf := &runFile{Dir: dir, Res: res}
+// newRunFile decodes what the later stages read from a result and keeps
+// only that, so a large tree stays small in memory.
+// in, when not nil, shares the values runs have in common.
+func newRunFile(dir, relDir string, res *inference.Result, in *interner) *runFile {
+	rf := &runFile{Dir: dir}
 	if len(res.Telemetry) > 0 && string(res.Telemetry) != "null" {
 		var s gpu.Summary
 		if err := json.Unmarshal(res.Telemetry, &s); err != nil {
@@ -56,10 +60,101 @@ func newRunFile(dir, relDir string, res *inference.Result) *runFile {
 			rf.State = &p
 		}
 	}
-	res.Telemetry, res.GPUState = nil, nil
-	res.Warnings, res.Series = nil, nil
-	res.EarlyStopping.Lines, res.EarlyStopping.TTFTLines, res.EarlyStopping.TPOTLines = nil, nil, nil
+	rf.Res = &runResult{
+		Backend: in.str(res.Backend), Version: in.str(res.Version), BackendOpts: in.opts(res.BackendOpts), Profile: res.Profile,
+		Requested: in.requested(res.Requested), Effective: in.effective(res.Effective), Health: res.Health,
+		TargetLatencyNs: res.TargetLatencyNs, ServerStats: res.ServerStats,
+	}
+	rf.Res.Latency.MeanNs = res.Latency.MeanNs
 	return rf
+}
+
+// interner shares equal values among the runs of a tree: most runs have
+// the same backend, options and settings, and 200,000 copies of them
+// would be most of a large comparison's memory. A nil interner shares
+// nothing.
+type interner struct {
+	strs    map[string]string
+	optMaps map[string]map[string]string
+	reqs    map[inference.TestSettings]*inference.TestSettings
+	effs    map[inference.EffectiveSettings]*inference.EffectiveSettings
+}
+
+func newInterner() *interner {
+	return &interner{strs: map[string]string{}, optMaps: map[string]map[string]string{},
+		reqs: map[inference.TestSettings]*inference.TestSettings{},
+		effs: map[inference.EffectiveSettings]*inference.EffectiveSettings{}}
+}
+
+func (in *interner) str(s string) string {
+	if in == nil {
+		return s
+	}
+	if v, ok := in.strs[s]; ok {
+		return v
+	}
+	in.strs[s] = s
+	return s
+}
+
+// opts shares equal option maps; callers only read them.
+func (in *interner) opts(m map[string]string) map[string]string {
+	if in == nil || len(m) == 0 {
+		return m
+	}
+	var key strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		key.WriteString(k)
+		key.WriteByte(0)
+		key.WriteString(m[k])
+		key.WriteByte(0)
+	}
+	if v, ok := in.optMaps[key.String()]; ok {
+		return v
+	}
+	in.optMaps[key.String()] = m
+	return m
+}
+
+func (in *interner) requested(s inference.TestSettings) *inference.TestSettings {
+	if in == nil {
+		return &s
+	}
+	if p, ok := in.reqs[s]; ok {
+		return p
+	}
+	p := &s
+	in.reqs[s] = p
+	return p
+}
+
+func (in *interner) effective(e inference.EffectiveSettings) *inference.EffectiveSettings {
+	if in == nil {
+		return &e
+	}
+	if p, ok := in.effs[e]; ok {
+		return p
+	}
+	p := &e
+	in.effs[e] = p
+	return p
+}
+
+// runResult is the part of a result.json that the fairness check
+// (backend, options, settings), the attribution (health, latency) and the
+// server statistics read, under inference.Result's names: a third of its
+// size, which counts in a tree of 200,000 runs.
+type runResult struct {
+	Backend         string
+	Version         string
+	BackendOpts     map[string]string
+	Profile         inference.Profile
+	Requested       *inference.TestSettings      // shared: read only
+	Effective       *inference.EffectiveSettings // shared: read only
+	Health          inference.Health
+	TargetLatencyNs int64
+	Latency         struct{ MeanNs int64 }
+	ServerStats     *inference.ServerStats
 }
 
 // loadRuns returns every finished run of one side of the comparison's
@@ -89,7 +184,7 @@ func loadRuns(cache runCache, side Side, scenarios []ScenarioComparison, role st
 				if err != nil {
 					continue
 				}
-				rf = newRunFile(filepath.Join(side.Path, rep.Dir), rep.Dir, res)
+				rf = newRunFile(filepath.Join(side.Path, rep.Dir), rep.Dir, res, nil)
 			}
 			r := *rf
 			r.Scenario, r.Rep = sc.Benchmark+" "+sc.Scenario, rep

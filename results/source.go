@@ -183,6 +183,7 @@ func treeSide(ctx context.Context, t *Tree, m *Manifest, host, role string) (*So
 		s.Side.Hosts = append(s.Side.Hosts, hi)
 	}
 	s.Side.Name = strings.Join(names, "+")
+	in := newInterner()
 	for i, r := range m.Runs {
 		if i%256 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -190,7 +191,7 @@ func treeSide(ctx context.Context, t *Tree, m *Manifest, host, role string) (*So
 		if !slices.Contains(names, r.Host) {
 			continue
 		}
-		rd, err := treeRun(t, m, r)
+		rd, err := treeRun(t, m, r, in)
 		if err != nil {
 			return nil, err
 		}
@@ -201,7 +202,7 @@ func treeSide(ctx context.Context, t *Tree, m *Manifest, host, role string) (*So
 }
 
 // treeRun reads one run of the manifest.
-func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
+func treeRun(t *Tree, m *Manifest, r RunRecord, in *interner) (runData, error) {
 	rd := runData{Benchmark: m.Model, Scenario: r.Scenario}
 	rd.Rep = Repetition{Repetition: r.Repetition + 1, Host: r.Host, Dir: r.Dir, Status: r.Status}
 	if r.Status != StatusOK {
@@ -226,7 +227,7 @@ func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
 	fillFromResult(&rd, res)
 	// The later stages (fairness, attribution, server statistics) take the
 	// run from here rather than reading it again.
-	rd.file = newRunFile(filepath.Join(t.Root, r.Dir), r.Dir, res)
+	rd.file = newRunFile(filepath.Join(t.Root, r.Dir), r.Dir, res, in)
 	return rd, nil
 }
 
