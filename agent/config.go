@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"net"
+	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/inference/backend/builtin"
 	"github.com/gpuperf/gpuperf/internal/spelling"
+	"github.com/gpuperf/gpuperf/internal/yamlcap"
 )
 
 // Config is agent.yaml: the backends the agent offers, by name. A
@@ -27,6 +30,8 @@ type Config struct {
 	MetricsListen string `mapstructure:"metrics_listen"`
 	// Neighbours configures the loads the agent runs as a noisy neighbour.
 	Neighbours NeighbourConfig `mapstructure:"neighbours"`
+	// Limits bound what one run may use (the --max-run-* flags win).
+	Limits Limits `mapstructure:"limits"`
 }
 
 // BackendConfig is one offered backend: a name the coordinator asks for, the
@@ -50,13 +55,32 @@ func DefaultConfig() Config {
 // LoadConfig reads an agent configuration (YAML) and validates it. Unknown
 // fields are errors; every error names the file and the field.
 func LoadConfig(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("agent config: %w", err) // it names the file
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, yamlcap.MaxBytes+1))
+	if err != nil {
+		return Config{}, fmt.Errorf("agent config: %s: %w", path, err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig for a configuration held in memory; name
+// labels errors. Size and nesting are checked before the YAML parser sees
+// it.
+func ParseConfig(name string, data []byte) (Config, error) {
+	path := name
+	if err := yamlcap.Check(data, yamlcap.MaxBytes, yamlcap.MaxDepth); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
 	v := viper.New()
-	v.SetConfigFile(path)
 	// agent.yaml may be named anything; it is always YAML.
 	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
-			return Config{}, fmt.Errorf("agent config: %w", err) // it names the file
+	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
+		if pe := (viper.ConfigParseError{}); errors.As(err, &pe) && pe.Unwrap() != nil {
+			err = pe.Unwrap()
 		}
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
@@ -140,6 +164,10 @@ func (c Config) validate(where string) error {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Errorf("%smetrics_listen: %w", where, err))
 		}
+	}
+	_, lerrs := c.Limits.problems(hostMemory)
+	for _, err := range lerrs {
+		errs = append(errs, fmt.Errorf("%slimits.%w", where, err))
 	}
 	seen := make(map[string]int, len(c.Backends))
 	for i, b := range c.Backends {

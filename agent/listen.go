@@ -7,9 +7,12 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -18,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -38,9 +42,17 @@ const (
 	serverPingTimeout = 10 * time.Second
 )
 
-// stopGrace bounds how long Serve waits for RPCs in flight before it
-// cancels them.
-const stopGrace = 5 * time.Second
+// DefaultShutdownGrace bounds how long Serve waits for RPCs in flight
+// before it cancels them; stopAfterCancel is how long it then waits for
+// them to return before it returns anyway.
+const (
+	DefaultShutdownGrace = 5 * time.Second
+	stopAfterCancel      = time.Second
+)
+
+// authLogEvery is the least time between two logs of failed
+// authentications; the ones in between are counted.
+const authLogEvery = 10 * time.Second
 
 // ListenOptions says where and how the agent listens.
 type ListenOptions struct {
@@ -50,8 +62,15 @@ type ListenOptions struct {
 	Insecure        bool   // allow plaintext on a non-loopback address
 	// TokenFile holds a bearer token every RPC must carry as
 	// "authorization: Bearer <token>".
-	TokenFile   string
-	MaxMsgBytes int // default DefaultMaxMsgBytes, for sends and receives
+	TokenFile string
+	// AllowAnonymous lets a non-loopback address serve clients that prove
+	// nothing: neither a token nor a client certificate.
+	AllowAnonymous bool
+	// ShutdownGrace is how long RPCs in flight get to finish once Serve's
+	// context is done (default DefaultShutdownGrace); after it Serve
+	// cancels them and returns within a second, whatever still runs.
+	ShutdownGrace time.Duration
+	MaxMsgBytes   int // default DefaultMaxMsgBytes, for sends and receives
 	// MetricsAddr serves Prometheus metrics (plain HTTP, /metrics) on
 	// HOST:PORT; empty serves none.
 	MetricsAddr string
@@ -66,6 +85,9 @@ func (lo ListenOptions) withDefaults() ListenOptions {
 	}
 	if lo.MaxMsgBytes == 0 {
 		lo.MaxMsgBytes = DefaultMaxMsgBytes
+	}
+	if lo.ShutdownGrace == 0 {
+		lo.ShutdownGrace = DefaultShutdownGrace
 	}
 	return lo
 }
@@ -96,6 +118,14 @@ func (lo ListenOptions) Validate() error {
 	if err == nil && !tlsOn && !lo.Insecure && !isLoopback(host) {
 		errs = append(errs, fmt.Errorf("--listen %s is not a loopback address: plaintext there needs --tls-cert/--tls-key or --insecure", lo.Addr))
 	}
+	// TLS alone proves who the agent is, not who the client is: anyone who
+	// reaches the port could run load on this host.
+	if err == nil && !isLoopback(host) && lo.TokenFile == "" && lo.TLSClientCA == "" && !lo.AllowAnonymous {
+		errs = append(errs, fmt.Errorf("--listen %s is reachable from other hosts, and nothing proves who a client is: give --token-file or --tls-client-ca (mutual TLS), or --allow-anonymous to let anyone who reaches the port run load", lo.Addr))
+	}
+	if lo.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-grace: must not be negative, got %s", lo.ShutdownGrace))
+	}
 	for _, f := range []struct{ flag, path string }{
 		{"--tls-cert", lo.TLSCert}, {"--tls-key", lo.TLSKey}, {"--tls-client-ca", lo.TLSClientCA}, {"--token-file", lo.TokenFile},
 	} {
@@ -117,6 +147,28 @@ func (lo ListenOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Warnings returns what the agent should say when it starts with lo: a
+// token file others may read, anonymous clients off loopback, metrics on a
+// public address.
+func (lo ListenOptions) Warnings() []string {
+	lo = lo.withDefaults()
+	var out []string
+	if lo.TokenFile != "" {
+		if st, err := os.Stat(lo.TokenFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+			out = append(out, fmt.Sprintf("--token-file %s is readable by others (mode %04o): anyone on this host can read the token; chmod 600 it", lo.TokenFile, st.Mode().Perm()))
+		}
+	}
+	if host, _, err := net.SplitHostPort(lo.Addr); err == nil && !isLoopback(host) && lo.AllowAnonymous && lo.TokenFile == "" && lo.TLSClientCA == "" {
+		out = append(out, fmt.Sprintf("--allow-anonymous: anyone who reaches %s can run load on this host", lo.Addr))
+	}
+	if lo.MetricsAddr != "" {
+		if host, _, err := net.SplitHostPort(lo.MetricsAddr); err == nil && !isLoopback(host) {
+			out = append(out, fmt.Sprintf("--metrics-listen %s is not a loopback address: /metrics is plain HTTP without authentication, and tells whoever reaches it what this host runs", lo.MetricsAddr))
+		}
+	}
+	return out
+}
+
 // isLoopback reports whether host names only the loopback interface. An
 // empty host listens on every interface; other names may resolve anywhere.
 func isLoopback(host string) bool {
@@ -128,13 +180,20 @@ func isLoopback(host string) bool {
 }
 
 // serverOptions turns lo into gRPC server options, reading its files.
-func (lo ListenOptions) serverOptions() ([]grpc.ServerOption, error) {
+// Failed authentications are logged to fails; a panic in a handler becomes
+// an Internal error, logged to log.
+func (lo ListenOptions) serverOptions(fails *failureLog, log *slog.Logger) ([]grpc.ServerOption, error) {
 	creds, err := lo.credentials()
 	if err != nil {
 		return nil, err
 	}
+	if lo.TLSClientCA != "" {
+		creds = handshakeLog{TransportCredentials: creds, fails: fails}
+	}
 	opts := []grpc.ServerOption{
 		grpc.Creds(creds),
+		grpc.ChainUnaryInterceptor(unaryRecover(log)),
+		grpc.ChainStreamInterceptor(streamRecover(log)),
 		grpc.MaxRecvMsgSize(lo.MaxMsgBytes),
 		grpc.MaxSendMsgSize(lo.MaxMsgBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientPingMinTime, PermitWithoutStream: true}),
@@ -148,7 +207,7 @@ func (lo ListenOptions) serverOptions() ([]grpc.ServerOption, error) {
 		if err != nil {
 			return nil, err
 		}
-		opts = append(opts, grpc.ChainUnaryInterceptor(unaryToken(token)), grpc.ChainStreamInterceptor(streamToken(token)))
+		opts = append(opts, grpc.ChainUnaryInterceptor(unaryToken(token, fails)), grpc.ChainStreamInterceptor(streamToken(token, fails)))
 	}
 	return opts, nil
 }
@@ -205,21 +264,98 @@ func checkToken(ctx context.Context, token string) error {
 	return nil
 }
 
-func unaryToken(token string) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+func unaryToken(token string, fails *failureLog) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if err := checkToken(ctx, token); err != nil {
+			fails.record(peerAddr(ctx), info.FullMethod, status.Convert(err).Message())
 			return nil, err
 		}
 		return handler(ctx, req)
 	}
 }
 
-func streamToken(token string) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+func streamToken(token string, fails *failureLog) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if err := checkToken(ss.Context(), token); err != nil {
+			fails.record(peerAddr(ss.Context()), info.FullMethod, status.Convert(err).Message())
 			return err
 		}
 		return handler(srv, ss)
+	}
+}
+
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return "unknown"
+}
+
+// failureLog logs failed authentications with the peer's address, at most
+// one line every authLogEvery, counting the ones it held back, so a
+// client hammering the port cannot flood the log.
+type failureLog struct {
+	log *slog.Logger
+
+	mu         sync.Mutex // protects last and suppressed
+	last       time.Time
+	suppressed int
+}
+
+func (f *failureLog) record(peer, method, reason string) {
+	if f == nil || f.log == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := time.Now()
+	if !f.last.IsZero() && now.Sub(f.last) < authLogEvery {
+		f.suppressed++
+		return
+	}
+	f.log.Warn("authentication failed", "peer", peer, "method", method, "reason", reason, "more_since_last_log", f.suppressed)
+	f.last, f.suppressed = now, 0
+}
+
+// handshakeLog logs TLS handshakes that fail, such as a client without a
+// certificate the client CA signed.
+type handshakeLog struct {
+	credentials.TransportCredentials
+	fails *failureLog
+}
+
+func (h handshakeLog) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := h.TransportCredentials.ServerHandshake(c)
+	if err != nil {
+		h.fails.record(c.RemoteAddr().String(), "TLS handshake", err.Error())
+	}
+	return conn, info, err
+}
+
+func (h handshakeLog) Clone() credentials.TransportCredentials {
+	return handshakeLog{TransportCredentials: h.TransportCredentials.Clone(), fails: h.fails}
+}
+
+// unaryRecover and streamRecover turn a panic in a handler into an
+// Internal error: one bad request must not end the agent.
+func unaryRecover(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (_ any, err error) {
+		defer recoverTo(log, info.FullMethod, &err)
+		return handler(ctx, req)
+	}
+}
+
+func streamRecover(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		defer recoverTo(log, info.FullMethod, &err)
+		return handler(srv, ss)
+	}
+}
+
+func recoverTo(log *slog.Logger, method string, err *error) {
+	if v := recover(); v != nil {
+		log.Error("a request panicked; the agent stays up", "method", method, "panic", v, "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "%s: internal error: %v (the agent's log has the stack; the agent stays up)", method, v)
 	}
 }
 
@@ -246,9 +382,13 @@ func Serve(ctx context.Context, srv *Server, lo ListenOptions, ready func(net.Ad
 	if err := lo.Validate(); err != nil {
 		return err
 	}
-	opts, err := lo.serverOptions()
+	opts, err := lo.serverOptions(&srv.authFailures, srv.log)
 	if err != nil {
 		return err
+	}
+	srv.maxDetail = uint64(lo.MaxMsgBytes) / 2
+	for _, w := range lo.Warnings() {
+		srv.log.Warn(w)
 	}
 	var lc net.ListenConfig
 	lis, err := lc.Listen(ctx, "tcp", lo.Addr)
@@ -288,17 +428,41 @@ func Serve(ctx context.Context, srv *Server, lo ListenOptions, ready func(net.Ad
 		g.GracefulStop()
 		close(stopped)
 	}()
-	t := time.NewTimer(stopGrace)
+	t := time.NewTimer(lo.ShutdownGrace)
 	defer t.Stop()
 	select {
 	case <-stopped:
 	case <-t.C:
-		srv.log.Warn("runs still in flight after the grace period; cancelling them", "grace", stopGrace)
-		g.Stop()
-		<-stopped
+		srv.log.Warn("runs still in flight after the grace period; cancelling them", "grace", lo.ShutdownGrace)
+		go g.Stop()
+		// Stop waits for the handlers, and a cancelled run drains for up
+		// to its drain timeout: the agent does not wait for that.
+		t.Reset(stopAfterCancel)
+		select {
+		case <-stopped:
+		case <-t.C:
+			id := srv.BusyRunID()
+			srv.log.Warn("returning with a run still draining", "run_id", id)
+			return fmt.Errorf("%w (run %q was cancelled and still draining)", ErrShutdownForced, id)
+		}
 	}
 	if err := <-served; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// ErrShutdownForced is returned by Serve when RPCs were still in flight
+// after the shutdown grace period and the second that follows it: the
+// caller should exit without waiting for them.
+var ErrShutdownForced = errors.New("shutdown grace period over with a run in flight")
+
+// BusyRunID returns the run in progress, or "" when idle.
+func (s *Server) BusyRunID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.busy == nil {
+		return ""
+	}
+	return s.busy.id
 }

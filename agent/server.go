@@ -14,9 +14,11 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -53,6 +55,16 @@ type Server struct {
 	fp       gpu.Fingerprint
 	runState *exporter.RunState
 
+	// limits bound every run; maxDetail is the largest detail log a result
+	// may carry (half the largest message, set by Serve).
+	limits    limits
+	maxDetail uint64
+
+	// authFailures rate-limits the log of failed authentications.
+	authFailures failureLog
+	// newBackend builds a run's backend (builtin.New; tests swap it).
+	newBackend func(kind string, opts map[string]string) (inference.Backend, error)
+
 	mu   sync.Mutex
 	busy *activeRun // nil when idle
 
@@ -86,7 +98,12 @@ func NewServer(cfg Config, version string, logger *slog.Logger, opts ...Option) 
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	hs.SetServingStatus(gpuperfv1.Agent_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	s := &Server{cfg: cfg, version: version, log: logger, hostname: host, health: hs}
+	lim, err := cfg.Limits.resolve(hostMemory)
+	if err != nil {
+		return nil, fmt.Errorf("agent config: limits: %w", err)
+	}
+	s := &Server{cfg: cfg, version: version, log: logger, hostname: host, health: hs, limits: lim, maxDetail: DefaultMaxMsgBytes / 2, newBackend: builtin.New}
+	s.authFailures.log = logger
 	for _, o := range opts {
 		o(s)
 	}
@@ -137,10 +154,22 @@ type runPlan struct {
 	precision float64
 }
 
-// plan checks req, naming every field that is wrong.
+// maxNameBytes bounds the names a RunRequest carries (run ID, backend,
+// model, profile), which end up in logs and errors.
+const maxNameBytes = 256
+
+// plan checks req, naming every field that is wrong, and holds it to the
+// agent's limits.
 func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	for _, f := range []struct{ field, v string }{
+		{"run_id", req.GetRunId()}, {"backend", req.GetBackend()}, {"model", req.GetModel()}, {"profile", req.GetProfile()},
+	} {
+		if len(f.v) > maxNameBytes || !utf8.ValidString(f.v) {
+			return nil, status.Errorf(codes.InvalidArgument, "%s: must be valid UTF-8 of at most %d bytes, got %d bytes", f.field, maxNameBytes, len(f.v))
+		}
+	}
 	p := &runPlan{id: req.GetRunId(), findPeak: req.GetFindPeak(), precision: req.GetPeakPrecision()}
 	if p.id == "" {
 		bad("run_id: must not be empty")
@@ -173,10 +202,16 @@ func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
 			bad("model: %v", err)
 		}
 	}
+	qslOK := true
 	if len(req.GetQslJson()) > 0 {
 		if err := decodeStrict(req.GetQslJson(), &qsl); err != nil {
 			bad("qsl_json: %v", err)
+			qslOK = false
 		}
+	}
+	if err := qsl.Validate(); err != nil {
+		bad("qsl_json: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+		qslOK = false
 	}
 	if settingsOK {
 		switch {
@@ -186,8 +221,13 @@ func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
 			bad("settings_json: mode FindPeakPerformance needs find_peak")
 		}
 	}
-	if p.precision < 0 || math.IsNaN(p.precision) || math.IsInf(p.precision, 0) {
-		bad("peak_precision: must be zero or a positive number, got %v", p.precision)
+	if p.precision < 0 || math.IsNaN(p.precision) || math.IsInf(p.precision, 0) || p.precision > inference.MaxRate {
+		bad("peak_precision: must be zero or a positive number of at most %g QPS, got %v", float64(inference.MaxRate), p.precision)
+	}
+	if settingsOK && qslOK {
+		if err := s.limits.check(settings, qsl, s.maxDetail); err != nil {
+			bad("settings_json: %v", err)
+		}
 	}
 	if len(errs) > 0 {
 		return nil, status.Error(codes.InvalidArgument, strings.Join(errs, "; "))
@@ -204,6 +244,10 @@ func (s *Server) plan(req *gpuperfv1.RunRequest) (*runPlan, error) {
 		// Both sides of a comparison run this same rule, so their settings
 		// stay comparable: only a hint the backend's rate outran changes.
 		Rerun: true,
+		// A warm-up hint or a peak probe may make the run larger than the
+		// request: the generator checks again before it allocates.
+		MemoryLimit:     s.limits.memory,
+		MemoryLimitName: s.limits.memoryName,
 	}
 	return p, nil
 }
@@ -255,15 +299,47 @@ func (s *Server) release(ar *activeRun) {
 	close(ar.done)
 }
 
+// heartbeat is how long Run lets pass without an event before it repeats
+// the latest progress: the run itself reports once a second while it
+// issues and drains, and says nothing while it prepares, warms up,
+// generates its queries or computes its statistics. The coordinator's
+// watchdog tells a live agent from a frozen one by these events.
+// heartbeatCheck is how often it looks.
+const (
+	heartbeat      = 1250 * time.Millisecond
+	heartbeatCheck = 250 * time.Millisecond
+)
+
+// errMaxDuration is the cause of a run stopped at max_run_duration.
+var errMaxDuration = errors.New("max_run_duration reached")
+
+// panicError is a panic recovered in a run.
+type panicError struct{ value any }
+
+func (e *panicError) Error() string { return fmt.Sprintf("internal error: %v", e.value) }
+
+// runOutput is what a run's goroutine hands back.
+type runOutput struct {
+	res *inference.Result
+	csv []byte // telemetry.csv
+	err error
+}
+
 // Run executes one run and streams its progress, then its result.
 func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServer[gpuperfv1.RunEvent]) error {
 	p, err := s.plan(req)
 	if err != nil {
 		return err
 	}
-	// The run stops when the client goes away or a send fails.
+	// The run stops when the client goes away, a send fails or the
+	// agent's max_run_duration passes.
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	if s.limits.duration > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, s.limits.duration, errMaxDuration)
+		defer stop()
+	}
 	ar, err := s.acquire(ctx, p.id)
 	if err != nil {
 		return err
@@ -271,20 +347,6 @@ func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServe
 	defer s.release(ar)
 
 	log := s.log.With("run_id", p.id, "backend", p.backend.Name)
-	b, err := builtin.New(p.backend.Kind, p.backend.Options)
-	if err != nil {
-		return status.Errorf(codes.Internal, "backend %q: %v", p.backend.Name, err)
-	}
-	// The GPU's state is recorded before the warm-up; the sampler runs
-	// inside the timed run's window only.
-	tel, err := s.preflight(log)
-	if err != nil {
-		return status.Errorf(codes.FailedPrecondition, "run %q: preflight: %v", p.id, err)
-	}
-	if tel.sampler != nil {
-		defer tel.sampler.Close()
-		p.cfg.Window = tel.sampler.Window
-	}
 	log.Info("run started", "model", p.cfg.Model, "scenario", p.cfg.Settings.Scenario, "profile", p.cfg.Profile, "find_peak", p.findPeak)
 	s.runState.Start(p.id, p.backend.Name, p.cfg.Model, p.cfg.Settings.Scenario.String())
 
@@ -310,37 +372,54 @@ func (s *Server) Run(req *gpuperfv1.RunRequest, stream grpc.ServerStreamingServe
 	}
 	p.cfg.Logger = log
 
-	type outcome struct {
-		res *inference.Result
-		err error
-	}
-	done := make(chan outcome, 1)
+	done := make(chan runOutput, 1)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Go(func() {
-		var o outcome
-		if p.findPeak {
-			o.res, o.err = inference.FindPeak(ctx, b, p.cfg, p.precision)
-		} else {
-			o.res, o.err = inference.Run(ctx, b, p.cfg)
-		}
-		done <- o
+		var o runOutput
+		defer func() { done <- o }()
+		// A panic ends this run, not the agent.
+		defer func() {
+			if v := recover(); v != nil {
+				log.Error("the run panicked; the agent stays up", "panic", v, "stack", string(debug.Stack()))
+				o = runOutput{err: &panicError{value: v}}
+			}
+		}()
+		o = s.execute(ctx, p, log)
 	})
 
+	// Until the timed run reports, the heartbeat says the run is warming
+	// up (the coordinator opens a hypervisor's window at the first other
+	// phase); after that it repeats the latest progress.
+	last := progressEvent(inference.Progress{Phase: "warm-up"})
+	tick := time.NewTicker(heartbeatCheck)
+	defer tick.Stop()
 	var sendErr error
-	var o outcome
+	send := func(ev *gpuperfv1.RunEvent) {
+		if sendErr != nil {
+			return
+		}
+		if sendErr = stream.Send(ev); sendErr != nil {
+			if stream.Context().Err() == nil {
+				log.Warn("progress not sent; stopping the run", "err", sendErr)
+			}
+			cancel()
+		}
+	}
+	send(last)
+	sent := time.Now()
+	var o runOutput
 wait:
 	for {
 		select {
 		case pr := <-progress:
-			if sendErr != nil {
-				continue
-			}
-			if sendErr = stream.Send(progressEvent(pr)); sendErr != nil {
-				if stream.Context().Err() == nil {
-					log.Warn("progress not sent; stopping the run", "err", sendErr)
-				}
-				cancel()
+			last = progressEvent(pr)
+			send(last)
+			sent = time.Now()
+		case <-tick.C:
+			if time.Since(sent) >= heartbeat {
+				send(last)
+				sent = time.Now()
 			}
 		case o = <-done:
 			break wait
@@ -350,7 +429,11 @@ wait:
 	finish := func(metric, unit string, v float64) {
 		s.runState.Finish(runOutcome(o.res, o.err, stream.Context().Err() != nil), metric, unit, v)
 	}
+	var pe *panicError
 	switch {
+	case errors.As(o.err, &pe):
+		finish("", "", 0)
+		return status.Errorf(codes.Internal, "run %q: %v (the agent's log has the stack; the agent stays up)", p.id, o.err)
 	case o.err != nil && stream.Context().Err() != nil:
 		finish("", "", 0)
 		log.Info("run cancelled; drained", "err", o.err)
@@ -358,8 +441,19 @@ wait:
 	case sendErr != nil:
 		finish("", "", 0)
 		return status.Errorf(status.Code(sendErr), "run %q: sending progress: %v", p.id, sendErr)
+	case o.err != nil && errors.Is(context.Cause(ctx), errMaxDuration):
+		finish("", "", 0)
+		log.Warn("run stopped at max_run_duration", "limit", s.limits.duration)
+		return status.Errorf(codes.DeadlineExceeded, "run %q: stopped at the agent's limit of %s (max_run_duration): %v", p.id, s.limits.duration, o.err)
+	case errors.Is(o.err, inference.ErrRunTooLarge):
+		finish("", "", 0)
+		log.Warn("run refused", "err", o.err)
+		return status.Errorf(codes.InvalidArgument, "run %q: %v", p.id, o.err)
 	case o.err != nil:
 		finish("", "", 0)
+		if st, ok := status.FromError(o.err); ok {
+			return st.Err()
+		}
 		log.Error("run failed", "err", o.err)
 		return status.Errorf(codes.Internal, "run %q: %v", p.id, o.err)
 	case o.res == nil:
@@ -367,11 +461,7 @@ wait:
 		return status.Errorf(codes.Internal, "run %q: the load generator returned no result", p.id)
 	}
 	finish(o.res.Metric.Name, o.res.Metric.Unit, o.res.Metric.Value)
-	csv, err := tel.attach(o.res)
-	if err != nil {
-		log.Warn("telemetry not recorded", "err", err)
-	}
-	ev, err := resultEvent(o.res, csv)
+	ev, err := resultEvent(o.res, o.csv)
 	if err != nil {
 		return status.Errorf(codes.Internal, "run %q: %v", p.id, err)
 	}
@@ -381,6 +471,39 @@ wait:
 	log.Info("run finished", "valid", o.res.Validity.Valid, "metric", o.res.Metric.Name, "value", o.res.Metric.Value,
 		"duration", time.Duration(o.res.DurationNs))
 	return nil
+}
+
+// execute builds the backend, records the GPU's state, runs (or searches
+// for the peak) and attaches the telemetry. Its errors that are not the
+// run's own carry a gRPC status.
+func (s *Server) execute(ctx context.Context, p *runPlan, log *slog.Logger) runOutput {
+	b, err := s.newBackend(p.backend.Kind, p.backend.Options)
+	if err != nil {
+		return runOutput{err: status.Errorf(codes.Internal, "backend %q: %v", p.backend.Name, err)}
+	}
+	// The GPU's state is recorded before the warm-up; the sampler runs
+	// inside the timed run's window only.
+	tel, err := s.preflight(log)
+	if err != nil {
+		return runOutput{err: status.Errorf(codes.FailedPrecondition, "run %q: preflight: %v", p.id, err)}
+	}
+	if tel.sampler != nil {
+		defer tel.sampler.Close()
+		p.cfg.Window = tel.sampler.Window
+	}
+	var o runOutput
+	if p.findPeak {
+		o.res, o.err = inference.FindPeak(ctx, b, p.cfg, p.precision)
+	} else {
+		o.res, o.err = inference.Run(ctx, b, p.cfg)
+	}
+	if o.err != nil || o.res == nil {
+		return o
+	}
+	if o.csv, err = tel.attach(o.res); err != nil {
+		log.Warn("telemetry not recorded", "err", err)
+	}
+	return o
 }
 
 func progressEvent(pr inference.Progress) *gpuperfv1.RunEvent {

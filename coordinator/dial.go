@@ -69,7 +69,12 @@ func (r *Runner) connect(ctx context.Context) ([]*agentConn, error) {
 
 // dial opens a client connection with the agent's TLS and token settings.
 func dial(spec AgentSpec) (*grpc.ClientConn, error) {
-	opts := []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes))}
+	opts := []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgBytes), grpc.MaxCallSendMsgSize(maxMsgBytes)),
+		// A connection that died without closing is found within
+		// keepaliveTime + keepaliveTimeout (see liveness.go).
+		grpc.WithKeepaliveParams(clientKeepalive),
+	}
 	if spec.TLS != nil {
 		cfg, err := clientTLS(*spec.TLS)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/internal/spelling"
+	"github.com/gpuperf/gpuperf/internal/yamlcap"
 	"github.com/gpuperf/gpuperf/results"
 )
 
@@ -66,6 +67,9 @@ type Plan struct {
 	// under each, its agent's neighbour running the load (see
 	// InterferenceSpec).
 	Interference []InterferenceSpec `mapstructure:"interference"`
+	// Watchdog is how long an agent may say nothing during a run before
+	// the run is failed (a Go duration; see DefaultWatchdog).
+	Watchdog string `mapstructure:"watchdog"`
 
 	// source names the plan in every error and warning.
 	source string `mapstructure:"-"`
@@ -201,6 +205,7 @@ func planDefaults() map[string]any {
 		"thresholds.equivalence_margin_pct": 3.0,
 		"server.offline_fraction":           0.5,
 		"max_repetitions":                   20,
+		"watchdog":                          DefaultWatchdog.String(),
 	}
 }
 
@@ -223,9 +228,9 @@ var overridableKeys = []string{"profile", "repetitions", "order", "output", "bas
 // folder; a baseline from the environment or a flag against the working
 // directory.
 func LoadPlan(path string, v *viper.Viper) (*Plan, error) {
-	data, err := os.ReadFile(path)
+	data, err := readPlanFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read plan: %w", err)
+		return nil, err
 	}
 	return parsePlan(path, filepath.Dir(path), data, v)
 }
@@ -238,6 +243,10 @@ func ParsePlan(name string, data []byte) (*Plan, error) {
 }
 
 func parsePlan(name, dir string, data []byte, v *viper.Viper) (*Plan, error) {
+	// Size and nesting are checked before the YAML parser sees the file.
+	if err := yamlcap.Check(data, yamlcap.MaxBytes, yamlcap.MaxDepth); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
 	fv := viper.New()
 	fv.SetConfigType("yaml")
 	for k, val := range planDefaults() {
@@ -770,6 +779,7 @@ func (p *Plan) Validate() error {
 	if p.Order == OrderParallel {
 		p.checkParallel(&c)
 	}
+	p.checkBounds(&c)
 
 	c.percent("thresholds.min_retained_pct", p.Thresholds.MinRetainedPct)
 	c.percent("thresholds.equivalence_margin_pct", p.Thresholds.EquivalenceMarginPct)

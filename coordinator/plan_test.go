@@ -146,7 +146,7 @@ func TestBrokenPlans(t *testing.T) {
 		want  string                         // after "<path>: "
 	}{
 		{name: "unknown top-level field", over: map[string]string{"colour": "red"},
-			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions, interference)"},
+			want: "colour: unknown field (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions, interference, watchdog)"},
 		{name: "seeds: vary under the mlperf profile", over: map[string]string{"seeds": "vary", "profile": "mlperf"},
 			want: "seeds: the mlperf profile keeps MLPerf's official seeds for every run; use seeds: fixed, or another profile"},
 		{name: "unknown seeds mode", over: map[string]string{"seeds": "random"},
@@ -669,6 +669,7 @@ func TestDefaultPlan(t *testing.T) {
 		Server:      ServerSpec{OfflineFraction: 0.5},
 		// The cap of repetitions: auto, unused at a fixed count.
 		MaxRepetitions: 20,
+		Watchdog:       "30s",
 		source:         "default.yaml",
 		overridden:     map[string]bool{},
 	}

@@ -45,7 +45,11 @@ type Runner struct {
 	// baseline ran with fixed seeds.
 	seeds string
 
-	mu sync.Mutex // serializes manifest updates from parallel runs
+	mu    sync.Mutex // serializes manifest updates from parallel runs, and guards state
+	state planState
+	// writeRun stores a run's files; nil is the tree's WriteRun (tests
+	// put a failing disk in its place).
+	writeRun func(rel string, f results.RunFiles) error
 	// peers are the agents network loads stream to, by load name.
 	peers map[string]*neighbourConn
 }
@@ -183,23 +187,45 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 				// may be encoding the manifest meanwhile.
 				r.mu.Lock()
 				rec := m.Runs[idx]
+				skip := r.skipReason(j, m.Runs)
 				r.mu.Unlock()
-				r.runOne(ctx, tree, j, settings[j.scenario], &rec)
+				if skip != "" {
+					rec.Status, rec.Error = results.StatusSkipped, skip
+					r.display().RunFinished(rec)
+				} else {
+					r.runOneRecovered(ctx, tree, j, settings[j.scenario], &rec)
+				}
 				r.mu.Lock()
 				m.Runs[idx] = rec
-				if rec.Status == results.StatusFailed {
+				if rec.Status == results.StatusFailed || rec.Status == results.StatusSkipped {
 					failed = true
 				}
 				if err := tree.WriteManifest(m); err != nil {
 					r.Logger.Error("store run.json", "err", err)
+					if fatalLocal(err) && r.state.fatal == nil {
+						r.state.fatal = &storeError{err: err}
+					}
 				}
 				r.mu.Unlock()
 			})
 		}
 		wg.Wait()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.state.fatal != nil {
 			break
 		}
+	}
+	if fatal := r.state.fatal; fatal != nil {
+		for i := range m.Runs {
+			if m.Runs[i].Status == results.StatusPending {
+				m.Runs[i].Status, m.Runs[i].Error = results.StatusSkipped, fmt.Sprintf("not run: the plan stopped: %v", fatal)
+			}
+		}
+		now := time.Now().UTC()
+		m.EndedAt = &now
+		if err := tree.WriteManifest(m); err != nil {
+			r.Logger.Error("store run.json", "err", err)
+		}
+		return tree, m, fmt.Errorf("the plan stopped, keeping the runs that finished: %w", fatal)
 	}
 	now := time.Now().UTC()
 	m.EndedAt = &now
@@ -291,15 +317,21 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 	r.display().RunStarted(*rec)
 	defer func() { r.display().RunFinished(*rec) }()
 	for attempt := 0; attempt <= r.Plan.Retries; attempt++ {
+		if attempt > 0 && !r.waitToRetry(ctx, rec, attempt) {
+			rec.Status = results.StatusCancelled
+			return
+		}
 		rec.Attempts = attempt + 1
 		started := time.Now().UTC()
 		res, files, err := r.request(ctx, j, s, *rec, false)
 		ended := time.Now().UTC()
 		rec.Started, rec.Ended = &started, &ended
 		if err == nil {
-			if err = tree.WriteRun(rec.Dir, files); err == nil {
+			r.recovered(j.agent.spec.Name)
+			if err = r.store(tree, rec.Dir, files); err == nil {
 				rec.Status, rec.Error = results.StatusOK, ""
 				rec.Valid, rec.Metric, rec.Value, rec.Unit = res.Validity.Valid, res.Metric.Name, res.Metric.Value, res.Metric.Unit
+				rec.Invalid = invalidReason(res)
 				rec.Queries, rec.SeedSet = res.QueriesIssued, res.SeedSet
 				if res.Rerun != nil {
 					rec.Rerun = res.Rerun.Reason
@@ -313,6 +345,9 @@ func (r *Runner) runOne(ctx context.Context, tree *results.Tree, j job, s infere
 			return
 		}
 		r.Logger.Warn("run failed", "host", rec.Host, "scenario", rec.Scenario, "repetition", rec.Repetition+1, "attempt", attempt+1, "err", err)
+		if !r.afterFailure(j, err) {
+			break
+		}
 	}
 	rec.Status = results.StatusFailed
 	rec.Dir = ""
@@ -351,9 +386,13 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		FindPeak: j.scenario == inference.Server && r.Plan.Server.FindPeak, PeakPrecision: r.Plan.Server.PeakPrecision,
 		SeedSet: uint32(set),
 	}
-	stream, err := j.agent.client.Run(ctx, req)
+	// The watchdog and the deadline end the run's RPC; waiting for ready
+	// lets a retry reach an agent that is restarting.
+	g := r.guard(ctx, j.agent, s, req.FindPeak)
+	defer g.stop()
+	stream, err := j.agent.client.Run(g.ctx, req, grpc.WaitForReady(true))
 	if err != nil {
-		return nil, results.RunFiles{}, fmt.Errorf("%s: start run: %w", j.agent.spec.Name, j.agent.explain(err))
+		return nil, results.RunFiles{}, g.explain(fmt.Errorf("%s: start run: %w", j.agent.spec.Name, j.agent.explain(err)))
 	}
 	var watch *vgpuWatch
 	if j.agent.hyper != nil && !autoHint {
@@ -373,8 +412,9 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			return nil, results.RunFiles{}, fmt.Errorf("%s: the run ended without a result", j.agent.spec.Name)
 		}
 		if err != nil {
-			return nil, results.RunFiles{}, fmt.Errorf("%s: %w", j.agent.spec.Name, j.agent.explain(err))
+			return nil, results.RunFiles{}, g.explain(fmt.Errorf("%s: %w", j.agent.spec.Name, j.agent.explain(err)))
 		}
+		g.alive()
 		if p := ev.GetProgress(); p != nil {
 			// The hypervisor's window opens with the timed run, at its
 			// first progress event, which the agent sends as it starts.
@@ -396,9 +436,9 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 		if out == nil {
 			continue
 		}
-		var res inference.Result
-		if err := json.Unmarshal(out.ResultJson, &res); err != nil {
-			return nil, results.RunFiles{}, fmt.Errorf("%s: result.json: %w", j.agent.spec.Name, err)
+		res, err := checkResult(j.agent.spec.Name, out.ResultJson)
+		if err != nil {
+			return nil, results.RunFiles{}, err
 		}
 		files := results.RunFiles{Result: out.ResultJson, Summary: out.SummaryLog, Detail: out.DetailLog, Telemetry: out.TelemetryCsv}
 		if watch != nil {
@@ -415,7 +455,7 @@ func (r *Runner) request(ctx context.Context, j job, s inference.TestSettings, r
 			}
 		}
 		awaitEnd(stream)
-		return &res, files, nil
+		return res, files, nil
 	}
 }
 
@@ -445,7 +485,7 @@ func (a *agentConn) explain(err error) error {
 
 func describeStatus(err error) error {
 	if s, ok := status.FromError(err); ok && s.Code() == codes.Unavailable {
-		return fmt.Errorf("agent unavailable: %s", s.Message())
+		return &unavailableError{err: err}
 	}
 	return err
 }

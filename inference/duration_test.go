@@ -16,7 +16,10 @@ func TestServerGeneratedQueryDuration(t *testing.T) {
 	s.MinDurationMs = 10_000
 	s.MinQueryCount = 100
 	e := s.Effective(qsl)
-	pl := generate(e, loadSampleSet(e), qsl.PerformanceSampleCount)
+	pl, err := generate(t.Context(), e, loadSampleSet(e), qsl.PerformanceSampleCount, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if pl.queries != 15196 {
 		t.Errorf("generated_query_count %d, want LoadGen's 15196", pl.queries)
 	}

@@ -139,7 +139,19 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 	hi := lo * (1 + step)
 	bounded := false
 	for i := 0; i < 20 && roomForProbe(); i++ {
+		if hi > MaxRate {
+			search.Note = fmt.Sprintf("upper bound capped at %g QPS, the most a run may ask for", float64(MaxRate))
+			hi, bounded = MaxRate, true
+			break
+		}
 		r, ok, err := probe(hi, false)
+		if errors.Is(err, ErrRunTooLarge) {
+			// A rate whose schedule does not fit in memory bounds the
+			// search from above, as a probe that failed would.
+			search.Note = fmt.Sprintf("upper bound at %.4g QPS, the most whose run fits the memory limit", hi)
+			bounded = true
+			break
+		}
 		if err != nil {
 			return r, err
 		}
@@ -163,6 +175,10 @@ func FindPeak(ctx context.Context, b Backend, cfg Config, precision float64) (*R
 		}
 		mid := (lo + hi) / 2
 		r, ok, err := probe(mid, false)
+		if errors.Is(err, ErrRunTooLarge) {
+			hi = mid
+			continue
+		}
 		if err != nil {
 			return r, err
 		}

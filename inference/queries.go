@@ -1,6 +1,8 @@
 package inference
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"time"
 
@@ -17,7 +19,11 @@ const SampleSetVersion = "LoadGen >= 6.0: indices 0..P-1, shuffled with mt19937(
 // start index yields a contiguous run.
 func loadSampleSet(e EffectiveSettings) []uint32 {
 	p := max(e.PerformanceSampleCount, 1)
-	set := make([]uint32, p, p+e.SamplesPerQuery)
+	padding := uint64(0)
+	if e.Scenario == MultiStream {
+		padding = e.SamplesPerQuery - 1
+	}
+	set := make([]uint32, p, p+padding)
 	for i := range set {
 		set[i] = uint32(i)
 	}
@@ -62,10 +68,16 @@ func minQueriesFor(e EffectiveSettings, qslPerfCount uint64) uint64 {
 	return n
 }
 
+// checkEvery is how many loop iterations generation runs between looks at
+// its context: a few milliseconds of work.
+const checkEvery = 1 << 16
+
 // generate builds the timed run's queries: the Server schedule from the
 // schedule seed, and every sample index from the sample-index seed, with
-// the RNG consumed in LoadGen's order.
-func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
+// the RNG consumed in LoadGen's order. It stops with ctx's error when ctx
+// is done, and refuses a plan larger than maxSamples (0: no limit), which
+// the caller's footprint check should already have ruled out.
+func generate(ctx context.Context, e EffectiveSettings, set []uint32, qslPerfCount, maxSamples uint64) (plan, error) {
 	setSize := uint64(len(set))
 	if e.Scenario == MultiStream {
 		setSize -= e.SamplesPerQuery - 1
@@ -78,10 +90,13 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 		pl.queries = 1
 		pl.duration = int64(1e9 / e.TargetQPS)
 	case Server:
-		pl.offsets, minQ, pl.duration = serverSchedule(e, minQ, setSize)
+		var err error
+		if pl.offsets, minQ, pl.duration, err = serverSchedule(ctx, e, minQ, setSize, maxSamples); err != nil {
+			return plan{}, err
+		}
 		pl.queries = len(pl.offsets)
 	default: // SingleStream, MultiStream: 2 × min_duration at the hinted rate
-		spacing := int64(1e9 / e.TargetQPS)
+		spacing := max(int64(1e9/e.TargetQPS), 1)
 		window := 2 * int64(e.MinDurationMs) * 1e6
 		var t int64
 		n := uint64(0)
@@ -94,12 +109,21 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 				minQ += setSize
 			}
 			t += spacing
+			if n%checkEvery == 0 {
+				if err := ctx.Err(); err != nil {
+					return plan{}, err
+				}
+				if maxSamples > 0 && satMul(n, e.SamplesPerQuery) > maxSamples {
+					return plan{}, fmt.Errorf("more than %d samples planned: %w", maxSamples, ErrRunTooLarge)
+				}
+			}
 		}
 		pl.queries = int(n)
 		pl.duration = t + spacing
 	}
-	pl.index = pickSamples(e, set, setSize, minQ, pl)
-	return pl
+	var err error
+	pl.index, err = pickSamples(ctx, e, set, setSize, minQ, pl)
+	return pl, err
 }
 
 // ServerSchedule returns the Server arrival offsets (ns from the start)
@@ -108,16 +132,17 @@ func generate(e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
 func ServerSchedule(seed uint64, qps float64, minDuration time.Duration, minQueries uint64) []int64 {
 	e := EffectiveSettings{Scenario: Server, ScheduleRNGSeed: seed, TargetQPS: qps,
 		MinDurationMs: uint64(minDuration / time.Millisecond), MinQueryCount: minQueries}
-	offsets, _, _ := serverSchedule(e, minQueries, 1)
+	offsets, _, _, _ := serverSchedule(context.Background(), e, minQueries, 1, 0)
 	return offsets
 }
 
 // serverSchedule draws the Poisson arrival offsets until the last is at or
 // past min_duration and the count reaches minQ, topping minQ up by whole
 // sets in equal-issue mode. It returns the offsets, the final minQ and
-// generated_query_duration: LoadGen draws the next interval before it
-// tests for the end, so its duration is one interval past the last query.
-func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64, int64) {
+// generated_query_duration (LoadGen draws the next interval before it
+// tests for the end, so its duration is one interval past the last
+// query), or ctx's error, or ErrRunTooLarge past maxQueries (0: no limit).
+func serverSchedule(ctx context.Context, e EffectiveSettings, minQ, setSize, maxQueries uint64) ([]int64, uint64, int64, error) {
 	sched := rng.NewMT19937(e.ScheduleRNGSeed)
 	window := int64(e.MinDurationMs) * 1e6
 	// Size the schedule once: a Poisson count over the window stays within
@@ -130,19 +155,27 @@ func serverSchedule(e EffectiveSettings, minQ, setSize uint64) ([]int64, uint64,
 		offsets = append(offsets, t)
 		n := uint64(len(offsets))
 		if t >= window && n >= minQ {
-			return offsets, minQ, t + rng.NextIntervalNs(sched, e.TargetQPS)
+			return offsets, minQ, t + rng.NextIntervalNs(sched, e.TargetQPS), nil
 		}
 		if e.SampleConcatenatePermutation && n%setSize == 0 && n >= minQ && t < window {
 			minQ += setSize
 		}
 		t += rng.NextIntervalNs(sched, e.TargetQPS)
+		if n%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, 0, 0, err
+			}
+			if maxQueries > 0 && n > maxQueries {
+				return nil, 0, 0, fmt.Errorf("more than %d queries scheduled: %w", maxQueries, ErrRunTooLarge)
+			}
+		}
 	}
 }
 
 // pickSamples fills each query's sample indices. LoadGen draws its
 // "unique" and equal-issue shuffles from the sample RNG before any pick,
 // whether or not they are used, so they are drawn here too.
-func pickSamples(e EffectiveSettings, set []uint32, setSize, minQ uint64, pl plan) []uint32 {
+func pickSamples(ctx context.Context, e EffectiveSettings, set []uint32, setSize, minQ uint64, pl plan) ([]uint32, error) {
 	r := rng.NewMT19937(e.SampleIndexRNGSeed)
 	stride := uint64(1)
 	if e.Scenario == MultiStream {
@@ -155,7 +188,10 @@ func pickSamples(e EffectiveSettings, set []uint32, setSize, minQ uint64, pl pla
 	rng.Shuffle(r, unique)
 	perms := int(math.Ceil(float64(minQ) / float64(setSize)))
 	var equal []uint32
-	for range perms {
+	for i := range perms {
+		if i%64 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		perm := append([]uint32(nil), set[:setSize]...)
 		rng.Shuffle(r, perm)
 		equal = append(equal, perm...)
@@ -195,11 +231,14 @@ func pickSamples(e EffectiveSettings, set []uint32, setSize, minQ uint64, pl pla
 		}
 	default:
 		for q := 0; q < pl.queries; q++ {
+			if q%checkEvery == 0 && ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			start := r.UniformInt(0, setSize-1)
 			for j := 0; j < pl.spq; j++ {
 				out[q*pl.spq+j] = set[start+uint64(j)]
 			}
 		}
 	}
-	return out
+	return out, ctx.Err()
 }

@@ -17,7 +17,7 @@ func TestServerScheduleMatchesLoadGen(t *testing.T) {
 	s.ServerTargetQPS = 1500
 	s.MinDurationMs = 10_000
 	e := s.Effective(qsl)
-	pl := generate(e, loadSampleSet(e), qsl.PerformanceSampleCount)
+	pl := mustGenerate(t, e, loadSampleSet(e), qsl.PerformanceSampleCount)
 	want := []int64{0, 1229102, 1229102 + 305282, 1229102 + 305282 + 857241}
 	if got := pl.offsets[:4]; !slices.Equal(got, want) {
 		t.Fatalf("first offsets %v, want %v", got, want)
@@ -31,7 +31,7 @@ func TestServerScheduleMatchesLoadGen(t *testing.T) {
 		t.Fatalf("scheduled rate %.2f", got)
 	}
 	// The same seed and QPS give the same sequence every time.
-	again := generate(e, loadSampleSet(e), qsl.PerformanceSampleCount)
+	again := mustGenerate(t, e, loadSampleSet(e), qsl.PerformanceSampleCount)
 	if !slices.Equal(pl.offsets, again.offsets) || !slices.Equal(pl.index, again.index) {
 		t.Fatal("generation is not deterministic")
 	}
@@ -44,7 +44,7 @@ func TestStreamQueryCount(t *testing.T) {
 	s.MinDurationMs = 10_000
 	s.SingleStreamExpectedLatencyNs = 10e6
 	e := s.Effective(qsl)
-	pl := generate(e, loadSampleSet(e), qsl.PerformanceSampleCount)
+	pl := mustGenerate(t, e, loadSampleSet(e), qsl.PerformanceSampleCount)
 	if pl.queries != 2001 {
 		t.Fatalf("generated %d queries, want 2001", pl.queries)
 	}
@@ -64,7 +64,7 @@ func TestOfflineQuerySize(t *testing.T) {
 	}
 	// Offline content: the loaded set repeated, then a prefix.
 	set := loadSampleSet(e)
-	pl := generate(e, set, qsl.PerformanceSampleCount)
+	pl := mustGenerate(t, e, set, qsl.PerformanceSampleCount)
 	if len(pl.index) != int(e.SamplesPerQuery) || !slices.Equal(pl.index[:len(set)], set) || pl.index[len(set)] != set[0] {
 		t.Fatal("Offline query is not the loaded set repeated")
 	}
@@ -97,7 +97,7 @@ func TestEqualIssueRounding(t *testing.T) {
 	s.ServerTargetQPS = 100
 	s.MinDurationMs = 1000
 	e := s.Effective(qsl)
-	pl := generate(e, loadSampleSet(e), qsl.PerformanceSampleCount)
+	pl := mustGenerate(t, e, loadSampleSet(e), qsl.PerformanceSampleCount)
 	if pl.queries%24576 != 0 {
 		t.Fatalf("equal issue generated %d queries; want a multiple of the set size", pl.queries)
 	}
@@ -182,4 +182,14 @@ func TestBuiltinConfTable(t *testing.T) {
 	if _, _, err := Settings("no-such-model", Offline, ProfileQuick); err == nil {
 		t.Error("unknown model accepted")
 	}
+}
+
+// mustGenerate is generate without a limit or a deadline.
+func mustGenerate(t *testing.T, e EffectiveSettings, set []uint32, qslPerfCount uint64) plan {
+	t.Helper()
+	pl, err := generate(t.Context(), e, set, qslPerfCount, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
 }

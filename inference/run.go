@@ -50,6 +50,20 @@ type Config struct {
 	// (Now). Telemetry samplers use it to measure exactly the timed run.
 	// It runs on the generator's goroutine: a start must return at once.
 	Window func(start bool, at int64)
+	// MemoryLimit, when not zero, is the most memory the run may need
+	// (EstimateFootprint): a run that needs more is refused with a
+	// *TooLargeError before its arrays are allocated, and again after a
+	// warm-up hint changed its size. MemoryLimitName says where the limit
+	// comes from, for the error.
+	MemoryLimit     uint64
+	MemoryLimitName string
+}
+
+// checkFootprint refuses settings whose run would need more memory than
+// cfg allows, and returns the footprint.
+func (cfg Config) checkFootprint(s TestSettings) (Footprint, error) {
+	f := EstimateFootprint(s, cfg.QSL)
+	return f, f.CheckMemory(cfg.MemoryLimit, cfg.MemoryLimitName)
 }
 
 // Progress is a snapshot of a run in flight.
@@ -111,6 +125,12 @@ func runOnce(ctx context.Context, b Backend, cfg Config) (*Result, error) {
 	if cfg.Settings.Mode == FindPeakPerformance {
 		return nil, fmt.Errorf("mode FindPeakPerformance: use FindPeak")
 	}
+	if err := cfg.QSL.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid data set: %w", err)
+	}
+	if _, err := cfg.checkFootprint(cfg.Settings); err != nil {
+		return nil, err
+	}
 	var drawn *uint64
 	if r, ok := b.(Reseeder); ok {
 		seed := r.Reseed(cfg.SeedSet)
@@ -168,16 +188,35 @@ func runStarted(ctx context.Context, b Backend, rec *Recorder, cfg Config) (*Res
 		}
 		if cfg.AutoHint && applyHint(&s, w) {
 			res.HintsFrom = "warm-up"
-			e = s.Effective(cfg.QSL)
-			set = loadSampleSet(e)
 		}
 	}
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid settings: %w", err)
 	}
+	// A hint can make the run far larger than the request: check again
+	// before the sample set and the queries are allocated.
+	fp, err := cfg.checkFootprint(s)
+	if err != nil {
+		if res.HintsFrom == "warm-up" {
+			return nil, fmt.Errorf("the warm-up's hint (%.4g samples/s measured): %w", res.Warmup.RatePerSec, err)
+		}
+		return nil, err
+	}
+	if res.HintsFrom == "warm-up" {
+		e = s.Effective(cfg.QSL)
+		set = loadSampleSet(e)
+	}
 	res.Requested, res.Effective = s, e
-
-	pl := generate(e, set, cfg.QSL.PerformanceSampleCount)
+	// The footprint bounds the plan; twice it is a backstop that only a
+	// far-fetched Poisson draw could reach.
+	var maxSamples uint64
+	if cfg.MemoryLimit > 0 {
+		maxSamples = satMul(fp.Samples, 2)
+	}
+	pl, err := generate(ctx, e, set, cfg.QSL.PerformanceSampleCount, maxSamples)
+	if err != nil {
+		return nil, fmt.Errorf("generating the queries: %w", err)
+	}
 	res.GeneratedQueryCount = uint64(pl.queries)
 	res.GeneratedSamplesPerQuery = uint64(pl.spq)
 	res.GeneratedQueryDurationNs = pl.duration

@@ -136,27 +136,47 @@ func (s TestSettings) Validate() error {
 			bad(field, "must be between 0 and 1 (exclusive), got %v", v)
 		}
 	}
+	// Upper bounds keep the generator's arithmetic exact (see limits.go).
+	atMost := func(field string, v, limit uint64) {
+		if v > limit {
+			bad(field, "%d is above the largest allowed, %d", v, limit)
+		}
+	}
+	rate := func(field string, v float64) {
+		if v > MaxRate {
+			bad(field, "%g is above the largest allowed, %g", v, MaxRate)
+		}
+	}
+	latencyHint := func(field string, v float64) {
+		if v > 0 && (v < 1 || v > maxDurationNs) {
+			bad(field, "%g ns is outside 1 ns .. %d ns (30 days)", v, uint64(maxDurationNs))
+		}
+	}
 	switch s.Scenario {
 	case SingleStream:
 		positive("single_stream_expected_latency_ns", s.SingleStreamExpectedLatencyNs)
+		latencyHint("single_stream_expected_latency_ns", s.SingleStreamExpectedLatencyNs)
 		percentile("single_stream_target_latency_percentile", s.SingleStreamTargetLatencyPercentile)
 	case MultiStream:
 		positive("multi_stream_expected_latency_ns", s.MultiStreamExpectedLatencyNs)
+		latencyHint("multi_stream_expected_latency_ns", s.MultiStreamExpectedLatencyNs)
 		percentile("multi_stream_target_latency_percentile", s.MultiStreamTargetLatencyPercentile)
 		if s.MultiStreamSamplesPerQuery == 0 {
 			bad("multi_stream_samples_per_query", "must be at least 1")
 		}
 	case Server:
 		positive("server_target_qps", s.ServerTargetQPS)
+		rate("server_target_qps", s.ServerTargetQPS)
 		percentile("server_target_latency_percentile", s.ServerTargetLatencyPercentile)
-		if s.ServerFindPeakQPSBoundaryStepSize <= 0 {
-			bad("server_find_peak_qps_boundary_step_size", "must be positive, got %v", s.ServerFindPeakQPSBoundaryStepSize)
+		if st := s.ServerFindPeakQPSBoundaryStepSize; !(st > 0 && st <= MaxStepSize) {
+			bad("server_find_peak_qps_boundary_step_size", "must be positive and at most %d, got %v", MaxStepSize, st)
 		}
 		if s.ServerFindPeakQPSDecimalsOfPrecision < 0 || s.ServerFindPeakQPSDecimalsOfPrecision > 6 {
 			bad("server_find_peak_qps_decimals_of_precision", "must be between 0 and 6, got %d", s.ServerFindPeakQPSDecimalsOfPrecision)
 		}
 	case Offline:
 		positive("offline_expected_qps", s.OfflineExpectedQPS)
+		rate("offline_expected_qps", s.OfflineExpectedQPS)
 	default:
 		bad("scenario", "unknown scenario %d", int(s.Scenario))
 	}
@@ -189,6 +209,45 @@ func (s TestSettings) Validate() error {
 	}
 	if s.PerformanceIssueUnique && s.PerformanceIssueSame {
 		bad("performance_issue_unique", "cannot be combined with performance_issue_same")
+	}
+	for _, d := range []struct {
+		field string
+		v     uint64
+	}{
+		{"min_duration_ms", s.MinDurationMs}, {"max_duration_ms", s.MaxDurationMs},
+		{"warmup_ms", s.WarmupMs}, {"drain_timeout_ms", s.DrainTimeoutMs},
+	} {
+		atMost(d.field, d.v, MaxDurationMs)
+	}
+	for _, d := range []struct {
+		field string
+		v     uint64
+	}{
+		{"server_target_latency_ns", s.ServerTargetLatencyNs}, {"server_ttft_latency", s.ServerTTFTLatencyNs},
+		{"server_tpot_latency", s.ServerTPOTLatencyNs},
+	} {
+		atMost(d.field, d.v, maxDurationNs)
+	}
+	atMost("min_query_count", s.MinQueryCount, MaxQueryCount)
+	atMost("multi_stream_samples_per_query", s.MultiStreamSamplesPerQuery, MaxSamplesPerQuery)
+	atMost("performance_sample_count_override", s.PerformanceSampleCountOverride, MaxSampleCount)
+	atMost("accuracy_sample_count_override", s.AccuracySampleCountOverride, MaxSampleCount)
+	if p := s.AccuracyLogProbability; !(p >= 0 && p <= 1) {
+		bad("accuracy_log_probability", "must be between 0 and 1, got %v", p)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate reports data-set counts the generator cannot index.
+func (q QSL) Validate() error {
+	var errs []error
+	for _, c := range []struct {
+		field string
+		v     uint64
+	}{{"total_sample_count", q.TotalSampleCount}, {"performance_sample_count", q.PerformanceSampleCount}} {
+		if c.v > MaxSampleCount {
+			errs = append(errs, fmt.Errorf("%s: %d is above the largest allowed, %d", c.field, c.v, uint64(MaxSampleCount)))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -89,8 +89,8 @@ const (
 // (see serverFindings: relative differences, weight 1); metrics one side
 // could not read rank last (score 0).
 func Attribute(c *Comparison) []Finding {
-	bRuns := loadRuns(c.Baseline, c.Scenarios, RoleBaseline)
-	cRuns := loadRuns(c.Candidate, c.Scenarios, RoleCandidate)
+	bRuns := loadRuns(c.cache, c.Baseline, c.Scenarios, RoleBaseline)
+	cRuns := loadRuns(c.cache, c.Candidate, c.Scenarios, RoleCandidate)
 	if len(bRuns) == 0 && len(cRuns) == 0 {
 		return nil
 	}

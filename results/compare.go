@@ -2,6 +2,7 @@ package results
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -93,8 +94,16 @@ func (o Options) Validate() error {
 // Compare compares the baseline and candidate of one gpuperf tree; their
 // repetitions are paired when the plan interleaved them.
 func Compare(t *Tree, m *Manifest, opts Options) (*Comparison, error) {
-	base, cand, err := TreeSources(t, m)
+	return CompareContext(context.Background(), t, m, opts)
+}
+
+// CompareContext is Compare stopping with ctx's error once ctx is done.
+func CompareContext(ctx context.Context, t *Tree, m *Manifest, opts Options) (*Comparison, error) {
+	base, cand, err := TreeSourcesContext(ctx, t, m)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return CompareSources(base, cand, opts)
@@ -178,6 +187,14 @@ func CompareSources(base, cand *Source, opts Options) (*Comparison, error) {
 		}
 		sc.Labels = appendNew(sc.Labels, labels...)
 		c.Scenarios = append(c.Scenarios, sc)
+	}
+	c.cache = runCache{}
+	for _, src := range []*Source{base, cand} {
+		for _, r := range append(slices.Clone(src.runs), src.loaded...) {
+			if r.file != nil {
+				c.cache[cacheKey(src.Side.Path, r.Rep.Dir)] = r.file
+			}
+		}
 	}
 	assessGenerator(c)
 	if t := intervalKindText(c.Scenarios); t != "" {

@@ -58,6 +58,8 @@ type Comparison struct {
 	// Isolation is how each side kept its performance under the plan's
 	// neighbour loads; nil when the plan had none.
 	Isolation *Isolation `json:"isolation,omitempty"`
+	// cache holds the runs as the sides read them.
+	cache runCache
 }
 
 // Side describes one side of a comparison and where its numbers came from.

@@ -66,8 +66,8 @@ const (
 // docs/comparison-schema.md); perGPU makes a GPU count difference
 // immaterial, since the numbers are divided by it.
 func CheckFairness(c *Comparison) *Fairness {
-	b := collectFacts(c.Baseline, c.Scenarios, RoleBaseline)
-	k := collectFacts(c.Candidate, c.Scenarios, RoleCandidate)
+	b := collectFacts(c.cache, c.Baseline, c.Scenarios, RoleBaseline)
+	k := collectFacts(c.cache, c.Candidate, c.Scenarios, RoleCandidate)
 	x := &fairCtx{perGPU: c.Settings.PerGPU, base: b, cand: k}
 	f := &Fairness{Items: []FairnessItem{}, SamePhysicalGPU: samePhysicalGPU(b, k)}
 	seen := map[string]bool{}
@@ -439,7 +439,7 @@ func (s *sideFacts) setExtra(key, label, v string, rule fairRule) {
 	s.set(key, v)
 }
 
-func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideFacts {
+func collectFacts(cache runCache, side Side, scenarios []ScenarioComparison, role string) *sideFacts {
 	fs := newSideFacts()
 	switch side.Format {
 	case FormatMLPerf:
@@ -461,7 +461,7 @@ func collectFacts(side Side, scenarios []ScenarioComparison, role string) *sideF
 			per = append(per, hf)
 		}
 		mergeHosts(fs, per)
-		runs := loadRuns(side, scenarios, role)
+		runs := loadRuns(cache, side, scenarios, role)
 		runFacts(fs, runs)
 		fs.set("vgpu.scheduler", vgpuSchedulers(runs))
 	}
@@ -748,7 +748,7 @@ func runFacts(fs *sideFacts, runs []runFile) {
 			s = &scenSettings{}
 			fs.settings[r.Scenario] = s
 		}
-		s.add(string(res.Profile), r.Rep.Repetition, res.Requested, res.Effective, res.SeedSet)
+		s.add(string(res.Profile), r.Rep.Repetition, *res.Requested, *res.Effective, res.SeedSet)
 		if res.Effective.Scenario == inference.Server {
 			spins = append(spins, spinPolicy(res))
 		}
@@ -951,7 +951,7 @@ func samePhysicalGPU(b, c *sideFacts) string {
 // spinPolicy is how a Server run's generator waited; a run recorded before
 // --spin existed spun for the last 2 ms before every arrival, as always
 // does now.
-func spinPolicy(res *inference.Result) string {
+func spinPolicy(res *runResult) string {
 	switch {
 	case res.Health.Wait != nil:
 		return string(res.Health.Wait.Spin)

@@ -74,8 +74,8 @@ const (
 // but no verdict on the device is drawn), and says, where the verdict is
 // inconclusive, whether the host was too noisy to measure at the margin.
 func assessGenerator(c *Comparison) {
-	bRuns := loadRuns(c.Baseline, c.Scenarios, RoleBaseline)
-	cRuns := loadRuns(c.Candidate, c.Scenarios, RoleCandidate)
+	bRuns := loadRuns(c.cache, c.Baseline, c.Scenarios, RoleBaseline)
+	cRuns := loadRuns(c.cache, c.Candidate, c.Scenarios, RoleCandidate)
 	if len(bRuns) == 0 && len(cRuns) == 0 {
 		return
 	}

@@ -148,9 +148,9 @@ func isolate(base, cand *Source, c *Comparison) *Isolation {
 				continue
 			}
 			li := LoadIsolation{Load: name}
-			li.Baseline = sideIsolation(base.Side, sc, bq, bl, c.Settings, base.interleaved, kinds[name])
+			li.Baseline = sideIsolation(c.cache, base.Side, sc, bq, bl, c.Settings, base.interleaved, kinds[name])
 			li.Baseline.QuietGeomean = sc.Baseline.Geomean
-			li.Candidate = sideIsolation(cand.Side, sc, cq, cl, c.Settings, cand.interleaved, kinds[name])
+			li.Candidate = sideIsolation(c.cache, cand.Side, sc, cq, cl, c.Settings, cand.interleaved, kinds[name])
 			li.Candidate.QuietGeomean = sc.Candidate.Geomean
 			li.RetainedPct, li.Interval, li.Pairing, li.Notes = ratioOf(bl, cl, sc.Metric, c.Settings, paired, "baseline", "candidate")
 			si.Loads = append(si.Loads, li)
@@ -260,7 +260,7 @@ func ratioOf(from, to []runData, m Metric, set Settings, paired bool, fromWord, 
 
 // sideIsolation is one side's ratio, neighbour and attribution under one
 // load.
-func sideIsolation(side Side, sc ScenarioComparison, quiet, loaded []runData, set Settings, paired bool, kind string) SideIsolation {
+func sideIsolation(cache runCache, side Side, sc ScenarioComparison, quiet, loaded []runData, set Settings, paired bool, kind string) SideIsolation {
 	si := SideIsolation{Loaded: sideValues(loaded), Verdict: VerdictNone}
 	var notes []string
 	si.RatioPct, si.Interval, si.Pairing, notes = ratioOf(quiet, loaded, sc.Metric, set, paired, "quiet", "loaded")
@@ -274,12 +274,12 @@ func sideIsolation(side Side, sc ScenarioComparison, quiet, loaded []runData, se
 	name := sc.Benchmark + " " + sc.Scenario
 	var qf, lf []runFile
 	for _, r := range quiet {
-		if rf, ok := readRunFile(side, name, r.Rep); ok && r.Rep.Counted {
+		if rf, ok := readRunFile(cache, side, name, r.Rep); ok && r.Rep.Counted {
 			qf = append(qf, rf)
 		}
 	}
 	for _, r := range loaded {
-		if rf, ok := readRunFile(side, name, r.Rep); ok && r.Rep.Counted {
+		if rf, ok := readRunFile(cache, side, name, r.Rep); ok && r.Rep.Counted {
 			lf = append(lf, rf)
 		}
 	}

@@ -1,11 +1,12 @@
 package results
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,11 +35,20 @@ var skipDirs = map[string]bool{"systems": true, "accuracy": true, "compliance": 
 // knownScenarios are LoadGen's scenario names, as folders spell them.
 var knownScenarios = map[string]bool{"Offline": true, "Server": true, "SingleStream": true, "MultiStream": true}
 
-func readPublished(path, role string) (*Source, error) {
+// maxPublishedRuns bounds the summaries one published system may have.
+const maxPublishedRuns = 100_000
+
+func readPublished(ctx context.Context, path, role string) (*Source, error) {
 	var files []string
 	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(files) > maxPublishedRuns {
+			return fmt.Errorf("more than %d %s files: not one published system", maxPublishedRuns, mlperflog.SummaryFile)
 		}
 		if d.IsDir() && p != path && (skipDirs[d.Name()] || strings.HasPrefix(d.Name(), "TEST")) {
 			return filepath.SkipDir
@@ -48,6 +58,9 @@ func readPublished(path, role string) (*Source, error) {
 		}
 		return nil
 	})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	if err != nil {
 		return nil, &InputError{File: path, Err: err}
 	}
@@ -56,7 +69,10 @@ func readPublished(path, role string) (*Source, error) {
 	}
 	s := &Source{Side: Side{Role: role, Path: path, Format: FormatMLPerf}}
 	var sysDir string
-	for _, f := range files {
+	for i, f := range files {
+		if i%64 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		rd, dir, err := readPublishedRun(f)
 		if err != nil {
 			return nil, err
@@ -101,12 +117,11 @@ func readPublishedRun(summaryPath string) (runData, string, error) {
 	benchDir := filepath.Dir(scenDir)
 	sysDir := filepath.Dir(benchDir)
 
-	f, err := os.Open(summaryPath)
+	b, err := readFileCapped(summaryPath, MaxLogBytes)
 	if err != nil {
 		return runData{}, "", &InputError{File: summaryPath, Err: err}
 	}
-	sum, err := mlperflog.ReadSummary(f)
-	f.Close()
+	sum, err := mlperflog.ReadSummary(bytes.NewReader(b))
 	if err != nil {
 		return runData{}, "", lineError(summaryPath, err)
 	}
@@ -119,12 +134,12 @@ func readPublishedRun(summaryPath string) (runData, string, error) {
 	}
 	var det *mlperflog.Detail
 	detailPath := filepath.Join(dir, mlperflog.DetailFile)
-	if df, err := os.Open(detailPath); err == nil {
-		det, err = mlperflog.ReadDetail(df)
-		df.Close()
-		if err != nil {
+	if db, err := readFileCapped(detailPath, MaxLogBytes); err == nil {
+		if det, err = mlperflog.ReadDetail(bytes.NewReader(db)); err != nil {
 			return runData{}, "", lineError(detailPath, err)
 		}
+	} else if !isNotExist(err) {
+		return runData{}, "", &InputError{File: detailPath, Err: err}
 	}
 	rd := runData{Benchmark: filepath.Base(benchDir), Scenario: scenario}
 	rd.Rep = Repetition{Repetition: rep, Status: StatusOK, File: summaryPath}
@@ -167,7 +182,7 @@ func fillPublished(rd *runData, s *mlperflog.Summary, det *mlperflog.Detail, sum
 		if v, ok := det.Values["result_validity"].(string); ok {
 			rd.Rep.Valid = v == "VALID"
 		}
-		if n, ok := det.Float("num_errors"); ok {
+		if n, ok := det.Float("num_errors"); ok && n >= 0 && n <= 1<<31 {
 			rd.Rep.LoadGenErrors = int(n)
 		}
 	}
@@ -178,7 +193,11 @@ func fillPublished(rd *runData, s *mlperflog.Summary, det *mlperflog.Detail, sum
 		}
 	}
 	if f, ok := s.Fields["target_qps"]; ok {
-		rd.Rep.TargetQPS, _ = strconv.ParseFloat(f.Value, 64)
+		v, err := s.Float(f)
+		if err != nil {
+			return lineError(summaryPath, err)
+		}
+		rd.Rep.TargetQPS = v
 	}
 	var seeds [3]uint64
 	okSeeds := true
@@ -242,6 +261,9 @@ func fillPublished(rd *runData, s *mlperflog.Summary, det *mlperflog.Detail, sum
 		if !ok {
 			continue
 		}
+		if !(v >= 0 && v <= MaxHeadline) {
+			return inputErrorf(file, line, "%s %g is outside 0..%g", src.metric.Name, v, MaxHeadline)
+		}
 		rd.Metric, rd.Rep.RawValue, rd.Rep.File, rd.Rep.Line, rd.ok = src.metric, v, file, line, true
 		rd.Labels = append(rd.Labels, src.labelsOf...)
 		break
@@ -260,7 +282,7 @@ func fillPublished(rd *runData, s *mlperflog.Summary, det *mlperflog.Detail, sum
 		if src.metric.Name == rd.Metric.Name {
 			continue
 		}
-		if v, file, line, ok, err := readMetric(src, s, det, summaryPath, detailPath); err == nil && ok {
+		if v, file, line, ok, err := readMetric(src, s, det, summaryPath, detailPath); err == nil && ok && v >= 0 && v <= MaxHeadline {
 			if rd.Alt == nil {
 				rd.Alt = map[string]altValue{}
 			}
@@ -326,35 +348,50 @@ func publishedSystem(sysDir string) HostInfo {
 		candidates = append([]string{filepath.Join(filepath.Dir(parent), "systems", name+".json")}, candidates...)
 	}
 	for _, p := range candidates {
-		b, err := os.ReadFile(p)
-		if err != nil {
+		b, err := readFileCapped(p, MaxHostBytes)
+		if isNotExist(err) {
 			continue
 		}
-		hi.FingerprintFile = p
-		var d systemDesc
-		if err := json.Unmarshal(b, &d); err != nil {
-			hi.GPUsFrom = fmt.Sprintf("%s is not JSON (%v); assumed 1", p, err)
+		if err != nil {
+			hi.FingerprintFile = p
+			hi.GPUsFrom = fmt.Sprintf("%s unreadable (%v); assumed 1", p, err)
 			return hi
 		}
-		hi.Fingerprint = b
-		hi.SystemName = strings.TrimSpace(d.SystemName)
-		hi.Accelerator = d.AcceleratorModel
-		n, ok := jsonInt(d.AcceleratorsPerNode)
-		if !ok || n < 1 {
-			hi.GPUsFrom = fmt.Sprintf("%s has no accelerators_per_node; assumed 1", p)
-			return hi
-		}
-		hi.GPUs, hi.GPUsFrom = n, "systems/"+name+".json accelerators_per_node"
-		if nodes, ok := jsonInt(d.NumberOfNodes); ok && nodes > 1 {
-			hi.GPUs *= nodes
-			hi.GPUsFrom += " × number_of_nodes"
-		}
-		return hi
+		return systemInfo(hi, p, b)
 	}
 	return hi
 }
 
-// jsonInt reads a number that system descriptions write as 8 or "8".
+// systemInfo fills hi from the system description b read from p.
+func systemInfo(hi HostInfo, p string, b []byte) HostInfo {
+	hi.FingerprintFile = p
+	var d systemDesc
+	if err := json.Unmarshal(b, &d); err != nil {
+		hi.GPUsFrom = fmt.Sprintf("%s is not JSON (%v); assumed 1", p, err)
+		return hi
+	}
+	hi.Fingerprint = b
+	hi.SystemName = strings.TrimSpace(d.SystemName)
+	hi.Accelerator = d.AcceleratorModel
+	n, ok := jsonInt(d.AcceleratorsPerNode)
+	if !ok || n < 1 || n > maxAccelerators {
+		hi.GPUsFrom = fmt.Sprintf("%s has no accelerators_per_node from 1 to %d; assumed 1", p, maxAccelerators)
+		return hi
+	}
+	hi.GPUs, hi.GPUsFrom = n, "systems/"+strings.TrimSuffix(filepath.Base(p), ".json")+".json accelerators_per_node"
+	if nodes, ok := jsonInt(d.NumberOfNodes); ok && nodes > 1 && nodes <= maxAccelerators {
+		hi.GPUs *= nodes
+		hi.GPUsFrom += " × number_of_nodes"
+	}
+	return hi
+}
+
+// maxAccelerators bounds accelerators_per_node and number_of_nodes: the
+// largest MLPerf systems have thousands.
+const maxAccelerators = 1_000_000
+
+// jsonInt reads a number that system descriptions write as 8 or "8":
+// decimal digits only.
 func jsonInt(raw json.RawMessage) (int, bool) {
 	var n int
 	if json.Unmarshal(raw, &n) == nil {
@@ -362,11 +399,22 @@ func jsonInt(raw json.RawMessage) (int, bool) {
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		t := strings.TrimSpace(s)
+		if t == "" || strings.Trim(t, "0123456789") != "" {
+			return 0, false
+		}
+		if n, err := strconv.Atoi(t); err == nil {
 			return n, true
 		}
 	}
 	return 0, false
+}
+
+// ParseSystem reads a published system description (systems/<name>.json)
+// as compare does: the GPU count from accelerators_per_node ×
+// number_of_nodes, the system name and accelerator. path names the file.
+func ParseSystem(path string, data []byte) HostInfo {
+	return systemInfo(HostInfo{Name: strings.TrimSuffix(filepath.Base(path), ".json"), GPUs: 1}, path, data)
 }
 
 // roundOf finds the MLPerf round in a path: a folder named v4.0 or

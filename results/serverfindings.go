@@ -120,8 +120,8 @@ func serverFindings(name string, sc ScenarioComparison, b, c sideObs) []scored {
 // SummarizeServers sets each scenario's Server from the counted runs'
 // server_stats; scenarios whose runs have none keep a nil Server.
 func SummarizeServers(c *Comparison) {
-	bRuns := loadRuns(c.Baseline, c.Scenarios, RoleBaseline)
-	cRuns := loadRuns(c.Candidate, c.Scenarios, RoleCandidate)
+	bRuns := loadRuns(c.cache, c.Baseline, c.Scenarios, RoleBaseline)
+	cRuns := loadRuns(c.cache, c.Candidate, c.Scenarios, RoleCandidate)
 	for i := range c.Scenarios {
 		sc := &c.Scenarios[i]
 		name := sc.Benchmark + " " + sc.Scenario

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -79,6 +80,8 @@ type runData struct {
 	// Phase is the neighbour load the run was measured under; empty when
 	// quiet.
 	Phase string
+	// file is the run as read, for the stages after the comparison.
+	file *runFile
 }
 
 type altValue struct {
@@ -92,6 +95,12 @@ type altValue struct {
 // the given role), one host folder of a tree, or a published MLPerf system
 // (or one benchmark or scenario of it).
 func ReadSource(path, role string) (*Source, error) {
+	return ReadSourceContext(context.Background(), path, role)
+}
+
+// ReadSourceContext is ReadSource stopping with ctx's error once ctx is
+// done: reading a tree of many runs takes a while.
+func ReadSourceContext(ctx context.Context, path, role string) (*Source, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, &InputError{File: path, Err: err}
@@ -100,30 +109,36 @@ func ReadSource(path, role string) (*Source, error) {
 		return nil, inputErrorf(path, 0, "not a folder")
 	}
 	if _, err := os.Stat(filepath.Join(path, "run.json")); err == nil {
-		return readTreeSide(path, "", role)
+		return readTreeSide(ctx, path, "", role)
 	}
 	parent := filepath.Dir(filepath.Clean(path))
 	if _, err := os.Stat(filepath.Join(parent, "run.json")); err == nil {
 		if _, err := os.Stat(filepath.Join(path, "host.json")); err == nil {
-			return readTreeSide(parent, filepath.Base(filepath.Clean(path)), role)
+			return readTreeSide(ctx, parent, filepath.Base(filepath.Clean(path)), role)
 		}
 	}
-	return readPublished(path, role)
+	return readPublished(ctx, path, role)
 }
 
 // TreeSources reads both sides of one gpuperf tree. Their repetitions pair
 // up when the plan interleaved them.
 func TreeSources(t *Tree, m *Manifest) (base, cand *Source, err error) {
-	if base, err = treeSide(t, m, "", RoleBaseline); err != nil {
+	return TreeSourcesContext(context.Background(), t, m)
+}
+
+// TreeSourcesContext is TreeSources stopping with ctx's error once ctx is
+// done.
+func TreeSourcesContext(ctx context.Context, t *Tree, m *Manifest) (base, cand *Source, err error) {
+	if base, err = treeSide(ctx, t, m, "", RoleBaseline); err != nil {
 		return nil, nil, err
 	}
-	if cand, err = treeSide(t, m, "", RoleCandidate); err != nil {
+	if cand, err = treeSide(ctx, t, m, "", RoleCandidate); err != nil {
 		return nil, nil, err
 	}
 	return base, cand, nil
 }
 
-func readTreeSide(root, host, role string) (*Source, error) {
+func readTreeSide(ctx context.Context, root, host, role string) (*Source, error) {
 	t, err := Open(root)
 	if err != nil {
 		return nil, &InputError{File: root, Err: err}
@@ -132,7 +147,7 @@ func readTreeSide(root, host, role string) (*Source, error) {
 	if err != nil {
 		return nil, &InputError{File: filepath.Join(root, "run.json"), Err: err}
 	}
-	s, err := treeSide(t, m, host, role)
+	s, err := treeSide(ctx, t, m, host, role)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +157,7 @@ func readTreeSide(root, host, role string) (*Source, error) {
 }
 
 // treeSide reads the runs of one host, or of every host with role.
-func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
+func treeSide(ctx context.Context, t *Tree, m *Manifest, host, role string) (*Source, error) {
 	manifestPath := filepath.Join(t.Root, "run.json")
 	var hosts []Host
 	for _, h := range m.Hosts {
@@ -174,16 +189,20 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 	gpus := map[string]int{}
 	for _, h := range hosts {
 		names = append(names, h.Name)
-		hi := readHostInfo(t.Root, h.Name)
+		hi := readHostInfo(t, h.Name)
 		gpus[h.Name] = hi.GPUs
 		s.Side.Hosts = append(s.Side.Hosts, hi)
 	}
 	s.Side.Name = strings.Join(names, "+")
-	for _, r := range m.Runs {
+	in := newInterner()
+	for i, r := range m.Runs {
+		if i%256 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if !slices.Contains(names, r.Host) {
 			continue
 		}
-		rd, err := treeRun(t, m, r)
+		rd, err := treeRun(t, m, r, in)
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +218,7 @@ func treeSide(t *Tree, m *Manifest, host, role string) (*Source, error) {
 }
 
 // treeRun reads one run of the manifest.
-func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
+func treeRun(t *Tree, m *Manifest, r RunRecord, in *interner) (runData, error) {
 	rd := runData{Benchmark: m.Model, Scenario: r.Scenario}
 	rd.Rep = Repetition{Repetition: r.Repetition + 1, Host: r.Host, Dir: r.Dir, Status: r.Status}
 	if r.Status != StatusOK {
@@ -211,6 +230,10 @@ func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
 	}
 	res, err := t.ReadResult(r.Dir)
 	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) {
+			return rd, err
+		}
 		return rd, &InputError{File: filepath.Join(t.Root, r.Dir, mlperflog.ResultFile), Err: err}
 	}
 	if res.Model != "" {
@@ -218,6 +241,9 @@ func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
 	}
 	rd.Rep.File = filepath.Join(r.Dir, mlperflog.ResultFile)
 	fillFromResult(&rd, res)
+	// The later stages (fairness, attribution, server statistics) take the
+	// run from here rather than reading it again.
+	rd.file = newRunFile(filepath.Join(t.Root, r.Dir), r.Dir, res, in)
 	return rd, nil
 }
 
@@ -227,7 +253,8 @@ func treeRun(t *Tree, m *Manifest, r RunRecord) (runData, error) {
 // percentile latency (both sides complete what was scheduled there, so
 // throughput says nothing).
 func fillFromResult(rd *runData, r *inference.Result) {
-	rd.Rep.Valid = r.Validity.Valid
+	// A result is checked, not trusted: VALID needs every sample back.
+	rd.Rep.Valid = r.Validity.Valid && r.SamplesComplete >= r.SamplesIssued
 	rd.Rep.LoadGenErrors = len(r.Errors)
 	rd.Rep.Queries = r.QueriesIssued
 	rd.Rep.TargetQPS = r.Effective.TargetQPS
@@ -287,10 +314,15 @@ func fillFromResult(rd *runData, r *inference.Result) {
 // count is read defensively (the fingerprint grows with the telemetry
 // work): a "gpus" list or count, else 1 with a note. A hypervisor.json
 // beside it (a candidate's vGPU host) is read the same way.
-func readHostInfo(root, host string) HostInfo {
+func readHostInfo(t *Tree, host string) HostInfo {
 	hi := HostInfo{Name: host, GPUs: 1, GPUsFrom: "host.json has no fingerprint; assumed 1"}
+	if !safeName.MatchString(host) {
+		// run.json is checked when read; this keeps the rule local too.
+		hi.GPUsFrom = fmt.Sprintf("host name %q is not a folder of the tree; assumed 1", host)
+		return hi
+	}
 	hi.FingerprintFile = filepath.Join(host, HostFile)
-	fp, err := readDescribedFingerprint(filepath.Join(root, host, HostFile))
+	fp, err := readDescribedFingerprint(t, filepath.Join(host, HostFile))
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || errors.Is(err, errUnreadable):
 		hi.GPUsFrom = fmt.Sprintf("host.json unreadable (%v); assumed 1", err)
@@ -300,7 +332,7 @@ func readHostInfo(root, host string) HostInfo {
 		hi.GPUsFrom = fmt.Sprintf("host.json is not JSON (%v); assumed 1", err)
 		return hi
 	}
-	if hv, err := readDescribedFingerprint(filepath.Join(root, host, HypervisorFile)); err == nil && hv != nil {
+	if hv, err := readDescribedFingerprint(t, filepath.Join(host, HypervisorFile)); err == nil && hv != nil {
 		hi.HypervisorFile, hi.Hypervisor = filepath.Join(host, HypervisorFile), hv
 	}
 	if fp == nil {
@@ -321,8 +353,8 @@ var errUnreadable = errors.New("unreadable")
 
 // readDescribedFingerprint reads an agent's Describe answer (protojson)
 // and returns the fingerprint in it, or nil when it has none.
-func readDescribedFingerprint(path string) (json.RawMessage, error) {
-	b, err := os.ReadFile(path)
+func readDescribedFingerprint(t *Tree, rel string) (json.RawMessage, error) {
+	b, err := t.read(rel, MaxHostBytes)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, err

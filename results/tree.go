@@ -17,13 +17,12 @@ package results
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
@@ -40,6 +39,10 @@ const (
 	StatusFailed    = "failed"
 	StatusCancelled = "cancelled"
 	StatusPending   = "pending"
+	// StatusSkipped is a run the plan did not start: its agent was gone,
+	// the other side had nothing left to compare it with, or the plan
+	// stopped (a full disk). Error says which.
+	StatusSkipped = "skipped"
 )
 
 // Manifest is run.json: what a plan ran and how each run ended. It is
@@ -100,20 +103,23 @@ type Host struct {
 
 // RunRecord is one scheduled run.
 type RunRecord struct {
-	Host       string  `json:"host"`
-	Role       string  `json:"role"`
-	Scenario   string  `json:"scenario"`
-	Repetition int     `json:"repetition"`
-	Sequence   int     `json:"sequence"`
-	Status     string  `json:"status"`
-	Attempts   int     `json:"attempts"`
-	Error      string  `json:"error,omitempty"`
-	Dir        string  `json:"dir,omitempty"` // relative to the tree root
-	Valid      bool    `json:"valid"`
-	Metric     string  `json:"metric,omitempty"`
-	Value      float64 `json:"value,omitempty"`
-	Unit       string  `json:"unit,omitempty"`
-	Queries    uint64  `json:"queries,omitempty"`
+	Host       string `json:"host"`
+	Role       string `json:"role"`
+	Scenario   string `json:"scenario"`
+	Repetition int    `json:"repetition"`
+	Sequence   int    `json:"sequence"`
+	Status     string `json:"status"`
+	Attempts   int    `json:"attempts"`
+	Error      string `json:"error,omitempty"`
+	Dir        string `json:"dir,omitempty"` // relative to the tree root
+	Valid      bool   `json:"valid"`
+	// Invalid says why a finished run is INVALID: it is a measurement,
+	// not a success.
+	Invalid string  `json:"invalid,omitempty"`
+	Metric  string  `json:"metric,omitempty"`
+	Value   float64 `json:"value,omitempty"`
+	Unit    string  `json:"unit,omitempty"`
+	Queries uint64  `json:"queries,omitempty"`
 	// SeedSet is the seed set the run drew from (inference.DeriveSeed).
 	SeedSet int `json:"seed_set"`
 	// Rerun says why the run's timed run was repeated with the rate it
@@ -128,10 +134,36 @@ type RunRecord struct {
 	Interference string `json:"interference,omitempty"`
 }
 
-// Tree is one plan's result folder.
+// Tree is one plan's result folder. Every file it reads is read through
+// an os.Root of the folder, and every name it reads from the tree (a run's
+// folder, a host) is checked first: a stored tree never makes gpuperf read
+// or write outside it.
 type Tree struct {
 	Root string
 	mu   sync.Mutex
+
+	rootOnce sync.Once
+	root     *os.Root
+	rootErr  error
+	// resultReads counts result.json reads, so a test can see that a
+	// comparison reads each once.
+	resultReads atomic.Int64
+}
+
+// fs is the tree's folder as an os.Root, opened on first use and kept for
+// the life of the process (a tree is opened a few times at most).
+func (t *Tree) fs() (*os.Root, error) {
+	t.rootOnce.Do(func() { t.root, t.rootErr = os.OpenRoot(t.Root) })
+	return t.root, t.rootErr
+}
+
+// read reads rel from the tree, refusing a file larger than limit.
+func (t *Tree) read(rel string, limit int64) ([]byte, error) {
+	root, err := t.fs()
+	if err != nil {
+		return nil, err
+	}
+	return readCapped(root, rel, filepath.Join(t.Root, rel), limit)
 }
 
 var safeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
@@ -248,52 +280,48 @@ func (t *Tree) WriteManifest(m *Manifest) error {
 	return atomicfile.Write(t.Root, "run.json", append(b, '\n'))
 }
 
-// ReadManifest reads run.json.
+// ReadManifest reads run.json (see DecodeManifest).
 func (t *Tree) ReadManifest() (*Manifest, error) {
-	b, err := os.ReadFile(filepath.Join(t.Root, "run.json"))
+	path := filepath.Join(t.Root, "run.json")
+	b, err := t.read("run.json", MaxManifestBytes)
 	if err != nil {
 		return nil, err
 	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(t.Root, "run.json"), err)
-	}
-	if m.Schema != ManifestSchema {
-		return nil, fmt.Errorf("%s: schema %q, want %q", filepath.Join(t.Root, "run.json"), m.Schema, ManifestSchema)
-	}
-	return &m, nil
+	return DecodeManifest(path, b)
 }
 
-// ReadResult reads one run's result.json.
+// ReadResult reads one run's result.json (see DecodeResult). rel comes
+// from run.json: it must be a run folder inside the tree.
 func (t *Tree) ReadResult(rel string) (*inference.Result, error) {
-	if rel == "" {
-		return nil, errors.New("run has no folder")
+	if err := CheckRunDir(rel); err != nil {
+		return nil, err
 	}
-	path := filepath.Join(t.Root, rel, mlperflog.ResultFile)
-	b, err := os.ReadFile(path)
+	name := filepath.Join(rel, mlperflog.ResultFile)
+	t.resultReads.Add(1)
+	b, err := t.read(name, MaxResultBytes)
 	if err != nil {
 		return nil, err
 	}
-	var r inference.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &r, nil
+	return DecodeResult(filepath.Join(t.Root, name), b)
 }
 
 // ImportHost copies host's host.json from src, and its hypervisor.json
-// when it has one.
+// when it has one. host comes from src's run.json: it must be a folder
+// name of the tree.
 func (t *Tree) ImportHost(src *Tree, host string) error {
-	b, err := os.ReadFile(filepath.Join(src.Root, host, HostFile))
+	if !safeName.MatchString(host) {
+		return fmt.Errorf("host name %q: use letters, digits, '.', '_' and '-'", host)
+	}
+	b, err := src.read(filepath.Join(host, HostFile), MaxHostBytes)
 	if err != nil {
 		return fmt.Errorf("read host %s: %w", host, err)
 	}
 	if err := t.WriteHost(host, b); err != nil {
 		return err
 	}
-	b, err = os.ReadFile(filepath.Join(src.Root, host, HypervisorFile))
+	b, err = src.read(filepath.Join(host, HypervisorFile), MaxHostBytes)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case isNotExist(err):
 		return nil
 	case err != nil:
 		return fmt.Errorf("read host %s's hypervisor: %w", host, err)
@@ -302,20 +330,32 @@ func (t *Tree) ImportHost(src *Tree, host string) error {
 }
 
 // ImportRun copies the files of one run folder from src to the same place
-// in t, each atomically.
+// in t, each atomically: the files a run folder holds (the MLPerf logs,
+// result.json, telemetry.csv, vgpu_host.json), nothing else. rel comes
+// from src's run.json: it must be a run folder inside the tree, so
+// nothing is read or written outside either tree.
 func (t *Tree) ImportRun(src *Tree, rel string) error {
-	if rel == "" {
-		return errors.New("run has no folder")
+	if err := CheckRunDir(rel); err != nil {
+		return err
 	}
-	entries, err := os.ReadDir(filepath.Join(src.Root, rel))
+	root, err := src.fs()
+	if err != nil {
+		return err
+	}
+	dir, err := root.Open(rel)
+	if err != nil {
+		return err
+	}
+	entries, err := dir.ReadDir(-1)
+	dir.Close()
 	if err != nil {
 		return err
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		if !e.Type().IsRegular() || !runFileNames[e.Name()] {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(src.Root, rel, e.Name()))
+		b, err := src.read(filepath.Join(rel, e.Name()), MaxLogBytes)
 		if err != nil {
 			return err
 		}

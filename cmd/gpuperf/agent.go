@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -21,14 +24,27 @@ offers by name (--config; without it the built-in null, sim and cpu).
 
 It listens on loopback by default. A non-loopback address needs TLS
 (--tls-cert and --tls-key, plus --tls-client-ca for mutual TLS) or an
-explicit --insecure. With --token-file every RPC must carry
-"authorization: Bearer <token>". It runs until SIGINT or SIGTERM.
+explicit --insecure, and a way to tell who a client is: a token
+(--token-file: every RPC must carry "authorization: Bearer <token>") or
+client certificates (--tls-client-ca), unless --allow-anonymous says that
+anyone who reaches the port may run load.
+
+It holds every run to its own limits, whatever the coordinator asks:
+--max-run-memory (the memory a run's settings need, estimated before
+anything is allocated; default 50% of this host's or container's memory)
+and --max-run-duration (default 24h). A run past them is refused with
+INVALID_ARGUMENT naming the setting and the limit.
+
+It runs until SIGINT or SIGTERM; runs in flight then get --shutdown-grace
+to finish, are cancelled, and the agent exits a second later whatever is
+still draining.
 
 Every flag can also be set as GPUPERF_<FLAG> (dashes as underscores).
 Exit codes: 0 stopped by a signal, 1 failure, 2 bad usage.`,
 		Example: `  gpuperf agent
   gpuperf agent --listen 0.0.0.0:7070 --tls-cert agent.pem --tls-key agent.key --tls-client-ca ca.pem --token-file /etc/gpuperf/token
-  gpuperf agent --config agent.yaml --listen 10.0.0.5:7070 --insecure`,
+  gpuperf agent --config agent.yaml --listen 10.0.0.5:7070 --insecure --token-file /etc/gpuperf/token
+  gpuperf agent --max-run-memory 8GiB --max-run-duration 2h`,
 		// cobra.NoArgs's error would exit 1; arguments are a usage error.
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -44,7 +60,11 @@ Exit codes: 0 stopped by a signal, 1 failure, 2 bad usage.`,
 	f.String("tls-key", "", "TLS private key (PEM)")
 	f.String("tls-client-ca", "", "CA bundle (PEM) that client certificates must chain to: mutual TLS")
 	f.Bool("insecure", false, "allow plaintext on a non-loopback address")
-	f.String("token-file", "", "file holding the bearer token every RPC must carry")
+	f.String("token-file", "", "file holding the bearer token every RPC must carry (keep it mode 600)")
+	f.Bool("allow-anonymous", false, "off loopback, serve clients with neither a token nor a client certificate: anyone who reaches the port can run load")
+	f.String("max-run-memory", "", `most memory one run may need: a share of this host's memory ("50%") or a size ("8GiB") (default: the config's limits.max_run_memory, else 50%)`)
+	f.String("max-run-duration", "", "longest one run may take, warm-up and peak search included (default: the config's limits.max_run_duration, else 24h)")
+	f.Duration("shutdown-grace", agent.DefaultShutdownGrace, "on SIGINT or SIGTERM, how long runs in flight get to finish before they are cancelled")
 	f.Int("max-msg-bytes", agent.DefaultMaxMsgBytes, "largest gRPC message sent or received, in bytes")
 	f.String("metrics-listen", "", "serve Prometheus metrics (dcgm-exporter names, plain HTTP /metrics) on HOST:PORT (default: the config's metrics_listen, else none)")
 	f.StringArray("label", nil, "KEY=VALUE label that Describe reports and plan selectors match (repeatable; GPUPERF_LABEL takes them comma-separated)")
@@ -72,15 +92,31 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	if err != nil {
 		return usageErrorf("--insecure: %q is not true or false", v.GetString("insecure"))
 	}
+	anonymous, err := strconv.ParseBool(v.GetString("allow-anonymous"))
+	if err != nil {
+		return usageErrorf("--allow-anonymous: %q is not true or false", v.GetString("allow-anonymous"))
+	}
+	grace, err := time.ParseDuration(v.GetString("shutdown-grace"))
+	if err != nil {
+		return usageErrorf("--shutdown-grace: %q is not a duration (such as 5s)", v.GetString("shutdown-grace"))
+	}
+	if m := v.GetString("max-run-memory"); m != "" {
+		cfg.Limits.MaxRunMemory = m
+	}
+	if d := v.GetString("max-run-duration"); d != "" {
+		cfg.Limits.MaxRunDuration = d
+	}
 	lo := agent.ListenOptions{
-		Addr:        v.GetString("listen"),
-		TLSCert:     v.GetString("tls-cert"),
-		TLSKey:      v.GetString("tls-key"),
-		TLSClientCA: v.GetString("tls-client-ca"),
-		Insecure:    insecure,
-		TokenFile:   v.GetString("token-file"),
-		MaxMsgBytes: maxMsg,
-		MetricsAddr: v.GetString("metrics-listen"),
+		Addr:           v.GetString("listen"),
+		TLSCert:        v.GetString("tls-cert"),
+		TLSKey:         v.GetString("tls-key"),
+		TLSClientCA:    v.GetString("tls-client-ca"),
+		Insecure:       insecure,
+		TokenFile:      v.GetString("token-file"),
+		AllowAnonymous: anonymous,
+		MaxMsgBytes:    maxMsg,
+		MetricsAddr:    v.GetString("metrics-listen"),
+		ShutdownGrace:  grace,
 	}
 	if lo.MetricsAddr == "" {
 		lo.MetricsAddr = cfg.MetricsListen
@@ -100,7 +136,7 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	}
 	srv, err := agent.NewServer(cfg, gpuperfVersion(), slogDefault(), agent.WithLabels(labels))
 	if err != nil {
-		return usageErrorf("--config: %v", err)
+		return usageErrorf("%v", limitFlags(err))
 	}
 	defer srv.Close()
 	stderr := cmd.ErrOrStderr()
@@ -108,8 +144,25 @@ func runAgent(cmd *cobra.Command, v *viper.Viper) error {
 	// for scripts that started the agent on port 0.
 	ready := func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent listening on %s\n", a) }
 	lo.MetricsReady = func(a net.Addr) { fmt.Fprintf(stderr, "gpuperf agent metrics on http://%s/metrics\n", a) }
+	// Serve logs lo's warnings (a token file others can read, anonymous
+	// clients, public metrics) at the warn level, which shows by default.
 	if healthAddr == "" {
-		return agent.Serve(cmd.Context(), srv, lo, ready)
+		err = agent.Serve(cmd.Context(), srv, lo, ready)
+	} else {
+		err = serveWithHealth(cmd.Context(), srv, lo, ready, healthAddr, stderr)
 	}
-	return serveWithHealth(cmd.Context(), srv, lo, ready, healthAddr, stderr)
+	if errors.Is(err, agent.ErrShutdownForced) {
+		// Stopped by a signal as asked; what still drains is abandoned.
+		fmt.Fprintln(stderr, "gpuperf agent:", err)
+		return nil
+	}
+	return err
+}
+
+// limitFlags names the flags behind a limits error from NewServer.
+func limitFlags(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "limits.max_run_memory", "--max-run-memory (limits.max_run_memory)")
+	msg = strings.ReplaceAll(msg, "limits.max_run_duration", "--max-run-duration (limits.max_run_duration)")
+	return errors.New(msg)
 }

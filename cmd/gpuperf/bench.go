@@ -267,6 +267,7 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 	}
 	tel := startBenchTelemetry(&bs.cfg, v.GetBool("telemetry"), iv)
 
+	setBenchMemoryLimit(&bs.cfg)
 	var res *inference.Result
 	hist.observeBench(bs, &res)
 	if bs.findPeak {
@@ -291,6 +292,9 @@ func runBench(cmd *cobra.Command, v *viper.Viper) (err error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return &exitError{code: exitInterrupted, err: fmt.Errorf("interrupted; what finished is in %s", bs.out)}
+		}
+		if errors.Is(err, inference.ErrRunTooLarge) {
+			return usageErrorf("%v", err)
 		}
 		return err
 	}

@@ -6,9 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+
+	"github.com/spf13/cobra"
 )
 
 // Exit codes, as DESIGN.md lists them.
@@ -35,10 +39,23 @@ func usageErrorf(format string, args ...any) error {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
-	interrupted := ctx.Err() != nil
+	code := execute(ctx, newRootCommand(), os.Stderr)
 	stop()
-	os.Exit(exitCode(err, interrupted))
+	os.Exit(code)
+}
+
+// execute runs root and returns the exit code. A panic is an internal
+// error, exit 1 (the Go runtime would exit 2, gpuperf's code for bad
+// usage); goroutines that run measurements recover their own panics.
+func execute(ctx context.Context, root *cobra.Command, stderr io.Writer) (code int) {
+	defer func() {
+		if v := recover(); v != nil {
+			fmt.Fprintf(stderr, "gpuperf: internal error: %v\n%s\nThis is a bug in gpuperf; please report it with the lines above.\n", v, debug.Stack())
+			code = exitFailure
+		}
+	}()
+	err := root.ExecuteContext(ctx)
+	return exitCode(err, ctx.Err() != nil)
 }
 
 func exitCode(err error, interrupted bool) int {

@@ -109,7 +109,7 @@ func loadComparison(cmd *cobra.Command, path string) (*results.Comparison, repor
 	if _, err := os.Stat(filepath.Join(path, "run.json")); err != nil {
 		return nil, folders, &results.InputError{File: path, Err: fmt.Errorf("no %s here and not a gpuperf result tree (no run.json): gpuperf report renders a stored comparison; run gpuperf compare first", report.ReportFile)}
 	}
-	c, err := compareOneTree(path, results.Options{Version: gpuperfVersion()})
+	c, err := compareOneTree(cmd.Context(), path, results.Options{Version: gpuperfVersion()})
 	if err != nil {
 		return nil, folders, err
 	}

@@ -172,9 +172,26 @@ func (p *Pool) work(ctx context.Context, c Completer) {
 		}
 		p.mu.Unlock()
 
-		p.server.Serve(ctx, batch[:n], c)
+		serveRecovered(ctx, p.server, batch[:n], c)
 		if ctx.Err() != nil {
 			return
 		}
 	}
+}
+
+// serveRecovered serves a batch; a panic in the backend fails the batch's
+// samples (their completions count once: any the backend already reported
+// are duplicates the generator ignores) instead of ending the process.
+func serveRecovered(ctx context.Context, s BatchServer, batch []inference.Sample, c Completer) {
+	defer func() {
+		if v := recover(); v != nil {
+			err := fmt.Errorf("%s: the backend panicked: %v", s.Name(), v)
+			resps := make([]inference.Response, len(batch))
+			for i, smp := range batch {
+				resps[i] = inference.Response{ID: smp.ID, Err: err}
+			}
+			c.CompleteBatch(resps)
+		}
+	}()
+	s.Serve(ctx, batch, c)
 }

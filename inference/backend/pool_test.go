@@ -3,6 +3,7 @@ package backend_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,39 @@ func TestPoolStopCancelsWithErrStopped(t *testing.T) {
 	}
 	if f.Len() != 0 {
 		t.Errorf("%d completions; want 0", f.Len())
+	}
+}
+
+// panicServer panics on every batch holding an odd index.
+type panicServer struct{}
+
+func (panicServer) Name() string { return "panicky" }
+
+func (panicServer) Serve(_ context.Context, batch []inference.Sample, c backend.Completer) {
+	for _, smp := range batch {
+		if smp.Index%2 == 1 {
+			panic("index out of range [7] with length 3")
+		}
+		c.Complete(inference.Response{ID: smp.ID})
+	}
+}
+
+func TestPoolFailsTheSamplesOfABatchThatPanicked(t *testing.T) {
+	p := backend.NewPool(panicServer{}, 2, 1)
+	f := backendtest.Start(t, p)
+	const n = 10
+	for i := range n {
+		p.IssueQuery([]inference.Sample{{ID: uint64(i), Index: uint32(i)}})
+	}
+	if err := f.Wait(n, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Records() {
+		switch {
+		case r.ID%2 == 1 && (r.Err == nil || !strings.Contains(r.Err.Error(), "panicky: the backend panicked: index out of range")):
+			t.Errorf("sample %d: err %v; want the panic as its error", r.ID, r.Err)
+		case r.ID%2 == 0 && r.Err != nil:
+			t.Errorf("sample %d: err %v; want none", r.ID, r.Err)
+		}
 	}
 }

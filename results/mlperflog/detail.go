@@ -367,7 +367,10 @@ func ReadDetail(r io.Reader) (*Detail, error) {
 	d := &Detail{Values: map[string]any{}, Lines: map[string]int{}}
 	br := bufio.NewReaderSize(r, 64*1024)
 	for n := 1; ; n++ {
-		raw, err := br.ReadString('\n')
+		raw, err := readLine(br, maxDetailLine)
+		if errors.Is(err, errLineTooLong) {
+			return nil, fmt.Errorf("mlperflog: detail %w", &LineError{Line: n, Msg: err.Error()})
+		}
 		if len(raw) > 0 {
 			l := strings.TrimRight(raw, "\r\n")
 			if i := strings.Index(l, mllogPrefix); i >= 0 {
@@ -388,15 +391,38 @@ func ReadDetail(r io.Reader) (*Detail, error) {
 	}
 }
 
+// maxDetailLine bounds one line of a detail log: loaded_qsl_set lists the
+// whole sample set, a few megabytes at most in any MLPerf round.
+const maxDetailLine = 64 << 20
+
+var errLineTooLong = fmt.Errorf("a line longer than %d bytes", maxDetailLine)
+
+// readLine reads through the next '\n' (or to the end), refusing a line
+// longer than limit rather than holding it all.
+func readLine(br *bufio.Reader, limit int) (string, error) {
+	var line []byte
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if len(line)+len(chunk) > limit {
+			return "", errLineTooLong
+		}
+		line = append(line, chunk...)
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return string(line), err
+		}
+	}
+}
+
 // Float returns key's value as a number; ok is false when the key is
-// absent or not a number.
+// absent or not a finite number within ±MaxMagnitude (a C++ "inf" or
+// "nan" is a value, but not a number to compute with).
 func (d *Detail) Float(key string) (float64, bool) {
 	switch v := d.Values[key].(type) {
 	case json.Number:
-		f, err := v.Float64()
+		f, err := ParseDecimal(string(v))
 		return f, err == nil
 	case float64:
-		return v, true
+		return v, !math.IsInf(v, 0) && !math.IsNaN(v) && math.Abs(v) <= MaxMagnitude
 	}
 	return 0, false
 }

@@ -221,8 +221,8 @@ func parseTrailerCount(v string, n int, fail func(int, string, ...any)) int {
 		return 0
 	}
 	c, err := strconv.Atoi(v)
-	if err != nil {
-		fail(n, "count %q is not a number", v)
+	if err != nil || c > 1<<31 {
+		fail(n, "count %q is not a number of at most 2^31", abbreviate(v))
 	}
 	return c
 }
@@ -240,11 +240,12 @@ func (s *Summary) Headline(labels ...string) (Field, bool) {
 }
 
 // Float returns the labelled value as a number, with an error naming the
-// line when it is not one.
+// line when it is not one: only decimal notation, finite and within
+// ±MaxMagnitude, is (see ParseDecimal).
 func (s *Summary) Float(f Field) (float64, error) {
-	v, err := strconv.ParseFloat(f.Value, 64)
+	v, err := ParseDecimal(f.Value)
 	if err != nil {
-		return 0, &LineError{Line: f.Line, Msg: fmt.Sprintf("%s %q is not a number", f.Label, f.Value)}
+		return 0, &LineError{Line: f.Line, Msg: fmt.Sprintf("%s: %v", f.Label, err)}
 	}
 	return v, nil
 }

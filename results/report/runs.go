@@ -89,8 +89,10 @@ func (f Folders) dir(side results.Side, rep results.Repetition) (string, error) 
 	if rep.Dir == "" {
 		return "", errors.New("the run has no folder (it did not finish)")
 	}
-	if filepath.IsAbs(rep.Dir) {
-		return rep.Dir, nil
+	// The folder comes from a stored comparison: it must stay inside the
+	// side's folder, whoever wrote the file.
+	if !filepath.IsLocal(rep.Dir) {
+		return "", fmt.Errorf("run folder %q is not a folder inside %s", rep.Dir, root)
 	}
 	return filepath.Join(root, rep.Dir), nil
 }
