@@ -124,7 +124,10 @@ func isolationVerdict(si results.SideIsolation) string {
 }
 
 // writeIsolationTable prints the isolation table in the terminal table.
-func writeIsolationTable(ew *errWriter, c *results.Comparison) error {
+// line prints a paragraph and item an indented one, wrapped in the compact
+// table; compact puts the retained % beside its interval and each side's
+// ratio on a line of its own, so the section fits the compact width.
+func writeIsolationTable(ew *errWriter, c *results.Comparison, line, item func(string), compact bool) error {
 	v := isolationRows(c, "-")
 	if v == nil {
 		return nil
@@ -132,31 +135,57 @@ func writeIsolationTable(ew *errWriter, c *results.Comparison) error {
 	conf := fmt.Sprintf("%g%% CI", 100*c.Settings.Confidence)
 	ew.printf("\nIsolation under noisy neighbours: retained, quiet vs under each load:\n")
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SCENARIO\tLOAD\tRETAINED QUIET\t%s\tRETAINED UNDER LOAD\t%s\tCHANGE\n", conf, conf)
-	for _, h := range v.Headline {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Scenario, h.Load, h.Quiet, h.QuietCI, h.Loaded, h.LoadCI, h.Change)
+	if compact {
+		fmt.Fprintf(tw, "SCENARIO\tLOAD\tQUIET [%s]\tUNDER LOAD [%s]\tCHANGE\n", conf, conf)
+		for _, h := range v.Headline {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", h.Scenario, h.Load, joinCI(h.Quiet, h.QuietCI), joinCI(h.Loaded, h.LoadCI), h.Change)
+		}
+	} else {
+		fmt.Fprintf(tw, "SCENARIO\tLOAD\tRETAINED QUIET\t%s\tRETAINED UNDER LOAD\t%s\tCHANGE\n", conf, conf)
+		for _, h := range v.Headline {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Scenario, h.Load, h.Quiet, h.QuietCI, h.Loaded, h.LoadCI, h.Change)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	ew.printf("\nIsolation ratio per side (under the load ÷ quiet):\n")
-	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "SCENARIO\tLOAD\tSIDE\tQUIET\tUNDER LOAD\tRATIO\t%s\tVERDICT\tNEIGHBOUR ACHIEVED\n", conf)
-	for _, r := range v.Sides {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Load, r.Side, r.Quiet, r.Loaded, r.Ratio, r.Interval, r.Verdict, r.Neighbour)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
+	if compact {
+		for _, r := range v.Sides {
+			text := fmt.Sprintf("%s under %s, %s: %s quiet, %s under the load, ratio %s, %s", r.Scenario, r.Load, r.Side,
+				r.Quiet, r.Loaded, joinCI(r.Ratio, r.Interval), r.Verdict)
+			if r.Neighbour != "-" {
+				text += "; the neighbour achieved " + r.Neighbour
+			}
+			item(text)
+		}
+	} else {
+		tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "SCENARIO\tLOAD\tSIDE\tQUIET\tUNDER LOAD\tRATIO\t%s\tVERDICT\tNEIGHBOUR ACHIEVED\n", conf)
+		for _, r := range v.Sides {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Load, r.Side, r.Quiet, r.Loaded, r.Ratio, r.Interval, r.Verdict, r.Neighbour)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	ew.printf("\nWhat moved under each load:\n")
 	for _, r := range v.Sides {
 		if r.Attribution != "" {
-			ew.printf("  %s under %s, %s: %s.\n", r.Scenario, r.Load, r.Side, r.Attribution)
+			item(fmt.Sprintf("%s under %s, %s: %s.", r.Scenario, r.Load, r.Side, r.Attribution))
 		}
 	}
-	ew.printf("Loads: %s.\n", strings.Join(v.Loads, "; "))
-	ew.printf("Isolation: %s.\n", v.Defn)
-	return nil
+	line(fmt.Sprintf("Loads: %s.", strings.Join(v.Loads, "; ")))
+	line(fmt.Sprintf("Isolation: %s.", v.Defn))
+	return ew.err
+}
+
+// joinCI puts an interval beside its value: "98.6% [98.2, 99.0]".
+func joinCI(value, ci string) string {
+	if ci == "-" {
+		return value
+	}
+	return value + " " + ci
 }
 
 // writeIsolationMarkdown writes the isolation tables for a pull request.

@@ -91,7 +91,7 @@ func writeTail(ew *errWriter, c *results.Comparison, line, item func(string), co
 	if err := writeServerTable(ew, c, serverItem); err != nil {
 		return err
 	}
-	if err := writeIsolationTable(ew, c); err != nil {
+	if err := writeIsolationTable(ew, c, line, item, compact); err != nil {
 		return err
 	}
 	notes := noteLines(c)
