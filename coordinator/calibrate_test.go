@@ -116,18 +116,7 @@ func TestCalibrationTakesTheMedian(t *testing.T) {
 // runnerFor loads yaml as a plan file and returns its runner.
 func runnerFor(t *testing.T, yaml string) *Runner {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "plan.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := LoadPlan(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+	return &Runner{Plan: loadPlan(t, yaml), PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
 }
 
 // A peak search with no target_qps starts at the baseline's calibrated

@@ -186,18 +186,7 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 		t.Helper()
 		yaml := nullPlan(out, agents, "order: sequential\n")
 		yaml = strings.Replace(yaml, "scenarios: [offline, single-stream]", "scenarios: [offline]", 1)
-		path := filepath.Join(t.TempDir(), "plan.yaml")
-		if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		p, err := LoadPlan(path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Validate(); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return loadPlan(t, yaml)
 	}
 
 	t.Run("pools", func(t *testing.T) {

@@ -25,51 +25,10 @@ import (
 	"github.com/gpuperf/gpuperf/results"
 )
 
-// serveAgent serves an in-process agent with cfg on an ephemeral loopback
-// port until the test ends.
-func serveAgent(t *testing.T, cfg agent.Config) (string, *agent.Server) {
-	t.Helper()
-	srv, err := agent.NewServer(cfg, "test", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	ready := make(chan net.Addr, 1)
-	errc := make(chan error, 1)
-	wg.Go(func() {
-		errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
-	})
-	select {
-	case a := <-ready:
-		return a.String(), srv
-	case err := <-errc:
-		t.Fatalf("serve: %v", err)
-	}
-	return "", nil
-}
-
 // simAgent offers the sim device named device under the backend name gpu.
 func simAgent(device, latency string) agent.Config {
 	return agent.Config{Backends: []agent.BackendConfig{{Name: "gpu", Kind: "sim",
 		Options: map[string]string{"servers": "2", "latency": latency, "device": device}}}}
-}
-
-func loadPlan(t *testing.T, yaml string) *Plan {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "plan.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p, err := LoadPlan(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // TestSimNeighbourTakesItsShare is the queueing-theory check of the

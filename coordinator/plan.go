@@ -1013,7 +1013,7 @@ func settableNames(fields map[string][]int) []string {
 func suggest(key string, names []string) string {
 	best, bestDist := []string(nil), 4 // more edits than this is a different word
 	for _, n := range names {
-		d := editDistance(key, n)
+		d := spelling.Distance(key, n)
 		if strings.HasPrefix(n, key) || strings.HasPrefix(key, n) {
 			d = min(d, 1)
 		}
@@ -1028,27 +1028,6 @@ func suggest(key string, names []string) string {
 		return "; did you mean " + strings.Join(best, " or ") + "?"
 	}
 	return " (known: " + strings.Join(names, ", ") + ")"
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // settingsFields maps TestSettings' JSON names to their field indexes.

@@ -160,7 +160,7 @@ func TestBrokenPlans(t *testing.T) {
   - {name: vm, address: "127.0.0.1:7071", role: candidate}`},
 			want: "agents[0].tls.pin: unknown field (known: ca, cert, key, server_name)"},
 		{name: "misspelt field", over: map[string]string{"repetitons": "4"},
-			want: "repetitons: unknown field; did you mean repetitions? (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions, interference)"},
+			want: "repetitons: unknown field; did you mean repetitions? (known: version, agents, workload, scenarios, profile, repetitions, order, retries, thresholds, output, baseline, neighbours, server, seeds, max_repetitions, interference, watchdog)"},
 		{name: "misspelt nested field", over: map[string]string{"server": "{find_peek: true}"},
 			want: "server.find_peek: unknown field; did you mean find_peak? (known: target_qps, offline_fraction, find_peak, peak_precision, peak_budget_s, peak_min_qps)"},
 		{name: "wrong type", over: map[string]string{"repetitions": "four"},

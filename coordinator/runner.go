@@ -161,7 +161,22 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 		return r.executeAuto(ctx, tree, m, agents, settings)
 	}
 	steps := withPhases(schedule(p, agents), p)
-	// Imported baseline runs come first in the manifest.
+	failed, err := r.runSteps(ctx, tree, m, steps, settings)
+	if err != nil {
+		return tree, m, err
+	}
+	return r.finish(ctx, tree, m, failed)
+}
+
+// runSteps records steps' runs as pending in the manifest (after any
+// already there: imported baseline runs come first), then runs the steps
+// one after another, each step's jobs together, storing each run as it
+// ends. It stops early when the plan is interrupted or a fatal error
+// (a full disk) stops it. failed reports a run that failed or was skipped;
+// err is the first write of the manifest failing.
+func (r *Runner) runSteps(ctx context.Context, tree *results.Tree, m *results.Manifest, steps [][]job,
+	settings map[inference.Scenario]inference.TestSettings) (failed bool, err error) {
+	r.mu.Lock()
 	first := len(m.Runs)
 	for i := range steps {
 		for _, j := range steps[i] {
@@ -171,11 +186,11 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 			})
 		}
 	}
-	if err := tree.WriteManifest(m); err != nil {
-		return tree, m, err
+	err = tree.WriteManifest(m)
+	r.mu.Unlock()
+	if err != nil {
+		return false, err
 	}
-
-	failed := false
 	seq := first
 	for _, step := range steps {
 		var wg sync.WaitGroup
@@ -210,43 +225,18 @@ func (r *Runner) Execute(ctx context.Context) (*results.Tree, *results.Manifest,
 			})
 		}
 		wg.Wait()
-		if ctx.Err() != nil || r.state.fatal != nil {
+		if ctx.Err() != nil || r.fatal() != nil {
 			break
 		}
 	}
-	if fatal := r.state.fatal; fatal != nil {
-		for i := range m.Runs {
-			if m.Runs[i].Status == results.StatusPending {
-				m.Runs[i].Status, m.Runs[i].Error = results.StatusSkipped, fmt.Sprintf("not run: the plan stopped: %v", fatal)
-			}
-		}
-		now := time.Now().UTC()
-		m.EndedAt = &now
-		if err := tree.WriteManifest(m); err != nil {
-			r.Logger.Error("store run.json", "err", err)
-		}
-		return tree, m, fmt.Errorf("the plan stopped, keeping the runs that finished: %w", fatal)
-	}
-	now := time.Now().UTC()
-	m.EndedAt = &now
-	if ctx.Err() != nil {
-		m.Interrupted = true
-		for i := range m.Runs {
-			if m.Runs[i].Status == results.StatusPending {
-				m.Runs[i].Status = results.StatusCancelled
-			}
-		}
-	}
-	if err := tree.WriteManifest(m); err != nil {
-		return tree, m, err
-	}
-	if ctx.Err() != nil {
-		return tree, m, ctx.Err()
-	}
-	if failed {
-		return tree, m, ErrRunsFailed
-	}
-	return tree, m, nil
+	return failed, nil
+}
+
+// fatal is the error that stopped the plan, if any.
+func (r *Runner) fatal() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.fatal
 }
 
 // job is one run of the schedule.

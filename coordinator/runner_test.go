@@ -21,31 +21,41 @@ import (
 // ephemeral loopback ports (real gRPC) until the test ends.
 func startAgents(t *testing.T, n int, opts ...agent.Option) []string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	t.Cleanup(func() { cancel(); wg.Wait() })
 	var addrs []string
 	for range n {
-		srv, err := agent.NewServer(agent.DefaultConfig(), "test", slog.New(slog.DiscardHandler), opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready := make(chan net.Addr, 1)
-		errc := make(chan error, 1)
-		wg.Go(func() {
-			errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
-		})
-		select {
-		case a := <-ready:
-			addrs = append(addrs, a.String())
-		case err := <-errc:
-			t.Fatalf("serve: %v", err)
-		}
+		addr, _ := serveAgent(t, agent.DefaultConfig(), opts...)
+		addrs = append(addrs, addr)
 	}
 	return addrs
 }
 
-func execute(t *testing.T, yaml string) (*results.Tree, *results.Manifest, error) {
+// serveAgent serves one in-process agent with cfg on an ephemeral loopback
+// port until the test ends.
+func serveAgent(t *testing.T, cfg agent.Config, opts ...agent.Option) (string, *agent.Server) {
+	t.Helper()
+	srv, err := agent.NewServer(cfg, "test", slog.New(slog.DiscardHandler), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	ready := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
+	})
+	select {
+	case a := <-ready:
+		return a.String(), srv
+	case err := <-errc:
+		t.Fatalf("serve: %v", err)
+	}
+	return "", nil
+}
+
+// loadPlan writes yaml as a plan file and loads and validates it.
+func loadPlan(t *testing.T, yaml string) *Plan {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "plan.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
@@ -58,7 +68,12 @@ func execute(t *testing.T, yaml string) (*results.Tree, *results.Manifest, error
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r := &Runner{Plan: p, PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
+	return p
+}
+
+func execute(t *testing.T, yaml string) (*results.Tree, *results.Manifest, error) {
+	t.Helper()
+	r := &Runner{Plan: loadPlan(t, yaml), PlanYAML: []byte(yaml), Version: "test", RunID: "r1"}
 	return r.Execute(context.Background())
 }
 

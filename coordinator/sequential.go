@@ -3,7 +3,6 @@ package coordinator
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/gpuperf/gpuperf/inference"
@@ -49,11 +48,13 @@ func (r *Runner) executeAuto(ctx context.Context, tree *results.Tree, m *results
 					steps = append(steps, []job{{agent: a, scenario: sc, rep: k}})
 				}
 			}
-			if r.runAutoSteps(ctx, tree, m, steps, settings) {
-				failed = true
+			stepFailed, err := r.runSteps(ctx, tree, m, steps, settings)
+			if err != nil {
+				return tree, m, err
 			}
+			failed = failed || stepFailed
 			done += block
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || r.fatal() != nil {
 				break
 			}
 			rec.Looks = append(rec.Looks, done)
@@ -76,60 +77,11 @@ func (r *Runner) executeAuto(ctx context.Context, tree *results.Tree, m *results
 		if err != nil {
 			return tree, m, err
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.fatal() != nil {
 			break
 		}
 	}
 	return r.finish(ctx, tree, m, failed)
-}
-
-// runAutoSteps runs steps one after another, recording each run in the
-// manifest as it is scheduled and as it ends; failed reports a run that
-// failed after its retries.
-func (r *Runner) runAutoSteps(ctx context.Context, tree *results.Tree, m *results.Manifest, steps [][]job,
-	settings map[inference.Scenario]inference.TestSettings) (failed bool) {
-	r.mu.Lock()
-	first := len(m.Runs)
-	for _, step := range steps {
-		for _, j := range step {
-			m.Runs = append(m.Runs, results.RunRecord{
-				Host: j.agent.spec.Name, Role: j.agent.spec.Role, Scenario: j.scenario.String(),
-				Repetition: j.rep, Sequence: len(m.Runs), Status: results.StatusPending,
-			})
-		}
-	}
-	if err := tree.WriteManifest(m); err != nil {
-		r.Logger.Error("store run.json", "err", err)
-	}
-	r.mu.Unlock()
-	idx := first
-	for _, step := range steps {
-		if ctx.Err() != nil {
-			break
-		}
-		var wg sync.WaitGroup
-		for _, j := range step {
-			at := idx
-			idx++
-			wg.Go(func() {
-				r.mu.Lock()
-				rec := m.Runs[at]
-				r.mu.Unlock()
-				r.runOne(ctx, tree, j, settings[j.scenario], &rec)
-				r.mu.Lock()
-				m.Runs[at] = rec
-				if rec.Status == results.StatusFailed {
-					failed = true
-				}
-				if err := tree.WriteManifest(m); err != nil {
-					r.Logger.Error("store run.json", "err", err)
-				}
-				r.mu.Unlock()
-			})
-		}
-		wg.Wait()
-	}
-	return failed
 }
 
 // look compares what has run and returns the scenario's verdict, or why
@@ -165,14 +117,26 @@ func (r *Runner) look(tree *results.Tree, m *results.Manifest, sc inference.Scen
 	return "", "no comparable runs"
 }
 
-// finish closes the manifest: the end time, the runs an interrupt left
-// pending marked cancelled; it returns the context's error, or
-// ErrRunsFailed when a run failed.
+// finish closes the manifest: the end time, and the runs left pending
+// marked skipped when a fatal error stopped the plan (a full disk) or
+// cancelled when it was interrupted; it returns that error, the context's,
+// or ErrRunsFailed when a run failed.
 func (r *Runner) finish(ctx context.Context, tree *results.Tree, m *results.Manifest, failed bool) (*results.Tree, *results.Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now().UTC()
 	m.EndedAt = &now
+	if fatal := r.state.fatal; fatal != nil {
+		for i := range m.Runs {
+			if m.Runs[i].Status == results.StatusPending {
+				m.Runs[i].Status, m.Runs[i].Error = results.StatusSkipped, fmt.Sprintf("not run: the plan stopped: %v", fatal)
+			}
+		}
+		if err := tree.WriteManifest(m); err != nil {
+			r.Logger.Error("store run.json", "err", err)
+		}
+		return tree, m, fmt.Errorf("the plan stopped, keeping the runs that finished: %w", fatal)
+	}
 	if ctx.Err() != nil {
 		m.Interrupted = true
 		for i := range m.Runs {

@@ -285,24 +285,34 @@ func applyPlanOverrides(p *coordinator.Plan, v *viper.Viper) {
 // port for every agent whose address is "embedded", over real gRPC.
 func startEmbeddedAgents(ctx context.Context, wg *sync.WaitGroup, p *coordinator.Plan) error {
 	for i := range p.Agents {
-		if p.Agents[i].Address != "embedded" {
+		if p.Agents[i].Address != coordinator.AddressEmbedded {
 			continue
 		}
-		srv, err := agent.NewServer(agent.DefaultConfig(), gpuperfVersion(), slogDefault())
+		addr, err := startEmbeddedAgent(ctx, wg)
 		if err != nil {
-			return err
-		}
-		ready := make(chan net.Addr, 1)
-		errc := make(chan error, 1)
-		wg.Go(func() {
-			errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
-		})
-		select {
-		case a := <-ready:
-			p.Agents[i].Address = a.String()
-		case err := <-errc:
 			return fmt.Errorf("start embedded agent %s: %w", p.Agents[i].Name, err)
 		}
+		p.Agents[i].Address = addr
 	}
 	return startEmbeddedNeighbours(ctx, wg, p)
+}
+
+// startEmbeddedAgent serves one in-process agent on an ephemeral loopback
+// port until ctx ends, and returns its address.
+func startEmbeddedAgent(ctx context.Context, wg *sync.WaitGroup) (string, error) {
+	srv, err := agent.NewServer(agent.DefaultConfig(), gpuperfVersion(), slogDefault())
+	if err != nil {
+		return "", err
+	}
+	ready := make(chan net.Addr, 1)
+	errc := make(chan error, 1)
+	wg.Go(func() {
+		errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
+	})
+	select {
+	case a := <-ready:
+		return a.String(), nil
+	case err := <-errc:
+		return "", err
+	}
 }

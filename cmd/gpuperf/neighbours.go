@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"sync"
 
-	"github.com/gpuperf/gpuperf/agent"
 	"github.com/gpuperf/gpuperf/coordinator"
 )
 
@@ -39,21 +37,11 @@ func startEmbeddedNeighbours(ctx context.Context, wg *sync.WaitGroup, p *coordin
 		if e.spec.Address != coordinator.AddressEmbedded {
 			continue
 		}
-		srv, err := agent.NewServer(agent.DefaultConfig(), gpuperfVersion(), slogDefault())
+		addr, err := startEmbeddedAgent(ctx, wg)
 		if err != nil {
-			return err
-		}
-		ready := make(chan net.Addr, 1)
-		errc := make(chan error, 1)
-		wg.Go(func() {
-			errc <- agent.Serve(ctx, srv, agent.ListenOptions{Addr: "127.0.0.1:0"}, func(a net.Addr) { ready <- a })
-		})
-		select {
-		case a := <-ready:
-			e.spec.Address = a.String()
-		case err := <-errc:
 			return fmt.Errorf("start %s, embedded: %w", e.what, err)
 		}
+		e.spec.Address = addr
 	}
 	return nil
 }
