@@ -132,10 +132,8 @@ func refusal(bRuns, cRuns []runData, metric Metric, set Settings) string {
 		return fmt.Sprintf("token counts came from different sources (baseline %s, candidate %s)", b, c)
 	}
 	if !metric.HigherIsBetter {
-		bq, cq := queryCounts(bRuns), queryCounts(cRuns)
-		if len(bq) > 0 && len(cq) > 0 && (len(bq) != 1 || len(cq) != 1 || bq[0] != cq[0]) {
-			return fmt.Sprintf("the two sides processed different query counts (baseline %s, candidate %s), so their latency estimates are not comparable",
-				joinCounts(bq), joinCounts(cq))
+		if why := queryCountMismatch(bRuns, cRuns); why != "" {
+			return why + ", so their latency estimates are not comparable"
 		}
 	}
 	if fixedQPS(bRuns) {
@@ -185,6 +183,54 @@ func tokenSources(runs []runData) string {
 		}
 	}
 	return strings.Join(s, "+")
+}
+
+// queryCountMismatch says how the two sides' query counts differ, or "".
+// A latency percentile's estimate depends on how many queries it is taken
+// over, so the counts must match; but with seeds varied across
+// repetitions, a Server schedule's count is the seed's, so runs are
+// matched by their seed set when every counted run records one: the same
+// seeds must have processed the same count on both sides, and seed sets
+// only one side ran are not checked against each other.
+func queryCountMismatch(bRuns, cRuns []runData) string {
+	if bs, cs := queryCountsBySeeds(bRuns), queryCountsBySeeds(cRuns); bs != nil && cs != nil {
+		// In run order, so the message names the first repetition.
+		for _, r := range bRuns {
+			bq, cq := bs[r.Seeds], cs[r.Seeds]
+			if r.Rep.Counted && cq != nil && !slices.Equal(bq, cq) {
+				return fmt.Sprintf("the two sides processed different query counts on the same seeds (repetition %d's: baseline %s, candidate %s)",
+					r.Rep.Repetition, joinCounts(bq), joinCounts(cq))
+			}
+		}
+		return ""
+	}
+	bq, cq := queryCounts(bRuns), queryCounts(cRuns)
+	if len(bq) > 0 && len(cq) > 0 && (len(bq) != 1 || len(cq) != 1 || bq[0] != cq[0]) {
+		return fmt.Sprintf("the two sides processed different query counts (baseline %s, candidate %s)", joinCounts(bq), joinCounts(cq))
+	}
+	return ""
+}
+
+// queryCountsBySeeds groups the counted runs' query counts by seed set;
+// nil when a counted run has no count or no recorded seeds.
+func queryCountsBySeeds(runs []runData) map[[3]uint64][]uint64 {
+	m := map[[3]uint64][]uint64{}
+	for _, r := range runs {
+		if !r.Rep.Counted {
+			continue
+		}
+		if r.Rep.Queries == 0 || !r.HasSeeds {
+			return nil
+		}
+		if q := m[r.Seeds]; !slices.Contains(q, r.Rep.Queries) {
+			m[r.Seeds] = append(q, r.Rep.Queries)
+			slices.Sort(m[r.Seeds])
+		}
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	return m
 }
 
 func queryCounts(runs []runData) []uint64 {

@@ -263,7 +263,25 @@ func TestCompareTreeFixedQPSServer(t *testing.T) {
 		}
 	})
 	s = only(t, compareTree(t, "interleaved", nil, runs, Options{}))
-	if s.Status != StatusRefused || !strings.Contains(s.Refusal, "different query counts (baseline 1000, candidate 1200)") || s.RetainedPct != nil {
+	if s.Status != StatusRefused || !strings.Contains(s.Refusal, "different query counts on the same seeds") ||
+		!strings.Contains(s.Refusal, "baseline 1000, candidate 1200") || s.RetainedPct != nil {
+		t.Errorf("status %s, refusal %q", s.Status, s.Refusal)
+	}
+	// Seeds varied across repetitions: each seed set's schedule has its
+	// own count, the same on both sides. Compared, not refused.
+	runs = abba(inference.Server, bl, cl, func(r *run) { r.queries = 1000 + uint64(r.rep)*37 })
+	if s = only(t, compareTree(t, "interleaved", nil, runs, Options{})); s.Status == StatusRefused {
+		t.Errorf("per-seed counts refused: %q", s.Refusal)
+	}
+	// One seed set, counts differing on one repetition only: refused.
+	runs = abba(inference.Server, bl, cl, func(r *run) {
+		r.queries = 1000 + uint64(r.rep)*37
+		if r.role == RoleCandidate && r.rep == 2 {
+			r.queries++
+		}
+	})
+	if s = only(t, compareTree(t, "interleaved", nil, runs, Options{})); s.Status != StatusRefused ||
+		!strings.Contains(s.Refusal, "repetition 3's: baseline 1074, candidate 1075") {
 		t.Errorf("status %s, refusal %q", s.Status, s.Refusal)
 	}
 	// Different target QPS: refused.

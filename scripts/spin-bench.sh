@@ -42,7 +42,7 @@ bench() { # label qps binary flags...
   local out="$work/run"
   local status=VALID
   "$@" bench --backend null --scenario server --target-qps "$qps" --target-latency 10ms \
-    --min-duration 10s --warmup 1s --telemetry=false --out "$out" >"$work/text" 2>/dev/null || status="INVALID/failed($?)"
+    --min-duration 10s --warmup 1s --telemetry=false --out "$out" >"$work/text" 2>&1 || status="INVALID/failed($?)"
   local gen wait
   gen=$(grep '^gpuperf: generator issue delay' "$work/text" || true)
   wait=$(grep '^gpuperf: generator wait' "$work/text" || true)
@@ -84,9 +84,18 @@ aa)
     echo "round $r, load average $(load)"
     for b in $old $bin; do
       [ -n "$b" ] || continue
-      "$b" compare --output "$work/aa" --run-id "r$r" >"$work/aa.txt" 2>/dev/null || true
+      "$b" compare --output "$work/aa" --run-id "r$r" >"$work/aa.txt" 2>&1 || true
       echo "  $b:"
-      grep -E '^[^ ]+ +(Offline|Server|SingleStream) ' "$work/aa.txt" | sed 's/^/    /'
+      # report.json, not the terminal table, whose layout changed.
+      python3 - "$work/aa/r$r/report.json" <<'PY' || echo "    no report.json"
+import json, sys
+for s in json.load(open(sys.argv[1]))["scenarios"]:
+    iv = s.get("interval") or {}
+    hw = iv.get("half_width_pct")
+    r = s.get("retained_pct")
+    print("    %-12s %-12s retained %s  ±%s" % (s["scenario"], s.get("status", ""),
+          "%.1f%%" % r if r is not None else "n/a", "%.1f" % hw if hw is not None else "n/a"))
+PY
       rm -rf "$work/aa"
     done
   done
