@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -363,6 +364,42 @@ func TestRunWaitsForADrainingRun(t *testing.T) {
 	t.Logf("the second run finished %s after the first was cancelled", time.Since(start))
 	if _, _, err := collect(first); status.Code(err) != codes.Canceled {
 		t.Errorf("cancelled stream ended with %v", err)
+	}
+}
+
+// A run whose result is on its way is waited for: a client that starts
+// its next run as soon as it has the result, without reading its stream
+// to the end, is not refused as "in progress" in the moment before the
+// first run's handler returns (seen on a loaded host). One still running
+// is refused.
+func TestRunWaitsForARunSendingItsResult(t *testing.T) {
+	srv := newServer(t, DefaultConfig())
+	first, err := srv.acquire(t.Context(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.acquire(t.Context(), "early"); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("a run started while another runs: %v; want FailedPrecondition", err)
+	}
+	first.ending.Store(true)
+	got := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ar, err := srv.acquire(t.Context(), "next")
+		if err == nil {
+			srv.release(ar)
+		}
+		got <- err
+	})
+	select {
+	case err := <-got:
+		t.Fatalf("the next run did not wait for the first's result: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	srv.release(first)
+	wg.Wait()
+	if err := <-got; err != nil {
+		t.Fatalf("the next run after the first released: %v", err)
 	}
 }
 

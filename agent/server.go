@@ -17,6 +17,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -77,6 +78,10 @@ type activeRun struct {
 	id   string
 	ctx  context.Context // done once the run is told to stop
 	done chan struct{}   // closed when the run has drained and released
+	// ending is set just before the result is sent: a client that sends
+	// its next run as soon as it has the result is waited for, not
+	// refused as "in progress", in the moment before the handler returns.
+	ending atomic.Bool
 }
 
 var _ gpuperfv1.AgentServer = (*Server)(nil)
@@ -267,9 +272,10 @@ func decodeStrict(b []byte, v any) error {
 }
 
 // acquire makes id the run in progress, stopped by ctx, or names the one
-// that is. A run that was cancelled and is only draining is waited for
-// (as long as ctx allows), so a coordinator that comes back after an
-// interrupt is not refused for the drain.
+// that is. A run that was cancelled and is only draining, or that is
+// sending its result, is waited for (as long as ctx allows), so a
+// coordinator that comes back after an interrupt is not refused for the
+// drain, nor a client that starts its next run on the result.
 func (s *Server) acquire(ctx context.Context, id string) (*activeRun, error) {
 	for {
 		s.mu.Lock()
@@ -281,7 +287,7 @@ func (s *Server) acquire(ctx context.Context, id string) (*activeRun, error) {
 			return ar, nil
 		}
 		s.mu.Unlock()
-		if cur.ctx.Err() == nil {
+		if cur.ctx.Err() == nil && !cur.ending.Load() {
 			return nil, status.Errorf(codes.FailedPrecondition, "run %q is in progress on this agent", cur.id)
 		}
 		select {
@@ -465,6 +471,7 @@ wait:
 	if err != nil {
 		return status.Errorf(codes.Internal, "run %q: %v", p.id, err)
 	}
+	ar.ending.Store(true)
 	if err := stream.Send(ev); err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -213,8 +214,33 @@ func TestAgentSurvivesHostileRunRequests(t *testing.T) {
 	// plus the second it gives a cancelled run.
 	long := &gpuperfv1.RunRequest{RunId: "long", Backend: "sim", Model: "resnet50", Profile: "quick",
 		SettingsJson: settingsWith(t, inference.SingleStream, map[string]string{"min_duration_ms": "60000", "drain_timeout_ms": "60000"})}
-	if _, err := c.Run(t.Context(), long); err != nil {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	longStream, err := c.Run(ctx, long)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The run's first event says it started; an error says why it did not.
+	started := make(chan error, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() {
+		_, err := longStream.Recv()
+		started <- err
+	})
+	why := ""
+	select {
+	case err := <-started:
+		if err != nil {
+			why = fmt.Sprintf("the long run did not start: %v", err)
+		}
+	case <-time.After(time.Minute):
+		why = "the long run sent no event within a minute"
+	}
+	if why != "" {
+		cancel()
+		p.stop(t, syscall.SIGTERM) // its stderr is complete once it has stopped
+		t.Fatalf("%s; the agent's stderr:\n%s", why, p.stderr.String())
 	}
 	waitBusy(t, p.addr)
 	start := time.Now()
