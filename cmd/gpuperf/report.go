@@ -65,7 +65,11 @@ bad input or usage.`,
 			return err
 		}
 		var b bytes.Buffer
-		if err := report.Write(&b, f, c, report.Options{Runs: folders, Wide: v.GetBool("wide")}); err != nil {
+		width := 0
+		if v.GetString("output") == "" {
+			width = tableWidth(cmd.OutOrStdout())
+		}
+		if err := report.Write(&b, f, c, report.Options{Runs: folders, Wide: v.GetBool("wide"), Width: width}); err != nil {
 			return err
 		}
 		if out := v.GetString("output"); out != "" {
@@ -185,7 +189,7 @@ func writeReports(cmd *cobra.Command, v *viper.Viper, c *results.Comparison, tre
 	if err != nil {
 		return usageErrorf("--format: %v", err)
 	}
-	if err := report.Write(cmd.OutOrStdout(), f, c, report.Options{Wide: v.GetBool("wide")}); err != nil {
+	if err := report.Write(cmd.OutOrStdout(), f, c, report.Options{Wide: v.GetBool("wide"), Width: tableWidth(cmd.OutOrStdout())}); err != nil {
 		return err
 	}
 	for _, dir := range []string{treeDir, v.GetString("report-dir")} {

@@ -88,3 +88,18 @@ func (w *termWriter) Flush(lines int) error {
 	_, err := w.out.Write(b.Bytes())
 	return err
 }
+
+// tableWidth is the width the compact table wraps to on out: the
+// terminal's, between 60 and 100 columns, or 0 (the table's own 100) when
+// out is not a terminal.
+func tableWidth(out io.Writer) int {
+	f, ok := out.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || cols <= 0 {
+		return 0
+	}
+	return min(max(cols, 60), 100)
+}

@@ -214,6 +214,16 @@ func mdCode(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "
 type errWriter struct {
 	w   io.Writer
 	err error
+	// width is what the compact table's prose wraps to; 0 is compactWidth.
+	width int
+}
+
+// cols is the width the compact table's lines fit.
+func (e *errWriter) cols() int {
+	if e.width > 0 {
+		return e.width
+	}
+	return compactWidth
 }
 
 func (e *errWriter) Write(p []byte) (int, error) {

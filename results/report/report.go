@@ -82,6 +82,9 @@ type Options struct {
 	TopFindings int
 	// Wide prints the full terminal table instead of the compact one.
 	Wide bool
+	// Width is the columns the compact table fits (a terminal's width);
+	// 0 means 100.
+	Width int
 }
 
 func (o Options) runs() RunReader {
@@ -102,10 +105,7 @@ func (o Options) topFindings() int {
 func Write(w io.Writer, f Format, c *results.Comparison, o Options) error {
 	switch f {
 	case Table:
-		if o.Wide {
-			return WriteWideTable(w, c)
-		}
-		return WriteTable(w, c)
+		return writeTable(w, c, o.Wide, o.Width)
 	case JSON:
 		return WriteJSON(w, c)
 	case Markdown:

@@ -22,19 +22,19 @@ const compactWidth = 100
 // gate; each scenario's metric, half-width, repetitions needed and labels
 // on a line of their own below; then the notes, the definitions and the
 // gate's outcome, wrapped.
-func WriteTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, false) }
+func WriteTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, false, 0) }
 
 // WriteWideTable prints the full table, one row per scenario with every
 // column (about 220 columns wide): --wide.
-func WriteWideTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, true) }
+func WriteWideTable(w io.Writer, c *results.Comparison) error { return writeTable(w, c, true, 0) }
 
-func writeTable(w io.Writer, c *results.Comparison, wide bool) error {
-	ew := &errWriter{w: w}
+func writeTable(w io.Writer, c *results.Comparison, wide bool, width int) error {
+	ew := &errWriter{w: w, width: width}
 	title := fmt.Sprintf("gpuperf compare: candidate %s vs baseline %s", sideTitle(c.Candidate), sideTitle(c.Baseline))
 	if wide {
 		ew.printf("%s\n", title)
 	} else {
-		ew.printf("%s", wrap(title, compactWidth, "  "))
+		ew.printf("%s", wrap(title, ew.cols(), "  "))
 	}
 	ew.printf("\n")
 	if c.Fairness != nil {
@@ -128,10 +128,11 @@ func writeTail(ew *errWriter, c *results.Comparison, line, item func(string), co
 	return ew.err
 }
 
-// writeCompact prints the compact table and the rest wrapped to
-// compactWidth. Scenarios are grouped under their benchmark; when even so
-// a row would not fit (long names, long verdicts), each scenario takes two
-// lines instead of a row.
+// writeCompact prints the compact table and the rest wrapped to the
+// writer's width (compactWidth unless set). Scenarios are grouped under
+// their benchmark; when even so a row would not fit (long names, long
+// verdicts, a narrow terminal), each scenario takes two lines instead of a
+// row.
 func writeCompact(ew *errWriter, c *results.Comparison) error {
 	gated := c.Gate.Mode != results.GateNone && c.Gate.Mode != ""
 	conf := fmt.Sprintf("%g%% CI", 100*c.Settings.Confidence)
@@ -211,7 +212,7 @@ func writeCompact(ew *errWriter, c *results.Comparison) error {
 	}
 	fits := true
 	for l := range strings.Lines(b.String()) {
-		fits = fits && utf8.RuneCountInString(strings.TrimRight(l, "\n")) <= compactWidth
+		fits = fits && utf8.RuneCountInString(strings.TrimRight(l, "\n")) <= ew.cols()
 	}
 	if fits {
 		ew.printf("%s", b.String())
@@ -221,17 +222,17 @@ func writeCompact(ew *errWriter, c *results.Comparison) error {
 			if gated {
 				line += "; gate " + r.gate
 			}
-			ew.printf("%s", wrap(line, compactWidth, "    "))
-			ew.printf("%s", wrap(fmt.Sprintf("  baseline %s %s, candidate %s %s", r.base, r.unit, r.cand, r.unit), compactWidth, "    "))
+			ew.printf("%s", wrap(line, ew.cols(), "    "))
+			ew.printf("%s", wrap(fmt.Sprintf("  baseline %s %s, candidate %s %s", r.base, r.unit, r.cand, r.unit), ew.cols(), "    "))
 		}
 	}
 	ew.printf("\n")
 	for _, d := range details {
-		ew.printf("%s", wrap("  "+d, compactWidth, "    "))
+		ew.printf("%s", wrap("  "+d, ew.cols(), "    "))
 	}
 	return writeTail(ew, c,
-		func(s string) { ew.printf("%s", wrap(s, compactWidth, "  ")) },
-		func(s string) { ew.printf("%s", wrap("  "+s, compactWidth, "    ")) }, true)
+		func(s string) { ew.printf("%s", wrap(s, ew.cols(), "  ")) },
+		func(s string) { ew.printf("%s", wrap("  "+s, ew.cols(), "    ")) }, true)
 }
 
 // compactGate is a scenario's gate outcome in the compact table's words;

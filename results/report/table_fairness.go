@@ -60,7 +60,7 @@ func writeFairness(ew *errWriter, f *results.Fairness, compact bool) {
 				if it.Note != "" {
 					line += " (" + it.Note + ")"
 				}
-				ew.printf("%s", wrap(line, 100, "      "))
+				ew.printf("%s", wrap(line, ew.cols(), "      "))
 			}
 		}
 	}
@@ -103,10 +103,10 @@ func writeFairness(ew *errWriter, f *results.Fairness, compact bool) {
 		if at >= 0 {
 			parts[at] = "LoadGen settings and seeds (" + strings.Join(scenarios, ", ") + ")"
 		}
-		ew.printf("%s", wrap("  Identical: "+strings.Join(parts, ", ")+".", 100, "    "))
+		ew.printf("%s", wrap("  Identical: "+strings.Join(parts, ", ")+".", ew.cols(), "    "))
 	}
 	if f.MaterialDifferences > 0 {
-		ew.printf("  ! material: the difference changes what the numbers mean; --strict refuses to compare.\n")
+		ew.printf("%s", wrap("  ! material: the difference changes what the numbers mean; --strict refuses to compare.", ew.cols(), "    "))
 	}
 }
 
@@ -131,14 +131,14 @@ func writeFindings(ew *errWriter, c *results.Comparison) {
 		ew.printf("\nFindings: no telemetry or load-generator difference beyond the repetitions' spread.\n")
 		return
 	}
-	ew.printf("\nFindings (ranked by how much of a gap each can explain; deltas beyond the repetitions' spread):\n")
+	ew.printf("\n%s", wrap("Findings (ranked by how much of a gap each can explain; deltas beyond the repetitions' spread):", ew.cols(), "  "))
 	for _, f := range c.Findings {
 		text := f.Text
 		if f.Scenario != "" {
 			text = f.Scenario + ": " + text
 		}
 		lead := fmt.Sprintf("  %d. ", f.Rank)
-		ew.printf("%s", wrap(lead+text, 100, strings.Repeat(" ", len(lead))))
+		ew.printf("%s", wrap(lead+text, ew.cols(), strings.Repeat(" ", len(lead))))
 	}
 }
 

@@ -46,6 +46,16 @@ func TestWriteTableFromComparisons(t *testing.T) {
 				}
 			}
 			golden.Check(t, "table_"+name+"_compact.golden", out.Bytes())
+			// On an 80-column terminal: the same within 80.
+			out.Reset()
+			if err := Write(&out, Table, &c, Options{Width: 80}); err != nil {
+				t.Fatal(err)
+			}
+			for i, l := range strings.Split(out.String(), "\n") {
+				if n := utf8.RuneCountInString(l); n > 80 {
+					t.Errorf("80-column line %d is %d columns: %q", i+1, n, l)
+				}
+			}
 		})
 	}
 }
