@@ -461,7 +461,7 @@ func (is *issuer) runServer() {
 	for i < maxQ {
 		due := base + offsets[i]
 		if now < due {
-			if !w.wait(due, done) {
+			if !w.wait(due, done, i > is.p.completed.Load()) {
 				is.endEarly("Ending early: the run was cancelled.")
 				break
 			}

@@ -58,10 +58,13 @@ type WaitHealth struct {
 	CalibratedMarginNs int64 `json:"calibrated_margin_ns"`
 	MarginNs           int64 `json:"margin_ns"`
 	MarginMaxNs        int64 `json:"margin_max_ns"`
-	// MinSleepNs: a wait shorter than this (past the margin) spins instead
-	// of sleeping, since the sleep costs more CPU than the spin; this is how
-	// arrivals close together share one wake-up.
-	MinSleepNs int64 `json:"min_sleep_ns"`
+	// MinSleepNs is the CPU one sleep costs, measured before the first
+	// arrival. SpinBelowNs: a wait up to this long spins instead of
+	// sleeping, since the sleep (MinSleepNs, and the spin left after it
+	// wakes) would cost more; arrivals this close share one wake-up. At
+	// least the margin; zero for never.
+	MinSleepNs  int64 `json:"min_sleep_ns"`
+	SpinBelowNs int64 `json:"spin_below_ns"`
 	// SleepOvershoot is how late each sleep woke past the instant it asked
 	// for, calibration included: the host's timer precision under load.
 	SleepOvershoot Quantiles `json:"sleep_overshoot"`
@@ -80,9 +83,9 @@ const (
 	// marginQuantile of the recent overshoots is the margin: the share of
 	// sleeps that wake before the margin ends.
 	marginQuantile = 0.9
-	// spinBudget caps the spin at this share of a core: the margin stays
-	// within spinBudget/rate of the median overshoot.
-	spinBudget = 0.05
+	// spinBudget caps the spin after each sleep at this share of a core
+	// (the waits too short to sleep through are spun besides).
+	spinBudget = 0.01
 	// maxMargin bounds the margin on a host whose timer is very coarse.
 	maxMargin = int64(2 * time.Millisecond)
 	// maxSleep bounds one sleep so cancellation is seen promptly.
@@ -93,6 +96,12 @@ const (
 	// refresh how often (in sleeps) it is taken.
 	window  = 128
 	refresh = 16
+	// idleYieldEvery spaces the waiting thread's yields while nothing is
+	// outstanding: well under the runtime's 10 ms preemption slice.
+	idleYieldEvery = int64(4 * time.Millisecond)
+	// busySpinYieldEvery spaces the yields of a spin while a query is
+	// outstanding.
+	busySpinYieldEvery = int64(100 * time.Microsecond)
 	// tickEvery spaces a saturated loop's CPU readings.
 	tickEvery = int64(10 * time.Millisecond)
 )
@@ -101,25 +110,30 @@ const (
 // used by one goroutine and allocates nothing after begin.
 //
 // auto and never block their thread in a system call until an absolute
-// instant (see sleeper), yielding the processor just before: the Go
-// runtime leaves a processor with a thread blocked in a system call, so
-// whatever the last issue woke (a backend's worker, queued on this
-// processor) would otherwise wait out the sleep (1 to 2 ms at the median
-// in BenchmarkSleepersHandoff, against 1 µs with the yield). The yield
-// also keeps the runtime from taking the processor away after 10 ms,
-// which costs as much CPU again. The goroutine is not locked to its
-// thread: a locked thread's yield hands the processor to another thread
-// and back, 1 to 11 points of a core more at 5,000 QPS (BENCHMARKS.md).
+// instant (see sleeper), yielding the processor just before while a query
+// is outstanding: the Go runtime leaves a processor with a thread blocked
+// in a system call, so whatever the last issue woke (a backend's worker,
+// queued on this processor) would otherwise wait out the sleep (1 to 2 ms
+// at the median in BenchmarkSleepersHandoff, against 1 µs with the yield).
+// Yields every few milliseconds besides keep the runtime from taking the
+// processor away after 10 ms (see wait). The goroutine is not locked to
+// its thread: a locked thread's yield hands the processor to another
+// thread and back, 1 to 11 points of a core more at 5,000 QPS
+// (BENCHMARKS.md).
 type waiter struct {
 	policy SpinPolicy
 	rate   float64 // arrivals per second, for the spin budget
 	// Tuning; newWaiter sets the constants above.
 	quantile, budget float64
 
-	sl  sleeper
-	cpu cpuMeter
+	sl    sleeper
+	cpu   cpuMeter
+	yield func() // runtime.Gosched; a test counts the yields
 
 	margin, calMargin, marginMax, minSleep int64
+	// spinBelow: a wait up to this long spins (see retune); zero for never.
+	spinBelow int64
+	yielded   int64 // when the thread last yielded
 
 	recent    [window]int64
 	sorted    [window]int64
@@ -130,7 +144,7 @@ type waiter struct {
 }
 
 func newWaiter(policy SpinPolicy, rate float64) *waiter {
-	return &waiter{policy: policy.orAuto(), rate: rate, quantile: marginQuantile, budget: spinBudget}
+	return &waiter{policy: policy.orAuto(), rate: rate, quantile: marginQuantile, budget: spinBudget, yield: runtime.Gosched}
 }
 
 // begin opens the sleeper and measures the host's sleep overshoot and the
@@ -175,14 +189,25 @@ func (w *waiter) end() {
 }
 
 // wait returns at or just after the monotonic instant deadline, or false
-// as soon as stop is closed.
-func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
+// as soon as stop is closed. busy says a query is outstanding.
+//
+// Before it blocks, the thread yields its processor when a query is
+// outstanding (a backend goroutine woken by an issue may be queued on this
+// processor, and would wait out the sleep) and otherwise at least every
+// idleYieldEvery. A yield wakes a second thread that finds nothing to do and
+// sleeps again: before every sleep, that cost 5 to 6 points of a core at
+// 5,000 QPS against an inline backend. Never yielding is worse: the
+// runtime then sees one goroutine running for 10 ms, takes its processor
+// in the middle of a sleep, and its monitor thread polls every 20 µs from
+// then on (a quarter of the process's CPU in perf). BENCHMARKS.md has the
+// figures.
+func (w *waiter) wait(deadline int64, stop <-chan struct{}, busy bool) bool {
 	if w.policy == SpinAlways {
 		return waitUntil(deadline, stop)
 	}
 	for {
-		target := deadline - w.margin
-		if target-nanotime() <= w.minSleep {
+		now := nanotime()
+		if deadline-now <= w.spinBelow {
 			break
 		}
 		select {
@@ -190,21 +215,36 @@ func (w *waiter) wait(deadline int64, stop <-chan struct{}) bool {
 			return false
 		default:
 		}
-		w.cpu.pause()
-		runtime.Gosched()
-		w.cpu.resume()
-		now := nanotime()
-		if target-now <= w.minSleep {
-			break
+		if busy || now-w.yielded >= idleYieldEvery {
+			w.cpu.pause()
+			w.yield()
+			w.cpu.resume()
+			busy = false
+			now = nanotime()
+			w.yielded = now
+			if deadline-now <= w.spinBelow {
+				break
+			}
 		}
-		t := min(target, now+maxSleep)
+		t := min(deadline-w.margin, now+maxSleep)
 		w.sl.until(t)
 		w.observe(nanotime() - t)
 	}
 	if now := nanotime(); now < deadline {
-		for nanotime() < deadline {
+		start := now
+		for now < deadline {
+			// Arrivals too close to sleep between can keep the thread
+			// spinning from one to the next; what they woke still gets
+			// this processor now and then.
+			if busy && now-w.yielded >= busySpinYieldEvery {
+				w.cpu.pause()
+				w.yield()
+				w.cpu.resume()
+				w.yielded = nanotime()
+			}
+			now = nanotime()
 		}
-		w.spinNs += nanotime() - now
+		w.spinNs += now - start
 	}
 	return true
 }
@@ -263,7 +303,11 @@ func (w *waiter) observe(over int64) {
 }
 
 // retune sets auto's margin from the recent overshoots: their quantile,
-// but no more than the spin budget above their median.
+// or less where spinning through it would cost more than the spin budget
+// (the spin after each sleep, averaged over the window). It also sets the
+// break-even below which a wait spins rather than sleeps: a sleep costs
+// minSleep of CPU plus the spin left after it wakes (the margin less the
+// overshoot, on average over the window), and a spin costs its length.
 func (w *waiter) retune() {
 	if w.policy != SpinAuto {
 		return
@@ -275,19 +319,46 @@ func (w *waiter) retune() {
 	s := w.sorted[:n]
 	copy(s, w.recent[:n])
 	slices.Sort(s)
-	m := s[min(int(float64(n)*w.quantile), n-1)]
-	if cap := w.budget / w.rate * 1e9; cap < float64(maxMargin) {
-		m = min(m, s[n/2]+int64(cap))
+	q := s[min(int(float64(n)*w.quantile), n-1)]
+	m := q
+	// The spin a margin m costs per arrival is the mean over the window of
+	// m-o for the overshoots o below m. With the k smallest below it, that
+	// is (k·m - their sum)/n, so the m at which it meets the budget solves
+	// a linear equation between consecutive overshoots.
+	perArrival := w.budget / w.rate * 1e9
+	var sum float64
+	for k, o := range s {
+		if o >= q {
+			break
+		}
+		sum += float64(o)
+		next := q
+		if k+1 < n {
+			next = min(q, s[k+1])
+		}
+		if at := (perArrival*float64(n) + sum) / float64(k+1); at < float64(next) {
+			m = int64(at)
+			break
+		}
 	}
 	w.margin = max(0, min(m, maxMargin))
 	w.marginMax = max(w.marginMax, w.margin)
+	var left int64
+	for _, o := range s {
+		if o >= w.margin {
+			break
+		}
+		left += w.margin - o
+	}
+	// Within the margin there is no instant left to sleep until.
+	w.spinBelow = max(w.margin, w.minSleep+left/int64(n))
 }
 
 // health reports how the run waited.
 func (w *waiter) health() *WaitHealth {
 	h := &WaitHealth{
 		Spin: w.policy, Sleeper: w.sl.name,
-		CalibratedMarginNs: w.calMargin, MarginNs: w.margin, MarginMaxNs: w.marginMax, MinSleepNs: w.minSleep,
+		CalibratedMarginNs: w.calMargin, MarginNs: w.margin, MarginMaxNs: w.marginMax, MinSleepNs: w.minSleep, SpinBelowNs: w.spinBelow,
 		SleepOvershoot: w.overshoot.summary(), Sleeps: w.sleeps, SpinNs: w.spinNs, ThreadCPUPct: -1,
 	}
 	if w.policy == SpinAlways {

@@ -27,10 +27,11 @@ func BenchmarkWaiter(b *testing.B) {
 		quantile, budget float64
 	}{
 		{"never", SpinNever, 0, 0},
-		{"auto-q50-b5", SpinAuto, 0.5, 0.05},
+		{"auto-q90-b1", SpinAuto, 0.9, 0.01},
+		{"auto-q90-b2", SpinAuto, 0.9, 0.02},
+		{"auto-q90-b3", SpinAuto, 0.9, 0.03},
 		{"auto-q90-b5", SpinAuto, 0.9, 0.05},
-		{"auto-q90-b10", SpinAuto, 0.9, 0.10},
-		{"auto-q99-nobudget", SpinAuto, 0.99, 1},
+		{"auto-q99-b2", SpinAuto, 0.99, 0.02},
 		{"always", SpinAlways, 0, 0},
 	}
 	for _, qps := range []float64{1500, 5000} {
@@ -57,7 +58,7 @@ func playWaiter(b *testing.B, w *waiter, offsets []int64) {
 	for _, off := range offsets {
 		due := base + off
 		if nanotime() < due {
-			w.wait(due, nil)
+			w.wait(due, nil, false)
 		}
 		late.record(nanotime() - due)
 	}

@@ -27,21 +27,37 @@ func TestParseSpinPolicy(t *testing.T) {
 }
 
 // TestRetuneMargin: auto's margin is the quantile of the recent overshoots,
-// held within the spin budget above their median and within maxMargin.
+// lowered where the spin after each sleep would cost more than the budget,
+// and within maxMargin; waits shorter than a sleep's cost spin.
 func TestRetuneMargin(t *testing.T) {
-	w := newWaiter(SpinAuto, 1000) // budget 5% at 1,000/s: 50 µs above the median
+	w := newWaiter(SpinAuto, 100)
+	w.budget = 0.05 // 500 µs of spin per arrival at 100/s: the quantile binds
 	for i := range 100 {
 		w.observe(int64(i+1) * 1000) // 1..100 µs
 	}
 	w.retune()
-	// Quantile 0.9 of 1..100 µs is 91 µs; the median 51 µs + 50 µs allows it.
-	if w.margin != 91_000 {
+	if w.margin != 91_000 { // quantile 0.9 of 1..100 µs
 		t.Fatalf("margin %d ns, want 91000", w.margin)
 	}
-	w.rate = 5000 // 10 µs above the median
+	// At 5,000/s the budget is 10 µs per arrival: the 45 overshoots of
+	// 1..45 µs below a margin m cost (45m - 1035 µs)/100, which is 10 µs
+	// at m = 45.222 µs.
+	w.rate = 5000
+	w.minSleep = 50_000
 	w.retune()
-	if w.margin != 61_000 {
-		t.Fatalf("margin %d ns at 5,000/s, want the budget's 61000", w.margin)
+	if w.margin != 45_222 {
+		t.Fatalf("margin %d ns at 5,000/s, want the budget's 45222", w.margin)
+	}
+	var spin int64
+	for i := range 100 {
+		spin += max(0, w.margin-int64(i+1)*1000)
+	}
+	if spin/100 > 10_000 {
+		t.Fatalf("margin %d spins %d ns per sleep, over the 10 µs budget", w.margin, spin/100)
+	}
+	// A sleep costs 50 µs plus the 10 µs spin after it: shorter waits spin.
+	if w.spinBelow < 59_990 || w.spinBelow > 60_000 {
+		t.Fatalf("spins waits under %d ns, want 60 µs", w.spinBelow)
 	}
 	if w.marginMax != 91_000 {
 		t.Fatalf("largest margin %d, want 91000", w.marginMax)
@@ -80,7 +96,7 @@ func TestWaiterPolicies(t *testing.T) {
 			start := nanotime()
 			for i := 1; i <= 20; i++ {
 				due := start + int64(i)*int64(500*time.Microsecond)
-				if !w.wait(due, nil) {
+				if !w.wait(due, nil, i%2 == 0) {
 					t.Fatal("wait returned false without a stop")
 				}
 				if now := nanotime(); now < due {
@@ -119,6 +135,31 @@ func TestWaiterPolicies(t *testing.T) {
 	}
 }
 
+// TestWaiterYieldsWhenBusy: the thread yields before every sleep while a
+// query is outstanding, and otherwise only every idleYieldEvery.
+func TestWaiterYieldsWhenBusy(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		w := newWaiter(SpinNever, 2000)
+		yields := 0
+		w.yield = func() { yields++; runtime.Gosched() }
+		w.begin()
+		start := nanotime()
+		const waits = 20 // 500 µs apart: 10 ms in all
+		for i := 1; i <= waits; i++ {
+			w.wait(start+int64(i)*int64(500*time.Microsecond), nil, busy)
+		}
+		w.end()
+		// A wait already past its instant (a late wake-up) does not sleep.
+		if slept := int(w.sleeps) - calibrationSleeps; busy && (yields != slept || slept < waits/2) {
+			t.Errorf("busy: %d yields for %d sleeps in %d waits, want one before each sleep", yields, slept, waits)
+		}
+		// 10 ms of waits at one yield per 4 ms, and one at the start.
+		if elapsed := nanotime() - start; !busy && int64(yields) > 1+elapsed/idleYieldEvery {
+			t.Errorf("idle: %d yields in %s", yields, time.Duration(elapsed))
+		}
+	}
+}
+
 // TestWaiterStops: a stop ends a long wait within a sleep slice.
 func TestWaiterStops(t *testing.T) {
 	for _, p := range []SpinPolicy{SpinAuto, SpinNever} {
@@ -127,7 +168,7 @@ func TestWaiterStops(t *testing.T) {
 		stop := make(chan struct{})
 		close(stop)
 		t0 := time.Now()
-		if w.wait(nanotime()+int64(time.Minute), stop) {
+		if w.wait(nanotime()+int64(time.Minute), stop, true) {
 			t.Fatalf("%s: wait returned true after a stop", p)
 		}
 		if d := time.Since(t0); d > 10*time.Duration(maxSleep) {
@@ -144,7 +185,7 @@ func TestWaitAllocatesNothing(t *testing.T) {
 		w.begin()
 		stop := make(chan struct{})
 		allocs := testing.AllocsPerRun(200, func() {
-			w.wait(nanotime()+int64(50*time.Microsecond), stop)
+			w.wait(nanotime()+int64(50*time.Microsecond), stop, true)
 		})
 		w.end()
 		if allocs != 0 {

@@ -2,9 +2,10 @@
 # The load generator's own cost (issue 18), side by side and interleaved:
 # for each round, each binary and policy runs the null backend's Server
 # scenario for 10 s at 1,500 and 5,000 QPS and prints the generator's CPU
-# (the process's, and its issuing thread's where it is locked), the issue
-# delay and the spin margin. With OLD set to a gpuperf built before --spin,
-# that binary runs beside the new one in every round.
+# (the process's, and its issuing goroutine's), the issue delay and the
+# spin margin. Beside them, scripts/timerfloor.c (built with cc) plays the
+# same rate in C with the same timer, sleeping to the arrival and sleeping
+# to 25 µs before it: the host's floor, with no runtime in the way.
 #
 #   scripts/spin-bench.sh wait [ROUNDS]        the table above (default 3 rounds)
 #   scripts/spin-bench.sh ceiling [QPS...]     the Server ceiling, 10 ms p99, 10 s
@@ -14,7 +15,9 @@
 #                                              (default 5 rounds)
 #
 # BIN (default bin/gpuperf) is the new binary; POLICIES (default "auto never
-# always") the policies it runs; OLD an optional older binary. The load
+# always") the policies it runs; OLD optional older binaries to run beside it,
+# as LABEL=PATH words ("old=/tmp/gpuperf-2430ab0 prev=/tmp/gpuperf-388a898")
+# or one bare path (labelled old). FLOOR=0 leaves the C floor out. The load
 # average is printed before and after every round: quote it with the figures.
 set -euo pipefail
 mode=${1:-wait}
@@ -23,15 +26,36 @@ bin=${BIN:-bin/gpuperf}
 old=${OLD:-}
 policies=${POLICIES:-auto never always}
 [ -x "$bin" ] || { echo "build first: make build" >&2; exit 1; }
-[ -z "$old" ] || [ -x "$old" ] || { echo "OLD=$old is not an executable" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+
+# olds prints "label path" for each older binary.
+olds() {
+  for o in $old; do
+    case $o in
+    *=*) echo "${o%%=*} ${o#*=}" ;;
+    *) echo "old $o" ;;
+    esac
+  done
+}
+while read -r label path; do
+  [ -x "$path" ] || { echo "OLD: $label=$path is not an executable" >&2; exit 1; }
+done < <(olds)
+
+floor=""
+if [ "${FLOOR:-1}" != 0 ] && [ "$mode" = wait ]; then
+  if cc -O2 -o "$work/timerfloor" "$(dirname "$0")/timerfloor.c" -lm 2>"$work/cc.txt"; then
+    floor=$work/timerfloor
+  else
+    echo "no C floor: cc failed ($(head -1 "$work/cc.txt"))" >&2
+  fi
+fi
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # variants prints "label binary extra-flags" lines.
 variants() {
-  [ -z "$old" ] || echo "old $old"
+  olds
   for p in $policies; do echo "$p $bin --spin $p"; done
 }
 
@@ -62,6 +86,11 @@ wait)
         # shellcheck disable=SC2086
         bench "$label" "$qps" "$b" $flags
       done < <(variants)
+      if [ -n "$floor" ]; then
+        for margin in 0 25; do
+          printf '%-7s %7s QPS  %-14s  %s\n' "C" "$qps" "" "$("$floor" "$qps" 10 "$margin" | sed 's/^timerfloor [0-9]* QPS, //')"
+        done
+      fi
     done
   done
   echo "load average $(load)"
@@ -82,8 +111,7 @@ aa)
   rounds=${1:-5}
   for r in $(seq 1 "$rounds"); do
     echo "round $r, load average $(load)"
-    for b in $old $bin; do
-      [ -n "$b" ] || continue
+    for b in $(olds | cut -d' ' -f2) $bin; do
       "$b" compare --output "$work/aa" --run-id "r$r" >"$work/aa.txt" 2>&1 || true
       echo "  $b:"
       # report.json, not the terminal table, whose layout changed.

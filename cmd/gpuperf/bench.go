@@ -353,12 +353,15 @@ func waitLine(res *inference.Result) string {
 	if w == nil {
 		return ""
 	}
-	cpu := "not measured (thread not locked)"
+	cpu := "not measured"
 	if w.ThreadCPUPct >= 0 {
 		cpu = fmt.Sprintf("%.1f%% of a core", w.ThreadCPUPct)
 	}
 	line := fmt.Sprintf("gpuperf: generator wait: spin %s, margin %s (calibrated %s, max %s); issuing thread CPU %s",
 		w.Spin, time.Duration(w.MarginNs), time.Duration(w.CalibratedMarginNs), time.Duration(w.MarginMaxNs), cpu)
+	if w.SpinBelowNs > 0 {
+		line += fmt.Sprintf(", spins waits under %s", time.Duration(w.SpinBelowNs))
+	}
 	if w.Sleeps > 0 {
 		o := w.SleepOvershoot
 		line += fmt.Sprintf("; %d sleeps, overshoot p50 %s p99 %s", w.Sleeps, time.Duration(o.P50Ns), time.Duration(o.P99Ns))
