@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/gpuperf/gpuperf/inference"
 	"github.com/gpuperf/gpuperf/results/mlperflog"
 )
@@ -270,7 +273,7 @@ func fillFromResult(rd *runData, r *inference.Result) {
 			pct = r.Effective.TargetLatencyPercentile
 		}
 		metric = Metric{Name: "target_percentile_latency_ns", Unit: "ns",
-			Label: fmt.Sprintf("p%g latency at a fixed %.4g QPS", pct*100, r.Effective.TargetQPS)}
+			Label: fmt.Sprintf("p%g latency at a fixed %s QPS", pct*100, rateText(r.Effective.TargetQPS))}
 		rd.FixedQPS = true
 		rd.Labels = append(rd.Labels, fmt.Sprintf("p%g-%s", pct*100, LabelFixedQPSLatency))
 		rd.Rep.RawValue = float64(r.TargetLatencyNs)
@@ -429,4 +432,12 @@ func gpuCountIn(m map[string]json.RawMessage) (int, string) {
 		}
 	}
 	return 0, ""
+}
+
+// rateText writes a rate for people: 20,170 rather than 2.017e+04.
+func rateText(v float64) string {
+	if v >= 1000 {
+		return humanize.Comma(int64(math.Round(v)))
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }

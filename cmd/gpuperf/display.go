@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/mattn/go-runewidth"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -332,15 +334,7 @@ func formatValue(v float64, unit string) string {
 	}
 	num := fmt.Sprintf("%.4g", v)
 	if v >= 1000 {
-		s := fmt.Sprintf("%.0f", v)
-		var b strings.Builder
-		for i, c := range s {
-			if i > 0 && (len(s)-i)%3 == 0 {
-				b.WriteByte(',')
-			}
-			b.WriteRune(c)
-		}
-		num = b.String()
+		num = humanize.Comma(int64(math.Round(v)))
 	}
 	if unit == "" {
 		return num

@@ -69,13 +69,13 @@ func TestGoldenIsolation(t *testing.T) {
 	for _, want := range []string{
 		`<section id="isolation">`,
 		`<td>resnet50 Offline</td><td>cpu</td><td class="num retained">98.6%</td><td class="num">[98.2, 99.0]</td><td class="num retained">84.7%</td><td class="num">[83.5, 85.9]</td><td class="num">-13.9 pts</td>`,
-		`<td>resnet50 Offline</td><td>cpu</td><td>candidate</td><td class="num">2467.0 samples/s</td>`,
+		`<td>resnet50 Offline</td><td>cpu</td><td>candidate</td><td class="num">2,467.0 samples/s</td>`,
 		`<span class="tag fail">degraded</span>`,
 		`<span class="tag pass">isolated</span>`,
 		`49.1% duty (target 50), 48.2–49.8 over 5 runs`,
 		`CPU steal moved: CPU steal 0.4% quiet, 13.2% under the load`,
 		`no isolation ratio: no counted loaded run`,
-		`<td>resnet50 Offline</td><td>memory-bandwidth</td><td>baseline</td><td class="num">2501.2 samples/s</td><td class="num">– (0/2)</td><td class="num retained">–</td>`,
+		`<td>resnet50 Offline</td><td>memory-bandwidth</td><td>baseline</td><td class="num">2,501.2 samples/s</td><td class="num">– (0/2)</td><td class="num retained">–</td>`,
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("the HTML page lacks %q", want)

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/gpuperf/gpuperf/results"
 )
 
@@ -52,6 +54,9 @@ func formatValue(v float64, unit string) string {
 		return fmt.Sprintf("%.3f ms", v/1e6)
 	case "":
 		return fmt.Sprintf("%.4g", v)
+	}
+	if math.Abs(v) >= 1000 {
+		return humanize.FormatFloat("#,###.#", v) + " " + unit
 	}
 	if math.Abs(v) >= 100 {
 		return fmt.Sprintf("%.1f %s", v, unit)
