@@ -83,4 +83,3 @@ func TestPoolWorkerYieldsWhileWorkWaits(t *testing.T) {
 		}
 	}
 }
-
